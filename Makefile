@@ -1,0 +1,48 @@
+# gvae: the two commands of the README are `make demo` and `make test`; the rest are parts of them.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+JOBS ?= $(shell nproc)
+CPP_BUILD ?= build/cpp
+SAN_BUILD ?= build/cpp-sanitize
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: help setup build demo test test-python test-cpp sanitize bench reference-model clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+setup:  ## create .venv and install torch 2.13 (CPU), every dependency, Horovod and gvae itself
+	@bash scripts/setup_env.sh
+
+build:  ## rebuild the gvae package (C++ library + bindings) into .venv after C++ changes
+	@mkdir -p build && flock build/.install.lock $(PY) -m pip install --quiet --no-build-isolation --no-deps -e .
+
+demo: setup  ## the main job end to end on the embedded default (see README)
+	@bash scripts/demo.sh
+
+test: setup  ## the whole test suite: Python (pytest) and C++ (ctest, then ASan+UBSan)
+	@$(MAKE) --no-print-directory test-python
+	@$(MAKE) --no-print-directory test-cpp
+	@$(MAKE) --no-print-directory sanitize
+
+test-python:  ## pytest over tests/
+	$(PY) -m pytest tests -q
+
+test-cpp:  ## configure, build and run the C++ unit tests with ctest
+	cmake -S . -B $(CPP_BUILD) -G Ninja -DPython_EXECUTABLE=$(abspath $(PY)) -DGVAE_BUILD_TESTS=ON >/dev/null
+	cmake --build $(CPP_BUILD) -j $(JOBS)
+	ctest --test-dir $(CPP_BUILD) --output-on-failure -j $(JOBS)
+
+sanitize:  ## the C++ unit tests built and run with AddressSanitizer + UndefinedBehaviorSanitizer
+	cmake -S . -B $(SAN_BUILD) -G Ninja -DPython_EXECUTABLE=$(abspath $(PY)) -DGVAE_BUILD_TESTS=ON \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGVAE_SANITIZE=address,undefined >/dev/null
+	cmake --build $(SAN_BUILD) -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=0:protect_shadow_gap=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir $(SAN_BUILD) --output-on-failure -j $(JOBS) -L sanitize
+
+bench: setup  ## run every benchmark in benchmarks/ (results land in benchmarks/results/)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:  ## remove build products (keeps .venv)
+	rm -rf build demo_output

@@ -1,0 +1,10 @@
+"""gvae: fast detector reconstruction and simulation with a Graph Variational Autoencoder.
+
+Data path, top to bottom: files (:mod:`gvae.io`) -> events (:mod:`gvae.jets`) -> graphs
+(:mod:`gvae.graph`) -> model (:mod:`gvae.model`) -> reconstructed hits.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from gvae.errors import *  # noqa: F401,F403
