@@ -39,7 +39,7 @@ sanitize:  ## the C++ unit tests built and run with AddressSanitizer + Undefined
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGVAE_SANITIZE=address,undefined >/dev/null
 	cmake --build $(SAN_BUILD) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=0:protect_shadow_gap=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --test-dir $(SAN_BUILD) --output-on-failure -j $(JOBS) -L sanitize
+	  ctest --test-dir $(SAN_BUILD) --output-on-failure -j $(JOBS)
 
 bench: setup  ## run every benchmark in benchmarks/ (results land in benchmarks/results/)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -18,7 +18,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$deps_hash" ]; then
   # torch first and pinned: the CPU build of 2.13.0; nothing later may pull another torch.
   "$PY" -m pip install --quiet "torch==2.13.0"
   # Build requirements (the package is built without isolation so it sees the installed torch).
-  "$PY" -m pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.12" "ninja>=1.11" "setuptools>=68" wheel
+  "$PY" -m pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.12" "ninja>=1.11" "setuptools>=68" wheel "nlohmann-json>=3.11"
   # Runtime and test dependencies, read from pyproject.toml so there is one list.
   "$PY" - <<'PYEOF' > "$VENV/.gvae-requirements.txt"
 import tomllib

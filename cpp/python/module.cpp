@@ -5,10 +5,8 @@
 namespace py = pybind11;
 
 void bind_errors(py::module_& m);
-void bind_graph(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "gvae native library (libgvae) bindings";
   bind_errors(m);
-  bind_graph(m);
 }

@@ -1,0 +1,1 @@
+"""pytest fixtures: export stage (filled in by the owner of that stage)."""

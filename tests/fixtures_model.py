@@ -1,0 +1,1 @@
+"""pytest fixtures: model stage (filled in by the owner of that stage)."""
