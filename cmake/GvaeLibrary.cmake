@@ -11,6 +11,7 @@ if(nlohmann_json_FOUND)
   target_link_libraries(gvae PRIVATE nlohmann_json::nlohmann_json)
 endif()
 target_compile_options(gvae PRIVATE -Wall -Wextra)
+target_compile_definitions(gvae PRIVATE GVAE_VERSION_STRING="${PROJECT_VERSION}")
 set_target_properties(gvae PROPERTIES
   VERSION ${PROJECT_VERSION} SOVERSION ${PROJECT_VERSION_MAJOR}
   BUILD_RPATH "${GVAE_TORCH_LIBDIR}"

@@ -2,11 +2,14 @@
 // Keep binding code boring: convert types and forward to libgvae, nothing else.
 #include <pybind11/pybind11.h>
 
+#include "gvae/Version.h"
+
 namespace py = pybind11;
 
 void bind_errors(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "gvae native library (libgvae) bindings";
+  m.attr("__version__") = gvae::version();
   bind_errors(m);
 }

@@ -1,0 +1,7 @@
+#include "gvae/Version.h"
+
+namespace gvae {
+
+const char* version() noexcept { return GVAE_VERSION_STRING; }
+
+}  // namespace gvae
