@@ -1,0 +1,194 @@
+// Parse and validate the model contract (docs/DESIGN.md section 8) with nlohmann_json.
+#include "gvae/Contract.h"
+
+#include <cmath>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "gvae/Errors.h"
+#include "gvae/Geometry.h"
+
+namespace gvae {
+namespace {
+
+using Json = nlohmann::json;
+
+// Where a contract comes from plus the JSON pointer of the field, for error messages.
+class Validator {
+ public:
+  explicit Validator(const std::string& source) : source_(source) {}
+
+  [[noreturn]] void fail(const std::string& field, const std::string& what) const {
+    throw ContractError("contract of '" + source_ + "': field '" + field + "': " + what);
+  }
+
+  const Json& at(const Json& parent, const std::string& parentPath, const std::string& key) const {
+    if (!parent.is_object()) fail(parentPath.empty() ? "/" : parentPath, "expected an object");
+    auto it = parent.find(key);
+    if (it == parent.end()) fail(parentPath + "/" + key, "missing");
+    return *it;
+  }
+
+  std::string string(const Json& parent, const std::string& parentPath, const std::string& key) const {
+    const Json& v = at(parent, parentPath, key);
+    if (!v.is_string()) fail(parentPath + "/" + key, "expected a string, got " + v.dump());
+    return v.get<std::string>();
+  }
+
+  long long integer(const Json& parent, const std::string& parentPath, const std::string& key) const {
+    const Json& v = at(parent, parentPath, key);
+    if (!v.is_number_integer()) fail(parentPath + "/" + key, "expected an integer, got " + v.dump());
+    return v.get<long long>();
+  }
+
+  int positive(const Json& parent, const std::string& parentPath, const std::string& key) const {
+    long long v = integer(parent, parentPath, key);
+    if (v < 1 || v > 1000000) fail(parentPath + "/" + key, "expected a positive integer, got " + std::to_string(v));
+    return static_cast<int>(v);
+  }
+
+  double number(const Json& parent, const std::string& parentPath, const std::string& key) const {
+    const Json& v = at(parent, parentPath, key);
+    if (!v.is_number()) fail(parentPath + "/" + key, "expected a number, got " + v.dump());
+    double d = v.get<double>();
+    if (!std::isfinite(d)) fail(parentPath + "/" + key, "not finite");
+    return d;
+  }
+
+  void stringList(const Json& parent, const std::string& parentPath, const std::string& key,
+                  const std::vector<std::string>& expected) const {
+    const Json& v = at(parent, parentPath, key);
+    std::vector<std::string> got;
+    bool ok = v.is_array();
+    if (ok) {
+      for (const Json& e : v) {
+        if (!e.is_string()) { ok = false; break; }
+        got.push_back(e.get<std::string>());
+      }
+    }
+    if (!ok || got != expected) {
+      Json want = expected;
+      fail(parentPath + "/" + key, "expected " + want.dump() + ", got " + v.dump());
+    }
+  }
+
+  FeatureNorm norm(const Json& parent, const std::string& parentPath, const std::string& key) const {
+    const Json& v = at(parent, parentPath, key);
+    const std::string path = parentPath + "/" + key;
+    FeatureNorm n;
+    n.mean = number(v, path, "mean");
+    n.std = number(v, path, "std");
+    if (!(n.std > 0.0)) fail(path + "/std", "must be > 0, got " + std::to_string(n.std));
+    return n;
+  }
+
+  // One tensor spec: {"name", "dtype", "shape": ["batch", d1, ...]} checked against expectations.
+  void tensor(const Json& list, const std::string& listPath, std::size_t index, const std::string& name,
+              const std::string& dtype, const std::vector<long long>& dims) const {
+    const std::string path = listPath + "/" + std::to_string(index);
+    const Json& spec = list.at(index);
+    std::string gotName = string(spec, path, "name");
+    if (gotName != name) fail(path + "/name", "expected '" + name + "', got '" + gotName + "'");
+    std::string gotDtype = string(spec, path, "dtype");
+    if (gotDtype != dtype) fail(path + "/dtype", "expected '" + dtype + "' for " + name + ", got '" + gotDtype + "'");
+    const Json& shape = at(spec, path, "shape");
+    Json want = Json::array({"batch"});
+    for (long long d : dims) want.push_back(d);
+    if (shape != want) fail(path + "/shape", "expected " + want.dump() + " for " + name + ", got " + shape.dump());
+  }
+
+  const Json& list(const Json& parent, const std::string& parentPath, const std::string& key,
+                   std::size_t size) const {
+    const Json& v = at(parent, parentPath, key);
+    if (!v.is_array() || v.size() != size)
+      fail(parentPath + "/" + key, "expected a list of " + std::to_string(size) + " tensor specs, got " + v.dump());
+    return v;
+  }
+
+ private:
+  const std::string& source_;
+};
+
+}  // namespace
+
+Contract Contract::parse(const std::string& json_text, const std::string& source) {
+  Json root;
+  try {
+    root = Json::parse(json_text);
+  } catch (const Json::exception& e) {
+    throw ContractError("contract of '" + source + "': not valid JSON: " + e.what());
+  }
+  Validator v(source);
+  if (!root.is_object()) v.fail("/", "expected a JSON object");
+
+  Contract c;
+  c.document = json_text;
+
+  long long version = v.integer(root, "", "schema_version");
+  if (version != kSchemaVersion)
+    v.fail("/schema_version", "unknown schema_version " + std::to_string(version) + " (this libgvae reads " +
+                                  std::to_string(kSchemaVersion) + ")");
+  c.schema_version = static_cast<int>(version);
+
+  const Json& model = v.at(root, "", "model");
+  c.model_name = v.string(model, "/model", "name");
+  c.model_version = v.string(model, "/model", "version");
+  c.format = v.string(model, "/model", "format");
+  if (c.format != "torchscript" && c.format != "aoti")
+    v.fail("/model/format", "expected 'torchscript' or 'aoti', got '" + c.format + "'");
+  c.device = v.string(model, "/model", "device");
+  if (c.device != "cpu" && c.device != "cuda")
+    v.fail("/model/device", "expected 'cpu' or 'cuda', got '" + c.device + "'");
+
+  const Json& graph = v.at(root, "", "graph");
+  c.builder = v.string(graph, "/graph", "builder");
+  if (c.builder != kGraphBuilder)
+    v.fail("/graph/builder", "unknown graph builder '" + c.builder + "' (this libgvae implements '" +
+                                 std::string(kGraphBuilder) + "')");
+  c.k = v.positive(graph, "/graph", "k");
+  c.max_nodes = v.positive(graph, "/graph", "max_nodes");
+  if (c.k >= c.max_nodes) v.fail("/graph/k", "k must be < max_nodes");
+
+  const Json& latent = v.at(root, "", "latent");
+  c.clusters = v.positive(latent, "/latent", "clusters");
+  c.latent_dim = v.positive(latent, "/latent", "dim");
+
+  v.stringList(root, "", "node_features", {"x", "y", "log_energy", "is_track", "is_ecal", "is_hcal"});
+  v.stringList(root, "", "output_features", {"x", "y", "log_energy"});
+
+  const long long N = c.max_nodes, K = c.k;
+  const Json& inputs = v.list(root, "", "inputs", 4);
+  v.tensor(inputs, "/inputs", 0, "features", "float32", {N, 6});
+  v.tensor(inputs, "/inputs", 1, "neighbours", "int64", {N, K});
+  v.tensor(inputs, "/inputs", 2, "mask", "bool", {N});
+  v.tensor(inputs, "/inputs", 3, "noise", "float32", {c.clusters, c.latent_dim});
+  const Json& outputs = v.list(root, "", "outputs", 1);
+  v.tensor(outputs, "/outputs", 0, "reconstruction", "float32", {N, 3});
+
+  // The geometry the model was trained on must be the one this library builds graphs for.
+  const Json& geo = v.at(root, "", "geometry");
+  v.stringList(geo, "/geometry", "channels", {"track", "ecal", "hcal"});
+  if (v.integer(geo, "/geometry", "image_size") != geometry::kImageSize)
+    v.fail("/geometry/image_size", "expected " + std::to_string(geometry::kImageSize));
+  if (v.integer(geo, "/geometry", "centre_pixel") != geometry::kCentrePixel)
+    v.fail("/geometry/centre_pixel", "expected " + std::to_string(geometry::kCentrePixel));
+  if (v.integer(geo, "/geometry", "hcal_tower_pixels") != geometry::kHcalTowerPixels)
+    v.fail("/geometry/hcal_tower_pixels", "expected " + std::to_string(geometry::kHcalTowerPixels));
+  if (std::abs(v.number(geo, "/geometry", "pixel_size") - geometry::kPixelSize) > 1e-9)
+    v.fail("/geometry/pixel_size", "expected " + std::to_string(geometry::kPixelSize));
+  if (v.string(geo, "/geometry", "energy_unit") != "GeV") v.fail("/geometry/energy_unit", "expected 'GeV'");
+
+  const Json& norm = v.at(root, "", "normalisation");
+  c.x = v.norm(norm, "/normalisation", "x");
+  c.y = v.norm(norm, "/normalisation", "y");
+  c.log_energy = v.norm(norm, "/normalisation", "log_energy");
+
+  if (root.contains("weights_sha256") && root["weights_sha256"].is_string())
+    c.weights_sha256 = root["weights_sha256"].get<std::string>();
+  return c;
+}
+
+}  // namespace gvae

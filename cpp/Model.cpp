@@ -1,0 +1,250 @@
+// gvae::Model: one interface over TorchScript (.pt) and AOTInductor (.pt2) models.
+#include "gvae/Model.h"
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
+#include <torch/cuda.h>
+#include <torch/script.h>
+
+#include "gvae/Errors.h"
+
+namespace gvae {
+
+Device parseDevice(std::string_view name) {
+  if (name == "cpu") return Device::Cpu;
+  if (name == "cuda") return Device::Cuda;
+  if (name == "auto") return Device::Auto;
+  throw Error("unknown device '" + std::string(name) + "' (expected cpu, cuda or auto)");
+}
+
+const char* deviceName(Device device) noexcept {
+  switch (device) {
+    case Device::Cpu: return "cpu";
+    case Device::Cuda: return "cuda";
+    case Device::Auto: return "auto";
+  }
+  return "?";
+}
+
+const char* formatName(ModelFormat format) noexcept {
+  return format == ModelFormat::TorchScript ? "torchscript" : "aoti";
+}
+
+namespace {
+
+constexpr const char* kContractExtraFile = "contract.json";
+constexpr const char* kContractMetadataKey = "gvae_contract";
+
+// AOTInductor package construction (extraction to a temp dir, dlopen) is serialised process-wide.
+std::mutex& aotiLoadMutex() {
+  static std::mutex m;
+  return m;
+}
+
+bool cudaAvailable() {
+  try {
+    return torch::cuda::is_available();
+  } catch (...) {
+    return false;
+  }
+}
+
+ModelFormat detectFormat(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ModelLoadError("cannot open model file '" + path + "'");
+  char magic[4] = {0, 0, 0, 0};
+  in.read(magic, 4);
+  if (in.gcount() != 4 || std::memcmp(magic, "PK\x03\x04", 4) != 0)
+    throw ModelLoadError("model file '" + path +
+                         "' is not a zip archive (neither a TorchScript .pt nor an AOTInductor .pt2)");
+  std::vector<std::string> records;
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    records = reader.getAllRecords();
+  } catch (const std::exception& e) {
+    throw ModelLoadError("cannot read model archive '" + path + "': " + e.what());
+  }
+  bool aoti = false, script = false;
+  for (const std::string& r : records) {
+    if (r.rfind("data/aotinductor/", 0) == 0) aoti = true;
+    if (r.rfind("code/", 0) == 0 || r == "constants.pkl") script = true;
+  }
+  if (aoti) return ModelFormat::AOTInductor;
+  if (script) return ModelFormat::TorchScript;
+  throw ModelLoadError("model archive '" + path +
+                       "' holds neither TorchScript code/ nor an AOTInductor data/aotinductor/ package");
+}
+
+c10::Device resolve(Device requested, const std::string& exportedFor, ModelFormat format,
+                    const std::string& path) {
+  const bool cuda = cudaAvailable();
+  if (requested == Device::Cuda && !cuda)
+    throw DeviceUnavailable("device 'cuda' requested for '" + path +
+                            "' but torch::cuda::is_available() is false (no GPU, or LibTorch without CUDA)");
+  if (format == ModelFormat::AOTInductor) {
+    // Compiled code runs on the device it was compiled for only.
+    if (requested == Device::Auto) requested = exportedFor == "cuda" ? Device::Cuda : Device::Cpu;
+    if (std::string(deviceName(requested)) != exportedFor)
+      throw DeviceUnavailable("AOTInductor package '" + path + "' was compiled for '" + exportedFor +
+                              "' and cannot run on '" + deviceName(requested) + "'");
+    if (requested == Device::Cuda && !cuda)
+      throw DeviceUnavailable("AOTInductor package '" + path +
+                              "' was compiled for cuda but torch::cuda::is_available() is false");
+  } else if (requested == Device::Auto) {
+    requested = cuda ? Device::Cuda : Device::Cpu;
+  }
+  return requested == Device::Cuda ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
+}
+
+}  // namespace
+
+struct Model::Impl {
+  std::string path;
+  ModelFormat format = ModelFormat::TorchScript;
+  c10::Device device{c10::kCPU};
+  Contract contract;
+  // TorchScript: forward() is not const in the API but concurrent calls on one module are safe
+  // (graph executors lock internally); the module is never modified after loading.
+  mutable torch::jit::Module script;
+  // AOTInductor: run() picks a free model-container runner (num_runners of them) or waits.
+  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> aoti;
+};
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+
+const Contract& Model::contract() const noexcept { return impl_->contract; }
+ModelFormat Model::format() const noexcept { return impl_->format; }
+c10::Device Model::device() const noexcept { return impl_->device; }
+const std::string& Model::path() const noexcept { return impl_->path; }
+
+std::shared_ptr<const Model> Model::load(const std::string& path, Device device, const ModelOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->format = detectFormat(path);
+
+  if (impl->format == ModelFormat::TorchScript) {
+    // Read the contract first (on CPU) so a device request is checked before the weights move.
+    torch::jit::ExtraFilesMap extra{{kContractExtraFile, ""}};
+    torch::jit::Module module;
+    try {
+      module = torch::jit::load(path, c10::Device(c10::kCPU), extra);
+    } catch (const std::exception& e) {
+      throw ModelLoadError("cannot load TorchScript model '" + path + "': " + e.what());
+    }
+    if (extra[kContractExtraFile].empty())
+      throw ContractError("TorchScript model '" + path + "' has no '" + kContractExtraFile + "' extra file");
+    impl->contract = Contract::parse(extra[kContractExtraFile], path);
+    if (impl->contract.format != "torchscript")
+      throw ContractError("contract of '" + path + "': field '/model/format': says '" + impl->contract.format +
+                          "' but the file is a TorchScript archive");
+    impl->device = resolve(device, impl->contract.device, impl->format, path);
+    try {
+      module.to(impl->device);
+      module.eval();
+    } catch (const std::exception& e) {
+      throw ModelLoadError("cannot move TorchScript model '" + path + "' to " + impl->device.str() + ": " + e.what());
+    }
+    impl->script = std::move(module);
+  } else {
+    std::unordered_map<std::string, std::string> metadata;
+    try {
+      metadata = torch::inductor::AOTIModelPackageLoader::load_metadata_from_package(path, "model");
+    } catch (const std::exception& e) {
+      throw ModelLoadError("cannot read AOTInductor package metadata of '" + path + "': " + e.what());
+    }
+    auto it = metadata.find(kContractMetadataKey);
+    if (it == metadata.end() || it->second.empty())
+      throw ContractError("AOTInductor package '" + path + "' has no '" + kContractMetadataKey + "' metadata");
+    impl->contract = Contract::parse(it->second, path);
+    if (impl->contract.format != "aoti")
+      throw ContractError("contract of '" + path + "': field '/model/format': says '" + impl->contract.format +
+                          "' but the file is an AOTInductor package");
+    auto dev = metadata.find("AOTI_DEVICE_KEY");
+    if (dev != metadata.end() && dev->second != impl->contract.device)
+      throw ContractError("contract of '" + path + "': field '/model/device': says '" + impl->contract.device +
+                          "' but the package was compiled for '" + dev->second + "'");
+    impl->device = resolve(device, impl->contract.device, impl->format, path);
+    std::size_t runners = options.aoti_runners;
+    if (runners == 0) runners = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 64);
+    try {
+      std::lock_guard<std::mutex> lock(aotiLoadMutex());
+      impl->aoti = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
+          path, "model", /*run_single_threaded=*/false, runners,
+          impl->device.is_cuda() ? impl->device.index() : c10::DeviceIndex(-1));
+    } catch (const std::exception& e) {
+      throw ModelLoadError("cannot load AOTInductor package '" + path + "': " + e.what());
+    }
+  }
+  return std::shared_ptr<const Model>(new Model(std::move(impl)));
+}
+
+namespace {
+
+void expectTensor(const at::Tensor& t, const char* name, at::ScalarType dtype, std::vector<int64_t> shape) {
+  if (!t.defined()) throw InvalidInput(std::string("model input '") + name + "' is undefined");
+  if (t.scalar_type() != dtype)
+    throw InvalidInput(std::string("model input '") + name + "': dtype " + c10::toString(t.scalar_type()) +
+                       ", expected " + c10::toString(dtype));
+  if (t.sizes().vec() != shape) {
+    std::string want = "[", got = "[";
+    for (std::size_t i = 0; i < shape.size(); ++i) want += (i ? ", " : "") + std::to_string(shape[i]);
+    for (std::size_t i = 0; i < t.sizes().size(); ++i) got += (i ? ", " : "") + std::to_string(t.sizes()[i]);
+    throw InvalidInput(std::string("model input '") + name + "': shape " + got + "], expected " + want + "]");
+  }
+}
+
+}  // namespace
+
+at::Tensor Model::forward(const at::Tensor& features, const at::Tensor& neighbours, const at::Tensor& mask,
+                          const at::Tensor& noise) const {
+  const Contract& c = impl_->contract;
+  if (!features.defined() || features.dim() != 3 || features.size(0) < 1)
+    throw InvalidInput("model input 'features': expected shape [B, N, 6] with B >= 1");
+  const int64_t B = features.size(0);
+  expectTensor(features, "features", at::kFloat, {B, c.max_nodes, 6});
+  expectTensor(neighbours, "neighbours", at::kLong, {B, c.max_nodes, c.k});
+  expectTensor(mask, "mask", at::kBool, {B, c.max_nodes});
+  expectTensor(noise, "noise", at::kFloat, {B, c.clusters, c.latent_dim});
+
+  c10::InferenceMode guard;
+  const c10::Device dev = impl_->device;
+  std::vector<at::Tensor> in = {features.to(dev).contiguous(), neighbours.to(dev).contiguous(),
+                                mask.to(dev).contiguous(), noise.to(dev).contiguous()};
+  at::Tensor out;
+  try {
+    if (impl_->format == ModelFormat::TorchScript) {
+      std::vector<c10::IValue> args(in.begin(), in.end());
+      out = impl_->script.forward(args).toTensor();
+    } else {
+      std::vector<at::Tensor> outs = impl_->aoti->run(in);
+      if (outs.size() != 1)
+        throw Error("AOTInductor model '" + impl_->path + "' returned " + std::to_string(outs.size()) +
+                    " outputs, expected 1");
+      out = std::move(outs[0]);
+    }
+  } catch (const gvae::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error("forward of model '" + impl_->path + "' failed: " + e.what());
+  }
+  if (out.scalar_type() != at::kFloat || out.dim() != 3 || out.size(0) != B || out.size(1) != c.max_nodes ||
+      out.size(2) != 3)
+    throw ContractError("model '" + impl_->path + "' returned a tensor of shape " +
+                        c10::str(out.sizes()) + " and dtype " + c10::toString(out.scalar_type()) +
+                        ", the contract promises float32 [B, " + std::to_string(c.max_nodes) + ", 3]");
+  return out;
+}
+
+}  // namespace gvae

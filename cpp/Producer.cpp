@@ -1,0 +1,180 @@
+// gvae::Producer: hits -> graphs -> normalised model inputs -> model -> physical hits.
+#include "gvae/Producer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <c10/core/InferenceMode.h>
+
+#include "gvae/Errors.h"
+#include "gvae/Geometry.h"
+
+namespace gvae {
+
+Mode parseMode(const std::string& name) {
+  if (name == "deterministic") return Mode::Deterministic;
+  if (name == "sampling") return Mode::Sampling;
+  throw Error("unknown mode '" + name + "' (expected deterministic or sampling)");
+}
+
+const char* modeName(Mode mode) noexcept { return mode == Mode::Sampling ? "sampling" : "deterministic"; }
+
+namespace {
+
+std::uint64_t splitmix64(std::uint64_t z) noexcept {
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+int nearestPixel(float offset) noexcept {
+  const double p = std::nearbyint(static_cast<double>(offset) / geometry::kPixelSize + geometry::kCentrePixel);
+  if (!(p >= 0.0)) return 0;  // also NaN
+  return static_cast<int>(std::min<double>(p, geometry::kImageSize - 1));
+}
+
+}  // namespace
+
+std::uint64_t jetSeed(std::uint64_t seed, std::uint64_t jet_id) noexcept {
+  return splitmix64(seed ^ splitmix64(jet_id));
+}
+
+NoiseGenerator::NoiseGenerator(std::uint64_t seed)
+    : seed_(seed), generator_(at::make_generator<at::CPUGeneratorImpl>(seed)) {}
+
+at::Tensor NoiseGenerator::normal(at::IntArrayRef shape) {
+  c10::InferenceMode guard;
+  return at::randn(shape, generator_, at::TensorOptions().dtype(at::kFloat));
+}
+
+Producer::Producer(std::shared_ptr<const Model> model, ProducerConfig config)
+    : model_(std::move(model)),
+      config_(std::move(config)),
+      builder_([this] {
+        if (!model_) throw Error("Producer: model is null");
+        if (config_.batch_size < 1)
+          throw Error("Producer: batch_size must be >= 1, got " + std::to_string(config_.batch_size));
+        GraphConfig g;
+        g.k = model_->contract().k;
+        g.max_nodes = model_->contract().max_nodes;
+        return g;
+      }()) {}
+
+Producer::Producer(ProducerConfig config)
+    : Producer(Model::load(config.model_path, config.device), config) {}
+
+Producer::Batch Producer::prepare(const JetHits* jets, std::size_t n, NoiseGenerator* rng,
+                                  std::size_t first_index) const {
+  const Contract& c = model_->contract();
+  const int64_t N = c.max_nodes, K = c.k, B = static_cast<int64_t>(n);
+  if (n == 0) throw Error("Producer::prepare: no jets");
+  Batch batch;
+  batch.graphs.reserve(n);
+  batch.jet_ids.reserve(n);
+  for (std::size_t j = 0; j < n; ++j) {
+    const JetHits& jet = jets[j];
+    const std::size_t index = first_index + j;
+    if (jet.hits.size() > kMaxHitsPerJet)
+      throw InvalidInput("jet " + std::to_string(index) + " (jet_id " + std::to_string(jet.jet_id) +
+                         "): field 'hits': " + std::to_string(jet.hits.size()) + " hits, more than the limit " +
+                         std::to_string(kMaxHitsPerJet));
+    try {
+      batch.graphs.push_back(builder_.build(jet.hits, static_cast<long>(index)));
+    } catch (const InvalidInput& e) {
+      throw InvalidInput(std::string(e.what()) + " (jet_id " + std::to_string(jet.jet_id) + ")");
+    }
+    batch.jet_ids.push_back(jet.jet_id);
+  }
+
+  c10::InferenceMode guard;
+  batch.features = at::zeros({B, N, 6}, at::kFloat);
+  batch.neighbours = at::empty({B, N, K}, at::kLong);
+  batch.mask = at::empty({B, N}, at::kBool);
+  float* f = batch.features.data_ptr<float>();
+  int64_t* nb = batch.neighbours.data_ptr<int64_t>();
+  bool* m = batch.mask.data_ptr<bool>();
+  // DESIGN section 5: (x', y', u', is_track, is_ecal, is_hcal); padding rows all zero.
+  for (int64_t b = 0; b < B; ++b) {
+    const Graph& g = batch.graphs[static_cast<std::size_t>(b)];
+    std::memcpy(nb + b * N * K, g.neighbours.data(), sizeof(int64_t) * N * K);
+    for (int64_t i = 0; i < N; ++i) m[b * N + i] = g.mask[i] != 0;
+    for (int64_t i = 0; i < g.n_nodes; ++i) {
+      const float* in = &g.features[i * 4];
+      float* out = f + (b * N + i) * 6;
+      out[0] = static_cast<float>((static_cast<double>(in[0]) - c.x.mean) / c.x.std);
+      out[1] = static_cast<float>((static_cast<double>(in[1]) - c.y.mean) / c.y.std);
+      out[2] = static_cast<float>((std::log(static_cast<double>(in[2])) - c.log_energy.mean) / c.log_energy.std);
+      const int channel = static_cast<int>(in[3]);
+      out[3 + channel] = 1.f;
+    }
+  }
+
+  if (config_.mode == Mode::Deterministic) {
+    batch.noise = at::zeros({B, c.clusters, c.latent_dim}, at::kFloat);
+  } else if (rng != nullptr) {
+    batch.noise = rng->normal({B, c.clusters, c.latent_dim});
+  } else {
+    batch.noise = at::empty({B, c.clusters, c.latent_dim}, at::kFloat);
+    for (int64_t b = 0; b < B; ++b) {
+      NoiseGenerator jetRng(jetSeed(config_.seed, batch.jet_ids[static_cast<std::size_t>(b)]));
+      batch.noise[b].copy_(jetRng.normal({c.clusters, c.latent_dim}));
+    }
+  }
+  return batch;
+}
+
+std::vector<JetResult> Producer::finish(const Batch& batch, const at::Tensor& reconstruction) const {
+  const Contract& c = model_->contract();
+  const int64_t N = c.max_nodes;
+  const std::size_t B = batch.graphs.size();
+  c10::InferenceMode guard;
+  at::Tensor rec = reconstruction.to(at::kCPU, at::kFloat).contiguous();
+  if (rec.dim() != 3 || rec.size(0) != static_cast<int64_t>(B) || rec.size(1) != N || rec.size(2) != 3)
+    throw Error("Producer::finish: reconstruction of shape " + c10::str(rec.sizes()) + " for " +
+                std::to_string(B) + " jets");
+  const float* r = rec.data_ptr<float>();
+  std::vector<JetResult> results(B);
+  for (std::size_t b = 0; b < B; ++b) {
+    const Graph& g = batch.graphs[b];
+    JetResult& out = results[b];
+    out.jet_id = batch.jet_ids[b];
+    out.diagnostics.n_nodes = g.n_nodes;
+    out.diagnostics.n_hits = g.n_hits;
+    out.diagnostics.total_energy = g.total_energy;
+    out.diagnostics.dropped_energy_fraction = g.dropped_energy_fraction;
+    out.hits.resize(static_cast<std::size_t>(g.n_nodes));
+    for (int i = 0; i < g.n_nodes; ++i) {
+      const float* o = r + (static_cast<int64_t>(b) * N + i) * 3;
+      RecoHit& h = out.hits[static_cast<std::size_t>(i)];
+      h.channel = static_cast<int>(g.features[static_cast<std::size_t>(i) * 4 + 3]);
+      h.x = static_cast<float>(static_cast<double>(o[0]) * c.x.std + c.x.mean);
+      h.y = static_cast<float>(static_cast<double>(o[1]) * c.y.std + c.y.mean);
+      h.energy = static_cast<float>(std::exp(static_cast<double>(o[2]) * c.log_energy.std + c.log_energy.mean));
+      h.ieta = nearestPixel(h.x);
+      h.iphi = nearestPixel(h.y);
+    }
+  }
+  return results;
+}
+
+std::vector<JetResult> Producer::produce(const std::vector<JetHits>& jets, NoiseGenerator* rng) const {
+  std::vector<JetResult> results;
+  results.reserve(jets.size());
+  const std::size_t bs = static_cast<std::size_t>(config_.batch_size);
+  for (std::size_t start = 0; start < jets.size(); start += bs) {
+    const std::size_t n = std::min(bs, jets.size() - start);
+    Batch batch = prepare(jets.data() + start, n, rng, start);
+    at::Tensor rec = model_->forward(batch.features, batch.neighbours, batch.mask, batch.noise);
+    std::vector<JetResult> part = finish(batch, rec);
+    std::move(part.begin(), part.end(), std::back_inserter(results));
+  }
+  return results;
+}
+
+}  // namespace gvae

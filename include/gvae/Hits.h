@@ -1,0 +1,47 @@
+// Per-jet input hits and reconstructed output hits of the gvae producer (docs/DESIGN.md sections 3-5).
+#ifndef GVAE_HITS_H
+#define GVAE_HITS_H
+
+#include <cstdint>
+#include <vector>
+
+#include "gvae/GraphBuilder.h"  // gvae::Hit {channel, ieta, iphi, energy}
+
+namespace gvae {
+
+/// The hits of one jet: detector pixels/towers in the 125 x 125 window around the jet axis.
+/// `jet_id` only labels the jet (error messages, results, per-jet sampling seeds); any value works.
+struct JetHits {
+  std::uint64_t jet_id = 0;
+  std::vector<Hit> hits;
+};
+
+/// One reconstructed hit in physical units. One per real graph node of the input jet.
+struct RecoHit {
+  int channel = 0;     ///< channel of the input node (0 track, 1 ecal, 2 hcal)
+  float x = 0.f;       ///< eta offset from the jet axis
+  float y = 0.f;       ///< phi offset from the jet axis
+  int ieta = 0;        ///< nearest pixel to x, clamped to [0, 124]
+  int iphi = 0;        ///< nearest pixel to y, clamped to [0, 124]
+  float energy = 0.f;  ///< GeV (> 0)
+};
+
+/// What the graph builder did to one jet.
+struct JetDiagnostics {
+  int n_nodes = 0;                       ///< nodes given to the model (<= max_nodes)
+  int n_hits = 0;                        ///< nodes before truncation to max_nodes
+  double total_energy = 0.0;             ///< GeV, all nodes before truncation
+  double dropped_energy_fraction = 0.0;  ///< energy in truncated nodes / total_energy
+};
+
+/// The producer's answer for one jet: n_nodes reconstructed hits, in input node order
+/// (energy descending, DESIGN section 4.3).
+struct JetResult {
+  std::uint64_t jet_id = 0;
+  std::vector<RecoHit> hits;
+  JetDiagnostics diagnostics;
+};
+
+}  // namespace gvae
+
+#endif  // GVAE_HITS_H

@@ -1,0 +1,75 @@
+// A loaded gvae model: TorchScript (.pt) or AOTInductor package (.pt2) behind one interface.
+//
+// Load once, share read-only (the CMSSW GlobalCache pattern):
+//   std::shared_ptr<const gvae::Model> model = gvae::Model::load("gvae.pt2", gvae::Device::Auto);
+// and give the same pointer to every producer / stream. forward() is const and thread-safe.
+#ifndef GVAE_MODEL_H
+#define GVAE_MODEL_H
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <ATen/Tensor.h>
+#include <c10/core/Device.h>
+
+#include "gvae/Contract.h"
+
+namespace gvae {
+
+/// Where a model runs. Auto = CUDA when LibTorch has CUDA and a GPU is present, else CPU.
+enum class Device { Cpu, Cuda, Auto };
+
+/// "cpu" | "cuda" | "auto" -> Device (gvae::Error on anything else).
+Device parseDevice(std::string_view name);
+const char* deviceName(Device device) noexcept;
+
+/// Model file format, detected from the file's magic bytes (both are zip archives) and layout:
+/// an AOTInductor package holds `<archive>/data/aotinductor/...`, TorchScript `<archive>/code/...`.
+enum class ModelFormat { TorchScript, AOTInductor };
+const char* formatName(ModelFormat format) noexcept;
+
+/// Options for Model::load.
+struct ModelOptions {
+  /// AOTInductor: model-container runners, i.e. how many callers run at once without waiting.
+  /// 0 = std::thread::hardware_concurrency() (at least 1, at most 64).
+  std::size_t aoti_runners = 0;
+};
+
+class Model {
+ public:
+  /// Load `path` on `device`, read and validate its embedded contract.
+  /// Throws ModelLoadError (names the path) if the file is missing or cannot be deserialised,
+  /// ContractError if the contract is missing/invalid or disagrees with the file's format,
+  /// DeviceUnavailable for Device::Cuda without a usable GPU, or for an AOTInductor package
+  /// compiled for a device other than the requested one.
+  static std::shared_ptr<const Model> load(const std::string& path, Device device = Device::Cpu,
+                                           const ModelOptions& options = {});
+
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const Contract& contract() const noexcept;
+  ModelFormat format() const noexcept;
+  c10::Device device() const noexcept;  ///< the resolved device (never Auto)
+  const std::string& path() const noexcept;
+
+  /// Raw model forward (DESIGN section 7) under c10::InferenceMode, thread-safe:
+  ///   features f32 [B,N,6], neighbours i64 [B,N,k], mask bool [B,N], noise f32 [B,C,L]
+  ///   -> reconstruction f32 [B,N,3] (normalised x', y', u'), on this model's device.
+  /// Inputs are moved to the model's device. Shapes and dtypes are checked against the contract
+  /// (gvae::InvalidInput on mismatch).
+  at::Tensor forward(const at::Tensor& features, const at::Tensor& neighbours,
+                     const at::Tensor& mask, const at::Tensor& noise) const;
+
+ private:
+  struct Impl;
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gvae
+
+#endif  // GVAE_MODEL_H

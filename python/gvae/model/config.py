@@ -1,0 +1,106 @@
+"""Architecture configuration of the GVAE: every number the model is built from.
+
+The training configuration tree (:mod:`gvae.training.config`) embeds this dataclass as its
+``model`` section; a checkpoint stores it so that a model can be rebuilt without the YAML file.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from gvae.errors import ConfigError
+
+#: Number of input node features (DESIGN §5): x', y', u', is_track, is_ecal, is_hcal.
+IN_FEATURES = 6
+#: Number of reconstructed node features (DESIGN §5): x', y', u'.
+OUT_FEATURES = 3
+ACTIVATIONS = ("relu", "gelu", "elu", "silu")
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of :class:`gvae.model.GVAE`.
+
+    Attributes:
+        max_nodes: padded number of nodes N per jet (graph input size).
+        k: neighbours per node in the kNN graph.
+        hidden: width of every GraphSAGE layer.
+        clusters: clusters after each MinCut pooling stage, e.g. ``[100, 50]`` for
+            400 nodes -> 100 -> 50 (the last entry is the number of latent clusters C).
+        encoder_layers: GraphSAGE layers at each encoder level (``len(clusters) + 1`` entries:
+            on the nodes, then after each pooling).
+        decoder_layers: GraphSAGE layers at each decoder level, from the coarsest
+            (latent clusters) to the nodes (``len(clusters) + 1`` entries).
+        latent_dim: latent dimension L per cluster (latent shape ``[C, L]``).
+        activation: one of ``relu``, ``gelu``, ``elu``, ``silu``.
+        layer_norm: LayerNorm over the features of each node (never over the node index).
+        residual: residual connection around GraphSAGE layers of equal width.
+        self_loops: add self loops to the kNN adjacency of real nodes (keeps the MinCut
+            denominator positive for single-node graphs).
+        decoder_channel: give the decoder the input node's channel one-hot at the node level
+            (the channel is not reconstructed, DESIGN §5: it is the input node's channel).
+        logvar_min, logvar_max: clamp range of the log-variance head.
+    """
+
+    max_nodes: int = 400
+    k: int = 8
+    hidden: int = 64
+    clusters: list[int] = field(default_factory=lambda: [100, 50])
+    encoder_layers: list[int] = field(default_factory=lambda: [2, 1, 1])
+    decoder_layers: list[int] = field(default_factory=lambda: [1, 1, 2])
+    latent_dim: int = 16
+    activation: str = "gelu"
+    layer_norm: bool = True
+    residual: bool = True
+    self_loops: bool = True
+    decoder_channel: bool = True
+    logvar_min: float = -12.0
+    logvar_max: float = 8.0
+
+    def validate(self) -> "ModelConfig":
+        """Check ranges and consistency; raise :class:`ConfigError` naming the field."""
+        def bad(name: str, why: str) -> ConfigError:
+            return ConfigError(f"model.{name} = {getattr(self, name)!r}: {why}")
+
+        for name in ("max_nodes", "k", "hidden", "latent_dim"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise bad(name, "must be a positive integer")
+        if self.k >= self.max_nodes:
+            raise bad("k", f"must be smaller than max_nodes ({self.max_nodes})")
+        if not self.clusters or any(not isinstance(c, int) or c < 1 for c in self.clusters):
+            raise bad("clusters", "must be a non-empty list of positive integers")
+        sizes = [self.max_nodes, *self.clusters]
+        if any(b > a for a, b in zip(sizes, sizes[1:])):
+            raise bad("clusters", "cluster counts must not grow from one stage to the next")
+        for name in ("encoder_layers", "decoder_layers"):
+            value = getattr(self, name)
+            if len(value) != len(self.clusters) + 1 or any(
+                    not isinstance(n, int) or n < 0 for n in value):
+                raise bad(name, f"needs {len(self.clusters) + 1} non-negative integers "
+                                "(one per level)")
+        if self.encoder_layers[0] < 1:
+            raise bad("encoder_layers", "the node level needs at least one GraphSAGE layer")
+        if self.activation not in ACTIVATIONS:
+            raise bad("activation", f"must be one of {ACTIVATIONS}")
+        if not self.logvar_min < self.logvar_max:
+            raise bad("logvar_min", "must be smaller than logvar_max")
+        return self
+
+    @property
+    def latent_clusters(self) -> int:
+        """Number of latent clusters C (the last pooling stage)."""
+        return self.clusters[-1]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (YAML/JSON/checkpoint)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+        """Build from a plain dict, refusing unknown keys."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"model: unknown keys {unknown}; known: {sorted(known)}")
+        return cls(**data).validate()

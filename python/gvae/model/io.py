@@ -1,0 +1,68 @@
+"""Load a trained GVAE from a training checkpoint (written by :mod:`gvae.training.checkpoint`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gvae.errors import ModelLoadError
+from gvae.model.config import ModelConfig
+from gvae.model.gvae import GVAE
+
+#: value of ``checkpoint["format"]``
+CHECKPOINT_FORMAT = "gvae-checkpoint-v1"
+
+
+@dataclass
+class LoadedModel:
+    """A GVAE rebuilt from a checkpoint (in eval mode) and what travels with it.
+
+    Attributes:
+        model: the :class:`GVAE` (eval mode, on ``map_location``).
+        model_config: its :class:`ModelConfig`.
+        config: the full training configuration (plain dict: model, data, training).
+        normalisation: DESIGN §5 normalisation of the training data
+            (``{"x": {"mean", "std"}, "y": ..., "log_energy": ...}``).
+        dataset: dataset metadata from ``dataset.json`` (k, max_nodes, source, seed, ...).
+        epoch: last completed epoch (1-based).
+        metrics: validation metrics of that epoch.
+    """
+
+    model: GVAE
+    model_config: ModelConfig
+    config: dict[str, Any]
+    normalisation: dict[str, Any]
+    dataset: dict[str, Any] = field(default_factory=dict)
+    epoch: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedModel:
+    """Read a checkpoint (``best.pt``/``last.pt``) and rebuild the model.
+
+    Raises :class:`gvae.errors.ModelLoadError` naming the file when it cannot be read or is
+    not a gvae checkpoint.
+    """
+    path = Path(path)
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    except FileNotFoundError as exc:
+        raise ModelLoadError(f"checkpoint '{path}' does not exist") from exc
+    except Exception as exc:  # torch raises many types for corrupt files
+        raise ModelLoadError(f"checkpoint '{path}' cannot be read: {exc}") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ModelLoadError(f"'{path}' is not a gvae checkpoint (format "
+                             f"{ckpt.get('format') if isinstance(ckpt, dict) else type(ckpt)!r})")
+    try:
+        model_config = ModelConfig.from_dict(ckpt["config"]["model"])
+        model = GVAE(model_config)
+        model.load_state_dict(ckpt["model"])
+    except Exception as exc:
+        raise ModelLoadError(f"checkpoint '{path}': model cannot be rebuilt: {exc}") from exc
+    model.to(map_location).eval()
+    return LoadedModel(model=model, model_config=model_config, config=ckpt["config"],
+                       normalisation=ckpt.get("normalisation", {}),
+                       dataset=ckpt.get("dataset", {}), epoch=int(ckpt.get("epoch", 0)),
+                       metrics=dict(ckpt.get("val_metrics", {})))
