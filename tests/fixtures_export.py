@@ -1,1 +1,55 @@
-"""pytest fixtures: export stage (filled in by the owner of that stage)."""
+"""pytest fixtures: export stage.
+
+``exported_models`` exports the model stage's ``trained_checkpoint`` once per session to both
+formats (AOTInductor compilation takes tens of seconds on 2 cores) and returns a dict::
+
+    {"torchscript": Path(".../gvae_test.pt"), "aoti": Path(".../gvae_test.pt2"),
+     "checkpoint": Path(checkpoint), "data": Path(graph shards used for training),
+     "dir": Path(export directory), "seconds": {"torchscript": s, "aoti": s}}
+
+Each model file has its sidecar ``<file>.contract.json`` next to it. Treat the files as
+read-only: tests that need to modify an export write their own (see ``tests/test_export.py``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+__all__ = ["exported_models", "exported_torchscript", "export_source"]
+
+
+def _checkpoint_path(trained_checkpoint: Any) -> Path:
+    """The model stage's fixture value as a checkpoint path (a path or an object with ``.path``)."""
+    return Path(getattr(trained_checkpoint, "path", trained_checkpoint))
+
+
+@pytest.fixture(scope="session")
+def export_source(trained_checkpoint: Any):
+    """:class:`gvae.export.ExportSource` of the session's trained checkpoint (eager, CPU)."""
+    from gvae.export import load_source
+
+    return load_source(_checkpoint_path(trained_checkpoint))
+
+
+@pytest.fixture(scope="session")
+def exported_torchscript(export_source, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Only the TorchScript export (seconds): same dict as ``exported_models`` without ``aoti``."""
+    from gvae.export import export
+
+    out = tmp_path_factory.mktemp("exported_models")
+    result = export(export_source, out, formats=("torchscript",), device="cpu", name="gvae_test")
+    return {**result.artifacts, "checkpoint": export_source.checkpoint,
+            "data": export_source.data_dir, "dir": out, "seconds": dict(result.seconds)}
+
+
+@pytest.fixture(scope="session")
+def exported_models(export_source, exported_torchscript: dict[str, Any]) -> dict[str, Any]:
+    """TorchScript + AOTInductor exports of ``trained_checkpoint`` (CPU), once per session."""
+    from gvae.export import export
+
+    result = export(export_source, exported_torchscript["dir"], formats=("aoti",), device="cpu",
+                    name="gvae_test")
+    return {**exported_torchscript, **result.artifacts,
+            "seconds": {**exported_torchscript["seconds"], **result.seconds}}

@@ -79,7 +79,9 @@ def test_calorimeter_energy_matches_the_jet_energy(physics_jets: JetBatch):
     # the window holds the jet (R = 0.8 < half-width 1.09) plus underlying event, minus neutrinos
     # and curled-up soft tracks; the calorimeters are calibrated
     assert 0.85 < np.median(ratio) < 1.2
-    assert np.all((ratio > 0.5) & (ratio < 2.0))
+    assert np.mean((ratio > 0.8) & (ratio < 1.5)) > 0.9
+    # never much less than the jet; more only when a second hard jet falls in the window
+    assert np.all((ratio > 0.5) & (ratio < 3.0))
     track_pt = b.images[:, geometry.TRACK].sum(axis=(1, 2), dtype=np.float64)
     # charged fraction of the jet pT ~ 60 %
     assert 0.3 < np.median(track_pt / b.pt) < 0.9
@@ -165,3 +167,15 @@ def test_work_plan_and_interleaving():
     mixed = _interleave(batch(3, 1.0), batch(2, 0.0))
     assert mixed.y.tolist() == [1.0, 0.0, 1.0, 0.0, 1.0]
     assert mixed.pt.tolist() == [1.0, 0.0, 2.0, 1.0, 3.0]
+
+
+@pytest.mark.parametrize("ext", [".parquet", ".h5", ".root", ".gvh"])
+def test_generated_file_factory_writes_every_format(generated_file_factory, generated_jets: JetBatch, ext: str):
+    path = generated_file_factory(ext)
+    assert path.suffix == ext and path is generated_file_factory(ext)  # written once per session
+    assert io.count_jets(path) == len(generated_jets) == 120
+    back = io.read_jets(path)
+    np.testing.assert_array_equal(back.y, generated_jets.y)
+    np.testing.assert_array_equal(back.m0, generated_jets.m0)
+    # hit formats store HCAL per tower: equal to float32 rounding
+    np.testing.assert_allclose(back.images, generated_jets.images, rtol=1e-6, atol=1e-6)

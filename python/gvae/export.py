@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import platform
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -48,6 +49,8 @@ DEFAULT_MAX_BATCH = 4096
 #: catching any wrong weight or wrong op.
 DEFAULT_ATOL = 1e-4
 DEFAULT_RTOL = 1e-4
+#: ``-march`` of ``--portable`` AOTInductor CPU builds (x86-64 with AVX2, FMA, BMI2: 2013+ CPUs).
+PORTABLE_MARCH = "x86-64-v3"
 FORMAT_SUFFIX = {"torchscript": ".pt", "aoti": ".pt2"}
 
 
@@ -88,19 +91,30 @@ class ExportSource:
 
 
 def load_source(checkpoint: str | Path) -> ExportSource:
-    """Read a training checkpoint (written by ``python -m gvae.train``) into an :class:`ExportSource`."""
-    from gvae.model import InferenceModel, load_checkpoint  # helper D's API
+    """Read a training checkpoint (written by ``python -m gvae.train``) into an :class:`ExportSource`.
+
+    Raises :class:`ModelLoadError` for an unreadable checkpoint and :class:`ContractError` when
+    its normalisation is missing or its dataset's ``k``/``max_nodes`` disagree with the model.
+    """
+    from gvae.model import InferenceModel, load_model  # the model stage's API
 
     checkpoint = Path(checkpoint)
-    ckpt = load_checkpoint(checkpoint)
-    gvae_model = ckpt.model.eval().to("cpu")
-    cfg = ckpt.model_config
-    data_dir = Path(ckpt.data_dir) if getattr(ckpt, "data_dir", None) else None
+    loaded = load_model(checkpoint, map_location="cpu")
+    cfg = loaded.model_config
+    if not loaded.normalisation:
+        raise ContractError(f"checkpoint '{checkpoint}': no normalisation constants: cannot "
+                            "write a contract")
+    for key, value in (("k", cfg.k), ("max_nodes", cfg.max_nodes)):
+        if key in loaded.dataset and int(loaded.dataset[key]) != value:
+            raise ContractError(f"checkpoint '{checkpoint}': dataset {key}="
+                                f"{loaded.dataset[key]} but model.{key}={value}")
+    data_dir = (loaded.config.get("data") or {}).get("dir")
     return ExportSource(
-        model=InferenceModel(gvae_model).eval(), state_dict=gvae_model.state_dict(),
-        config=ckpt.config, normalisation=ckpt.normalisation, k=cfg.k, max_nodes=cfg.max_nodes,
-        clusters=cfg.latent_clusters, latent_dim=cfg.latent_dim,
-        batch_size=int(ckpt.batch_size), data_dir=data_dir, checkpoint=checkpoint)
+        model=InferenceModel(loaded.model).eval(), state_dict=loaded.model.state_dict(),
+        config=loaded.config, normalisation=loaded.normalisation, k=cfg.k,
+        max_nodes=cfg.max_nodes, clusters=cfg.latent_clusters, latent_dim=cfg.latent_dim,
+        batch_size=int(loaded.config["training"]["batch_size"]),
+        data_dir=Path(data_dir) if data_dir else None, checkpoint=checkpoint)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -152,8 +166,20 @@ def export_torchscript(source: ExportSource, path: Path, device: torch.device,
     return path
 
 
+def aoti_inductor_configs(doc: Mapping[str, Any], device: torch.device,
+                          portable: bool) -> dict[str, Any]:
+    """Inductor options of the AOTInductor build: the contract as package metadata and, with
+    ``portable`` on an x86-64 CPU, ``-march=x86-64-v3`` (any AVX2+FMA CPU) instead of Inductor's
+    default ``-march=native`` (which ties the package to CPUs like the exporting one)."""
+    configs: dict[str, Any] = {"aot_inductor.metadata": {gc.METADATA_KEY: gc.dumps(doc)}}
+    if portable and device.type == "cpu" and platform.machine() in ("x86_64", "AMD64"):
+        configs["cpp.march"] = PORTABLE_MARCH
+        configs["cpp.simdlen"] = 256  # AVX2 kernels even when exporting on an AVX-512 CPU
+    return configs
+
+
 def export_aoti(source: ExportSource, path: Path, device: torch.device, doc: Mapping[str, Any],
-                max_batch: int = DEFAULT_MAX_BATCH) -> Path:
+                max_batch: int = DEFAULT_MAX_BATCH, portable: bool = False) -> Path:
     """``torch.export`` with a dynamic batch axis, then compile and package with AOTInductor."""
     model = source.model.to(device).eval()
     batch = torch.export.Dim("batch", min=1, max=max_batch)
@@ -166,7 +192,7 @@ def export_aoti(source: ExportSource, path: Path, device: torch.device, doc: Map
         path.unlink()  # the packager appends to an existing archive name otherwise
     out = torch._inductor.aoti_compile_and_package(
         program, package_path=str(path),
-        inductor_configs={"aot_inductor.metadata": {gc.METADATA_KEY: gc.dumps(doc)}})
+        inductor_configs=aoti_inductor_configs(doc, device, portable))
     return Path(out)
 
 
@@ -325,7 +351,7 @@ class ExportResult:
 
 def export(source: ExportSource, out_dir: Path, *, formats: Sequence[str] = gc.FORMATS,
            device: str = "cpu", name: str = "gvae", max_batch: int = DEFAULT_MAX_BATCH,
-           ) -> ExportResult:
+           portable: bool = False) -> ExportResult:
     """Export ``source`` in each of ``formats`` to ``out_dir/<name>.{pt,pt2}`` with sidecars."""
     dev = resolve_device(device)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -338,7 +364,7 @@ def export(source: ExportSource, out_dir: Path, *, formats: Sequence[str] = gc.F
         if fmt == "torchscript":
             export_torchscript(source, path, dev, doc)
         else:
-            export_aoti(source, path, dev, doc, max_batch=max_batch)
+            export_aoti(source, path, dev, doc, max_batch=max_batch, portable=portable)
         result.seconds[fmt] = time.perf_counter() - t0
         result.artifacts[fmt] = path
         result.sidecars[fmt] = gc.write_sidecar(path, doc)
@@ -382,6 +408,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--verify relative tolerance: pass if |d| <= atol + rtol*|eager|")
     p.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH,
                    help="largest batch the AOTInductor package accepts (dynamic batch axis max)")
+    p.add_argument("--portable", action="store_true",
+                   help=f"AOTInductor CPU build for any x86-64 CPU with AVX2/FMA "
+                        f"(-march={PORTABLE_MARCH}, 256-bit kernels) instead of -march=native; "
+                        "use for packages that are committed or shipped to other machines")
     p.add_argument("--summary", type=Path, default=None,
                    help="also write a JSON summary (paths, sizes, export seconds, verify "
                         "differences) to this file")
@@ -412,7 +442,7 @@ def run(args: argparse.Namespace) -> ExportResult:
     source = load_source(args.checkpoint)
     formats = list(gc.FORMATS) if args.format == "all" else [args.format]
     result = export(source, args.out, formats=formats, device=device.type, name=args.name,
-                    max_batch=args.max_batch)
+                    max_batch=args.max_batch, portable=args.portable)
     if args.verify:
         data_dir = args.data or source.data_dir
         if data_dir is None:

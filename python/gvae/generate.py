@@ -169,14 +169,16 @@ class _EventSource:
     def _event_jets(self, event, process: str, rng: np.random.Generator):
         """Yield ``(image, scalars)`` for every selected jet of one event, in jet-pT order."""
         fastjet, s = self._fastjet, self.settings
+        PseudoJet = fastjet.PseudoJet
         rows: list[tuple[float, float, float, float, int, float]] = []
         pseudojets = []
         tops: list[int] = []
         for prt in event:
             if prt.isFinal():
-                rows.append((prt.px(), prt.py(), prt.pz(), prt.e(), prt.id(), prt.charge()))
+                px, py, pz, e = prt.px(), prt.py(), prt.pz(), prt.e()
+                rows.append((px, py, pz, e, prt.id(), prt.charge()))
                 if prt.isVisible():
-                    pseudojets.append(fastjet.PseudoJet(prt.px(), prt.py(), prt.pz(), prt.e()))
+                    pseudojets.append(PseudoJet(px, py, pz, e))
             elif process == "ttbar" and prt.idAbs() == 6 and prt.iBotCopyId() == prt.index():
                 tops.append(prt.index())
         cluster = fastjet.ClusterSequence(pseudojets, self._jet_def)

@@ -77,8 +77,7 @@ class Normalisation:
         """Raw features ``[..., N, 4] = (x, y, E, channel)`` and mask ``[..., N]`` -> float32
         ``[..., N, 6] = (x', y', u', is_track, is_ecal, is_hcal)``, zeros on padding rows."""
         if isinstance(features, torch.Tensor):
-            out = self.apply(features.detach().cpu().numpy(), torch.as_tensor(mask).cpu().numpy())
-            return torch.from_numpy(out).to(features.device)
+            return self._apply_torch(features, torch.as_tensor(mask, device=features.device))
         features = np.asarray(features)
         mask = np.asarray(mask, dtype=bool)
         if features.shape[-1] != 4 or features.shape[:-1] != mask.shape:
@@ -102,8 +101,12 @@ class Normalisation:
         """Model output ``[..., N, 3] = (x', y', u')`` -> physical ``[..., N, 3] = (x, y, E / GeV)``
         (float32, computed in float64). With a mask, padding rows are zero."""
         if isinstance(output, torch.Tensor):
-            m = None if mask is None else torch.as_tensor(mask).cpu().numpy()
-            return torch.from_numpy(self.invert(output.detach().cpu().numpy(), m)).to(output.device)
+            o = output.to(torch.float64)
+            out = torch.stack([o[..., 0] * self.std_x + self.mean_x, o[..., 1] * self.std_y + self.mean_y,
+                               torch.exp(o[..., 2] * self.std_u + self.mean_u)], dim=-1)
+            if mask is not None:
+                out = out * torch.as_tensor(mask, device=out.device).to(torch.bool).unsqueeze(-1)
+            return out.to(torch.float32)
         o = np.asarray(output, dtype=np.float64)
         if o.shape[-1] != 3:
             raise DataError(f"model output must be [..., N, 3], got {o.shape}", field="reconstruction")
@@ -114,6 +117,21 @@ class Normalisation:
         if mask is not None:
             out[~np.asarray(mask, dtype=bool)] = 0.0
         return out.astype(np.float32)
+
+    def _apply_torch(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if features.shape[-1] != 4 or features.shape[:-1] != mask.shape:
+            raise DataError(f"features must be [..., N, 4] with mask [..., N], got {tuple(features.shape)} "
+                            f"and {tuple(mask.shape)}", field="features")
+        mask = mask.to(torch.bool)
+        f = features.to(torch.float64)
+        energy = torch.where(mask, f[..., 2], torch.ones_like(f[..., 2]))
+        if bool((energy <= 0).any()) or not bool(torch.isfinite(energy).all()):
+            raise DataError("real nodes must have finite energy > 0 to take ln(E)", field="energy")
+        channel = f[..., 3]
+        out = torch.stack([(f[..., 0] - self.mean_x) / self.std_x, (f[..., 1] - self.mean_y) / self.std_y,
+                           (torch.log(energy) - self.mean_u) / self.std_u]
+                          + [(channel == c).to(torch.float64) for c in range(geometry.N_CHANNELS)], dim=-1)
+        return (out * mask.unsqueeze(-1)).to(torch.float32)
 
     def normalise_targets(self, features: np.ndarray | torch.Tensor, mask: np.ndarray | torch.Tensor):
         """The first three columns of :meth:`apply`: the reconstruction target ``[..., N, 3]``."""

@@ -148,6 +148,9 @@ class GvhReader(Reader):
         unpack = struct.Struct("<I").unpack_from
         pos = offsets[-1]
         for i in range(len(offsets) - 1, upto):
+            if pos == size:
+                raise CorruptFileError(f"the header announces {self._n} jets but the file ends after {i}: truncated",
+                                       file=self.path, row=i, field="n_jets")
             if pos + JET_DTYPE.itemsize > size:
                 raise CorruptFileError(f"file ends inside the header of jet {i} (byte {pos} of {size}): truncated",
                                        file=self.path, row=i, field="jet header")

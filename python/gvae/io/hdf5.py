@@ -93,12 +93,22 @@ class Hdf5Reader(Reader):
                 values = self._file[name][start:stop] if name in self._scalars else None
                 scalars[name] = scalar_or_default(name, values, n)
         except (OSError, ValueError, RuntimeError) as exc:
-            raise CorruptFileError(f"cannot read rows {start}..{stop - 1} ({exc})", file=self.path,
-                                   row=start, field=name) from exc
+            row = self._first_bad_row(name, start, stop)
+            raise CorruptFileError(f"cannot read the data of row {row} ({exc})", file=self.path,
+                                   row=row, field=name) from exc
         images = np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=np.float32)
         batch = JetBatch(images, **scalars, source=self.path, first_row=start)
         validate_batch(batch, self.path)
         return batch
+
+    def _first_bad_row(self, name: str, start: int, stop: int) -> int:
+        """The first row of ``start:stop`` of dataset ``name`` that cannot be read (``start`` if none)."""
+        for row in range(start, stop):
+            try:
+                self._file[name][row]
+            except (OSError, ValueError, RuntimeError):
+                return row
+        return start
 
     def close(self) -> None:
         self._file.close()

@@ -19,15 +19,12 @@ nested lists are flattened to one numpy buffer and their lengths checked level b
 """
 from __future__ import annotations
 
-from typing import Iterator
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gvae import geometry
 from gvae.errors import CorruptFileError, InvalidInput, SchemaError
-from gvae.io._common import (C, N, OPTIONAL_SCALARS, REQUIRED_SCALARS, Reader, Writer, scalar_or_default,
+from gvae.io._common import (C, N, REQUIRED_SCALARS, Reader, Writer, empty_batch, scalar_or_default,
                              validate_batch)
 from gvae.jets import SCALAR_DTYPES, SCALARS, JetBatch
 
@@ -56,7 +53,7 @@ class ParquetReader(Reader):
     def __init__(self, path: str) -> None:
         super().__init__(path)
         try:
-            self._file = pq.ParquetFile(path)
+            self._file = pq.ParquetFile(path, pre_buffer=True)  # coalesces the reads of small row groups
             meta = self._file.metadata
             schema = self._file.schema_arrow
         except (pa.ArrowException, OSError) as exc:
@@ -103,17 +100,25 @@ class ParquetReader(Reader):
             try:
                 tables.append(self._file.read_row_groups(list(range(first, last)), columns=self._columns))
             except (pa.ArrowException, OSError) as exc:
+                bad = self._first_bad_group(first, last)
                 raise CorruptFileError(
-                    f"cannot decode row groups {first}..{last - 1} (rows {self._rg_start[first]}.."
-                    f"{self._rg_start[last] - 1}): {exc}", file=self.path,
-                    row=int(self._rg_start[first])) from exc
+                    f"cannot decode row group {bad} (rows {self._rg_start[bad]}..{self._rg_start[bad + 1] - 1}): "
+                    f"{exc}", file=self.path, row=int(self._rg_start[bad])) from exc
             self._cache = (last - 1, tables[-1].slice(self._rg_start[last - 1] - self._rg_start[first]))
         return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+    def _first_bad_group(self, first: int, last: int) -> int:
+        """The first row group of ``first:last`` that fails to decode (``first`` if none does alone)."""
+        for i in range(first, last):
+            try:
+                self._file.read_row_group(i, columns=self._columns)
+            except (pa.ArrowException, OSError):
+                return i
+        return first
 
     def read(self, start: int, stop: int) -> JetBatch:
         n = stop - start
         if n <= 0:
-            from gvae.io._common import empty_batch
             return empty_batch(self.path, start)
         first = int(np.searchsorted(self._rg_start, start, side="right") - 1)
         last = int(np.searchsorted(self._rg_start, stop, side="left"))
@@ -211,9 +216,3 @@ def to_table(batch: JetBatch) -> pa.Table:
     columns = [jets] + [pa.array(getattr(batch, name)) for name in SCALARS]
     return pa.Table.from_arrays(columns, schema=SCHEMA)
 
-
-def iter_row_groups(path: str) -> Iterator[int]:
-    """Row counts of the row groups of ``path`` (for inspection and tests)."""
-    meta = pq.ParquetFile(path).metadata
-    for i in range(meta.num_row_groups):
-        yield meta.row_group(i).num_rows

@@ -34,9 +34,9 @@ TREE = "jets"
 HIT_FIELDS: tuple[str, ...] = ("ieta", "iphi", "energy")
 _HIT_TYPES = {"ieta": np.int16, "iphi": np.int16, "energy": np.float32}
 HIT_BRANCHES: tuple[str, ...] = tuple(f"{ch}_{f}" for ch in geometry.CHANNELS for f in HIT_FIELDS)
-#: Exceptions uproot/awkward raise on bytes they cannot decode.
-_DECODE_ERRORS = (OSError, ValueError, KeyError, IndexError, TypeError, AssertionError, RuntimeError,
-                  uproot.deserialization.DeserializationError)
+#: What uproot raises on bytes it cannot decode: its own errors, OSError, zlib/lz4/zstd errors,
+#: ValueError, KeyError, ... (no common base), so every Exception from uproot is wrapped.
+_DECODE_ERRORS = (Exception,)
 
 
 def _branch_types() -> dict:

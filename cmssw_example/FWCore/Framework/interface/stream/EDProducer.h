@@ -10,8 +10,13 @@
 //   T(const edm::ParameterSet&, const C*);
 //   void produce(edm::Event&) override;
 //   static void globalEndJob(const C*);        // optional: the default does nothing
+//   static void validate(const edm::ParameterSet&);  // read + check every parameter, load nothing
+//                                                    // (CMSSW: fillDescriptions validation)
 #ifndef FWCore_Framework_stream_EDProducer_h
 #define FWCore_Framework_stream_EDProducer_h
+
+#include <string>
+#include <utility>
 
 namespace edm {
 
@@ -32,6 +37,13 @@ class EDProducerBase {
   virtual void beginStream(unsigned /*stream*/) {}
   virtual void produce(Event& event) = 0;
   virtual void endStream() {}
+
+  /// The label this module was configured under; products are put under it.
+  const std::string& moduleLabel() const noexcept { return moduleLabel_; }
+  void setModuleLabel(std::string label) { moduleLabel_ = std::move(label); }  // framework only
+
+ private:
+  std::string moduleLabel_;
 };
 
 template <typename... Abilities>

@@ -37,13 +37,16 @@ class ProducerHolder final : public ProducerHolderBase {
 
   /// `pset` is the module's own block (pset.subset(label)).
   ProducerHolder(std::string label, std::string type, ParameterSet pset)
-      : ProducerHolderBase(std::move(label), std::move(type)), pset_(std::move(pset)) {}
+      : ProducerHolderBase(std::move(label), std::move(type)), pset_(std::move(pset)) {
+    T::validate(pset_);  // read and check every parameter now, before anything is loaded
+  }
 
   void beginJob(unsigned streams) override {
     cache_ = T::initializeGlobalCache(pset_);
     modules_.clear();
     for (unsigned s = 0; s < streams; ++s) {
       modules_.push_back(std::make_unique<T>(pset_, static_cast<const Cache*>(cache_.get())));
+      modules_.back()->setModuleLabel(label());
       modules_.back()->beginStream(s);
     }
   }

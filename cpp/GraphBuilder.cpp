@@ -1,0 +1,167 @@
+// Jet hits -> padded kNN graph (docs/DESIGN.md section 4); bit-identical to python/gvae/graph.py.
+#include "gvae/GraphBuilder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gvae/Errors.h"
+#include "gvae/Geometry.h"
+
+namespace gvae {
+namespace {
+
+constexpr int kSize = geometry::kImageSize;
+constexpr int kTower = geometry::kHcalTowerPixels;
+
+struct Node {
+  float energy;    // float32 sum: the feature and the ordering key
+  int channel;
+  int ieta;
+  int iphi;
+  double sum;      // float64 sum of the hits' energies (input order)
+};
+
+[[noreturn]] void invalid(long jet, std::size_t hit, const char* field, const std::string& what) {
+  std::ostringstream msg;
+  msg << "jet " << jet << ", hit " << hit << ", field '" << field << "': " << field << " " << what;
+  throw InvalidInput(msg.str());
+}
+
+// Same order of checks as gvae.graph.validate: channel, ieta, iphi, energy (finite, then >= 0).
+void validate(const Hit* hits, std::size_t n, long jet) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const Hit& h = hits[i];
+    if (h.channel < 0 || h.channel >= geometry::kNumChannels)
+      invalid(jet, i, "channel", "must be 0 (track), 1 (ecal) or 2 (hcal), got " + std::to_string(h.channel));
+    if (h.ieta < 0 || h.ieta >= kSize)
+      invalid(jet, i, "ieta", "must be in [0, 125), got " + std::to_string(h.ieta));
+    if (h.iphi < 0 || h.iphi >= kSize)
+      invalid(jet, i, "iphi", "must be in [0, 125), got " + std::to_string(h.iphi));
+    if (!std::isfinite(h.energy)) {
+      std::ostringstream v;
+      v << "must be finite, got " << h.energy;
+      invalid(jet, i, "energy", v.str());
+    }
+    if (h.energy < 0.f) {
+      std::ostringstream v;
+      v << "must be >= 0, got " << h.energy;
+      invalid(jet, i, "energy", v.str());
+    }
+  }
+}
+
+// Steps 2-3: merge hits into nodes (HCAL per tower, others per pixel; float64 sums in input
+// order), then order by float32 energy descending, ties by channel, ieta, iphi.
+std::vector<Node> makeNodes(const Hit* hits, std::size_t n) {
+  struct Keyed {
+    std::int32_t key;
+    std::uint32_t index;
+  };
+  std::vector<Keyed> keyed;
+  keyed.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const Hit& h = hits[i];
+    if (h.energy == 0.f) continue;
+    int ieta = h.ieta, iphi = h.iphi;
+    if (h.channel == geometry::kHcal) {
+      ieta = (ieta / kTower) * kTower + kTower / 2;
+      iphi = (iphi / kTower) * kTower + kTower / 2;
+    }
+    keyed.push_back({(h.channel * kSize + ieta) * kSize + iphi, static_cast<std::uint32_t>(i)});
+  }
+  // (key, input index) is unique: the sort is deterministic and keeps input order within a node.
+  std::sort(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) {
+    return a.key != b.key ? a.key < b.key : a.index < b.index;
+  });
+  std::vector<Node> nodes;
+  for (std::size_t i = 0; i < keyed.size();) {
+    const std::int32_t key = keyed[i].key;
+    double sum = 0.0;
+    for (; i < keyed.size() && keyed[i].key == key; ++i) sum += static_cast<double>(hits[keyed[i].index].energy);
+    nodes.push_back({static_cast<float>(sum), key / (kSize * kSize), (key / kSize) % kSize, key % kSize, sum});
+  }
+  std::sort(nodes.begin(), nodes.end(), [](const Node& a, const Node& b) {
+    if (a.energy != b.energy) return a.energy > b.energy;
+    if (a.channel != b.channel) return a.channel < b.channel;
+    if (a.ieta != b.ieta) return a.ieta < b.ieta;
+    return a.iphi < b.iphi;
+  });
+  return nodes;
+}
+
+// Step 5: kNN over the first n nodes. Key d2 * n + j is unique per row, so selecting the m
+// smallest keys gives exactly "distance, then index ascending".
+void knn(const std::vector<Node>& nodes, int n, int k, std::int64_t* out) {
+  const int m = std::min(k, n - 1);
+  std::vector<std::int64_t> keys(static_cast<std::size_t>(std::max(n - 1, 0)));
+  for (int i = 0; i < n; ++i) {
+    std::int64_t* row = out + static_cast<std::ptrdiff_t>(i) * k;
+    if (m > 0) {
+      std::size_t c = 0;
+      for (int j = 0; j < n; ++j) {
+        if (j == i) continue;
+        const std::int64_t di = nodes[i].ieta - nodes[j].ieta;
+        const std::int64_t dj = nodes[i].iphi - nodes[j].iphi;
+        keys[c++] = (di * di + dj * dj) * n + j;
+      }
+      if (m < n - 1) std::nth_element(keys.begin(), keys.begin() + (m - 1), keys.end());
+      std::sort(keys.begin(), keys.begin() + m);
+      for (int s = 0; s < m; ++s) row[s] = keys[static_cast<std::size_t>(s)] % n;
+    }
+    for (int s = std::max(m, 0); s < k; ++s) row[s] = i;
+  }
+}
+
+}  // namespace
+
+GraphBuilder::GraphBuilder(GraphConfig config) : config_(config) {
+  if (config_.k < 1)
+    throw InvalidInput("GraphConfig: k must be >= 1, got " + std::to_string(config_.k));
+  if (config_.max_nodes < 1)
+    throw InvalidInput("GraphConfig: max_nodes must be >= 1, got " + std::to_string(config_.max_nodes));
+}
+
+Graph GraphBuilder::build(const Hit* hits, std::size_t n, long jet_index) const {
+  if (n > 0 && hits == nullptr) throw InvalidInput("jet " + std::to_string(jet_index) + ": null hits pointer");
+  validate(hits, n, jet_index);
+  const std::vector<Node> nodes = makeNodes(hits, n);
+
+  const int k = config_.k;
+  const int max_nodes = config_.max_nodes;
+  const auto N = static_cast<std::size_t>(max_nodes);
+  Graph g;
+  g.n_hits = static_cast<int>(nodes.size());
+  g.n_nodes = std::min(g.n_hits, max_nodes);
+  double total = 0.0, dropped = 0.0;
+  for (const Node& node : nodes) total += node.sum;
+  for (std::size_t i = static_cast<std::size_t>(g.n_nodes); i < nodes.size(); ++i) dropped += nodes[i].sum;
+  g.total_energy = total;
+  g.dropped_energy_fraction = total > 0.0 ? dropped / total : 0.0;
+
+  g.features.assign(N * 4, 0.f);
+  g.pixels.assign(N * 2, 0);
+  g.mask.assign(N, 0);
+  g.neighbours.resize(N * static_cast<std::size_t>(k));
+  for (int i = 0; i < g.n_nodes; ++i) {
+    const Node& node = nodes[static_cast<std::size_t>(i)];
+    float* f = &g.features[static_cast<std::size_t>(i) * 4];
+    f[0] = static_cast<float>(geometry::pixelToOffset(node.ieta));
+    f[1] = static_cast<float>(geometry::pixelToOffset(node.iphi));
+    f[2] = node.energy;
+    f[3] = static_cast<float>(node.channel);
+    g.pixels[static_cast<std::size_t>(i) * 2] = node.ieta;
+    g.pixels[static_cast<std::size_t>(i) * 2 + 1] = node.iphi;
+    g.mask[static_cast<std::size_t>(i)] = 1;
+  }
+  knn(nodes, g.n_nodes, k, g.neighbours.data());
+  for (int i = g.n_nodes; i < max_nodes; ++i)
+    std::fill_n(g.neighbours.begin() + static_cast<std::ptrdiff_t>(i) * k, k, static_cast<std::int64_t>(i));
+  return g;
+}
+
+}  // namespace gvae

@@ -1,0 +1,218 @@
+"""Configuration tree of a training run: ``model`` / ``data`` / ``training`` dataclasses
+loaded from YAML with ``--set a.b=c`` overrides. The whole tree is saved in each checkpoint."""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gvae.errors import ConfigError
+from gvae.model.config import ModelConfig
+from gvae.model.losses import LossConfig
+
+AMP_MODES = ("off", "bf16", "fp16")
+SCHEDULERS = ("cosine", "constant")
+LR_SCALINGS = ("linear", "sqrt", "none")
+
+
+@dataclass
+class DataConfig:
+    """Where the graph shards are and how they are read.
+
+    Attributes:
+        dir: graph shard directory written by ``python -m gvae.data convert`` (``--data``
+            overrides it).
+        num_workers: DataLoader worker processes per rank (0 = load in the training process).
+        max_train_jets, max_val_jets: use only the first jets of a split (None = all).
+    """
+
+    dir: str | None = None
+    num_workers: int = 0
+    max_train_jets: int | None = None
+    max_val_jets: int | None = None
+
+
+@dataclass
+class TrainingConfig:
+    """Optimisation settings.
+
+    Attributes:
+        epochs: number of epochs (``--epochs`` overrides).
+        batch_size: jets per batch **per process**; the global batch is
+            ``batch_size * world_size``.
+        lr: learning rate for a global batch of ``lr_reference_batch`` jets. The effective rate
+            is ``lr * (global_batch / lr_reference_batch)`` (``lr_scaling: linear``, the
+            Goyal et al. rule), its square root (``sqrt``) or ``lr`` (``none``). Because the
+            scaling follows the global batch, N processes with batch b and one process with
+            batch N*b run the same optimisation.
+        lr_reference_batch: global batch size that ``lr`` is tuned for.
+        lr_scaling: ``linear | sqrt | none``.
+        weight_decay: AdamW weight decay.
+        scheduler: ``cosine`` (per-step cosine decay to ``min_lr_ratio * lr`` after a linear
+            warm-up of ``warmup_steps``) or ``constant`` (warm-up, then flat).
+        grad_clip: clip the global gradient norm (0 = off).
+        seed: seed of model initialisation, data order and latent noise.
+        patience: early stopping after this many epochs without a validation improvement of
+            at least ``min_delta`` (0 = never stop early).
+        amp: ``off | bf16 | fp16`` autocast (``--amp`` overrides).
+        loss: loss weights (:class:`gvae.model.LossConfig`).
+    """
+
+    epochs: int = 20
+    batch_size: int = 16
+    lr: float = 2e-3
+    lr_reference_batch: int = 16
+    lr_scaling: str = "linear"
+    weight_decay: float = 1e-5
+    scheduler: str = "cosine"
+    warmup_steps: int = 50
+    min_lr_ratio: float = 0.05
+    grad_clip: float = 5.0
+    seed: int = 1
+    patience: int = 5
+    min_delta: float = 1e-4
+    amp: str = "off"
+    loss: LossConfig = field(default_factory=LossConfig)
+
+
+@dataclass
+class Config:
+    """The whole run configuration."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def validate(self) -> "Config":
+        """Check every section; raise :class:`ConfigError` naming the field."""
+        self.model.validate()
+        self.training.loss.validate()
+        t = self.training
+        if t.amp not in AMP_MODES:
+            raise ConfigError(f"training.amp = {t.amp!r}: must be one of {AMP_MODES}")
+        if t.scheduler not in SCHEDULERS:
+            raise ConfigError(f"training.scheduler = {t.scheduler!r}: must be one of {SCHEDULERS}")
+        if t.lr_scaling not in LR_SCALINGS:
+            raise ConfigError(f"training.lr_scaling = {t.lr_scaling!r}: must be one of {LR_SCALINGS}")
+        for name in ("epochs", "batch_size", "lr_reference_batch"):
+            if int(getattr(t, name)) < 1:
+                raise ConfigError(f"training.{name} = {getattr(t, name)!r}: must be >= 1")
+        if t.lr <= 0:
+            raise ConfigError(f"training.lr = {t.lr!r}: must be > 0")
+        if t.warmup_steps < 0 or t.patience < 0 or t.grad_clip < 0:
+            raise ConfigError("training.warmup_steps, patience and grad_clip must be >= 0")
+        if not 0.0 <= t.min_lr_ratio <= 1.0:
+            raise ConfigError("training.min_lr_ratio must lie in [0, 1]")
+        if self.data.num_workers < 0:
+            raise ConfigError("data.num_workers must be >= 0")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (what is saved in checkpoints and ``config.yaml``)."""
+        return asdict(self)
+
+    def sha256(self) -> str:
+        """Hash of the canonical JSON form."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Config":
+        """Build from a nested dict; unknown keys are a :class:`ConfigError`."""
+        return _build(cls, data or {}, "").validate()
+
+
+_NESTED = {"model": ModelConfig, "data": DataConfig, "training": TrainingConfig,
+           "loss": LossConfig}
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {type(data).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(f"{prefix or 'config'}: unknown keys {unknown}; known: {sorted(known)}")
+    kwargs = {}
+    for name, value in data.items():
+        if name in _NESTED and isinstance(getattr(cls(), name), _NESTED[name]):
+            kwargs[name] = _build(_NESTED[name], value, f"{prefix}{name}.")
+        else:
+            kwargs[name] = _coerce(value, getattr(cls(), name), f"{prefix}{name}")
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, default: Any, name: str) -> Any:
+    """Check a leaf against the type of its default (ints accepted for floats)."""
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} = {value!r}: expected true/false")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{name} = {value!r}: expected a number")
+        return float(value)
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name} = {value!r}: expected an integer")
+        return value
+    if isinstance(default, list):
+        if not isinstance(value, list):
+            raise ConfigError(f"{name} = {value!r}: expected a list")
+        return [_coerce(v, default[0], f"{name}[{i}]") if default else v
+                for i, v in enumerate(value)]
+    if isinstance(default, str) and not isinstance(value, str):
+        raise ConfigError(f"{name} = {value!r}: expected a string")
+    return value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b=c`` overrides (values parsed as YAML: ``3``, ``1e-3``, ``[100, 50]``, ``true``)."""
+    data = copy.deepcopy(data)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. training.lr=1e-3")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        if not all(parts):
+            raise ConfigError(f"--set {item!r}: empty key component")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item!r}: value is not valid YAML: {exc}") from exc
+        node = data
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {item!r}: '{part}' is not a section")
+        node[parts[-1]] = value
+    return data
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
+    """Read a YAML config (None = defaults) and apply ``--set`` overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file '{path}' does not exist") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file '{path}' is not valid YAML: {exc}") from exc
+    data = apply_overrides(data, overrides or [])
+    try:
+        return Config.from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path or 'config'}: {exc}") from None
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    """Write the tree as YAML."""
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))

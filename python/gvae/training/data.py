@@ -1,0 +1,171 @@
+"""Data loading for training: rank sharding of the graph shards, seeded order and latent noise.
+
+Every rank reads its own part of each global batch (``RankBatchSampler``) from helper
+datasets of :mod:`gvae.shards`; batches are collated and normalised (``GraphShards.model_inputs``)
+inside the DataLoader (worker processes when ``data.num_workers > 0``). The latent noise of a
+jet depends only on (seed, epoch, jet index), so a distributed run and a single-process run
+over the same global batches draw identical noise, and a resumed run the same as an
+uninterrupted one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from gvae.errors import ConfigError
+from gvae.normalisation import Normalisation
+from gvae.shards import GraphShards, collate, model_inputs
+
+
+@dataclass
+class Batch:
+    """One collated batch ready for the model.
+
+    features ``[B, N, 6]`` f32, neighbours ``[B, N, k]`` i64, mask ``[B, N]`` bool,
+    noise ``[B, C, L]`` f32 (standard normal, or zeros for evaluation), index ``[B]`` i64
+    (jet indices within the split).
+    """
+
+    features: torch.Tensor
+    neighbours: torch.Tensor
+    mask: torch.Tensor
+    noise: torch.Tensor
+    index: torch.Tensor
+
+    def to(self, device: torch.device) -> "Batch":
+        """Move every tensor to ``device`` (non-blocking)."""
+        return Batch(*(t.to(device, non_blocking=True) for t in
+                       (self.features, self.neighbours, self.mask, self.noise, self.index)))
+
+    def __len__(self) -> int:
+        return int(self.features.shape[0])
+
+
+class RankBatchSampler(Sampler[list[int]]):
+    """Deterministic per-rank batches of a split.
+
+    Training (``shuffle=True``): each epoch a permutation seeded by ``(seed, epoch)`` is cut
+    to a multiple of the global batch ``batch_size * world_size`` (the tail is dropped), and
+    rank r takes every ``world_size``-th index starting at r (like ``DistributedSampler``).
+    The union of the ranks' i-th batches is then exactly the i-th batch of one process with
+    ``batch_size * world_size``. Evaluation (``shuffle=False``): the split in order, every
+    ``world_size``-th index per rank, last batch possibly smaller, nothing dropped.
+    """
+
+    def __init__(self, n: int, batch_size: int, rank: int = 0, world_size: int = 1,
+                 shuffle: bool = True, seed: int = 0) -> None:
+        self.n, self.batch_size, self.rank, self.world_size = n, batch_size, rank, world_size
+        self.shuffle, self.seed, self.epoch = shuffle, seed, 0
+        if shuffle and n < batch_size * world_size:
+            raise ConfigError(f"the training split has {n} jets, fewer than one global batch "
+                              f"({batch_size} x {world_size} processes)")
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the permutation of ``epoch``."""
+        self.epoch = epoch
+
+    def _indices(self) -> list[int]:
+        if not self.shuffle:
+            return list(range(self.rank, self.n, self.world_size))
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        perm = torch.randperm(self.n, generator=g)
+        usable = self.n // (self.batch_size * self.world_size) * self.batch_size * self.world_size
+        return perm[:usable][self.rank::self.world_size].tolist()
+
+    def __iter__(self) -> Iterator[list[int]]:
+        idx = self._indices()
+        for start in range(0, len(idx), self.batch_size):
+            yield idx[start:start + self.batch_size]
+
+    def __len__(self) -> int:
+        if self.shuffle:
+            return self.n // (self.batch_size * self.world_size)
+        mine = len(range(self.rank, self.n, self.world_size))
+        return (mine + self.batch_size - 1) // self.batch_size
+
+
+class IndexedJets(Dataset):
+    """``GraphShards`` (optionally truncated to its first ``limit`` jets) yielding
+    ``(index, jet)``."""
+
+    def __init__(self, shards: GraphShards, limit: int | None = None) -> None:
+        self.shards = shards
+        self.n = len(shards) if limit is None else min(limit, len(shards))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> tuple[int, dict[str, torch.Tensor]]:
+        return index, self.shards[index]
+
+
+def jet_noise(index: torch.Tensor, epoch: int, seed: int, shape: tuple[int, int]) -> torch.Tensor:
+    """Standard normal latent noise ``[B, C, L]`` for jets ``index [B]``, a pure function of
+    (seed, epoch, jet index)."""
+    g = torch.Generator()
+    out = torch.empty((len(index), *shape))
+    for row, i in enumerate(index.tolist()):
+        g.manual_seed((seed * 1_000_003 + epoch) * 10_000_019 + i)
+        out[row] = torch.randn(shape, generator=g)
+    return out
+
+
+class CollateBatch:
+    """Picklable collate function: jets -> :class:`Batch` (normalised inputs + noise)."""
+
+    def __init__(self, normalisation: Normalisation, latent_shape: tuple[int, int], seed: int,
+                 sample_noise: bool) -> None:
+        self.normalisation, self.latent_shape = normalisation, latent_shape
+        self.seed, self.sample_noise, self.epoch = seed, sample_noise, 0
+
+    def __call__(self, items: list[tuple[int, dict[str, torch.Tensor]]]) -> Batch:
+        index = torch.tensor([i for i, _ in items], dtype=torch.int64)
+        features, neighbours, mask = model_inputs(collate([jet for _, jet in items]),
+                                                  self.normalisation)
+        if self.sample_noise:
+            noise = jet_noise(index, self.epoch, self.seed, self.latent_shape)
+        else:
+            noise = torch.zeros((len(index), *self.latent_shape))
+        return Batch(features, neighbours, mask, noise, index)
+
+
+@dataclass
+class SplitLoader:
+    """A DataLoader with its sampler and collate function (both told the epoch)."""
+
+    loader: DataLoader
+    sampler: RankBatchSampler
+    collate: CollateBatch
+
+    def epoch(self, epoch: int) -> DataLoader:
+        """Iterate the batches of ``epoch``."""
+        self.sampler.set_epoch(epoch)
+        self.collate.epoch = epoch
+        return self.loader
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
+def make_loader(shards: GraphShards, batch_size: int, rank: int, world_size: int, train: bool,
+                seed: int, latent_shape: tuple[int, int], num_workers: int = 0,
+                limit: int | None = None) -> SplitLoader:
+    """Loader over one split for one rank (training: shuffled, dropped tail, sampled noise;
+    evaluation: in order, zero noise)."""
+    jets = IndexedJets(shards, limit)
+    sampler = RankBatchSampler(len(jets), batch_size, rank, world_size, shuffle=train, seed=seed)
+    collate_fn = CollateBatch(shards.normalisation, latent_shape, seed, sample_noise=train)
+    loader = DataLoader(jets, batch_sampler=sampler, collate_fn=collate_fn,
+                        num_workers=num_workers, persistent_workers=False,
+                        multiprocessing_context="fork" if num_workers > 0 else None)
+    return SplitLoader(loader, sampler, collate_fn)
+
+
+def open_split(data_dir: str, split: str) -> GraphShards:
+    """Open a split of a converted directory (preloaded)."""
+    return GraphShards(data_dir, split, preload=True)
+
+

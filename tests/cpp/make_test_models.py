@@ -1,0 +1,94 @@
+"""Write the small exported gvae models the C++ tests (ctest) and binding tests run on.
+
+A randomly initialised (seeded) :class:`gvae.model.GVAE` with a small architecture, exported
+with :func:`gvae.export.export` to ``OUT/tiny.pt`` (TorchScript) and ``OUT/tiny.pt2``
+(AOTInductor, CPU), each with its ``.contract.json`` sidecar, plus ``OUT/stamp.json`` naming the
+torch version and configuration. Untrained weights are enough for the library tests: they check
+loading, contract handling, shapes, determinism, threading and parity with eager PyTorch, not
+physics. Skips the work when ``OUT/stamp.json`` already matches.
+
+    python tests/cpp/make_test_models.py OUT_DIR [--formats torchscript aoti] [--device cpu]
+        [--cuda-if-available]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+#: Small but complete architecture: two pooling stages, every layer type of the real model.
+TINY_CONFIG = {"max_nodes": 64, "k": 4, "hidden": 16, "clusters": [16, 8],
+               "encoder_layers": [1, 1, 1], "decoder_layers": [1, 1, 1], "latent_dim": 4}
+#: Plausible normalisation of generated jets (x, y offsets in eta/phi; u = ln(E/GeV)).
+TINY_NORMALISATION = {"x": {"mean": 0.0, "std": 0.25}, "y": {"mean": 0.0, "std": 0.25},
+                      "log_energy": {"mean": -1.0, "std": 1.5}}
+SEED = 1234
+
+log = logging.getLogger("make_test_models")
+
+
+def build_source(seed: int = SEED):
+    """The seeded random model as a :class:`gvae.export.ExportSource`."""
+    from gvae.export import ExportSource
+    from gvae.model import GVAE, InferenceModel, ModelConfig
+
+    torch.manual_seed(seed)
+    cfg = ModelConfig.from_dict(dict(TINY_CONFIG))
+    model = GVAE(cfg).eval()
+    return ExportSource(model=InferenceModel(model).eval(), state_dict=model.state_dict(),
+                        config={"model": cfg.to_dict(), "seed": seed},
+                        normalisation=TINY_NORMALISATION, k=cfg.k, max_nodes=cfg.max_nodes,
+                        clusters=cfg.latent_clusters, latent_dim=cfg.latent_dim, batch_size=8)
+
+
+def export_once(out: Path, name: str, formats: list[str], device: str) -> None:
+    """Export the tiny model to ``out/<name>.{pt,pt2}`` unless the stamp says it is up to date."""
+    from gvae.export import export
+
+    stamp = {"torch": torch.__version__, "config": TINY_CONFIG, "normalisation": TINY_NORMALISATION,
+             "seed": SEED, "formats": sorted(formats), "device": device, "name": name,
+             "script": Path(__file__).read_text()}
+    stamp_path = out / f"{name}.stamp.json"
+    suffix = {"torchscript": ".pt", "aoti": ".pt2"}
+    wanted = [out / f"{name}{suffix[f]}" for f in formats]
+    if stamp_path.exists() and all(p.exists() for p in wanted):
+        try:
+            if json.loads(stamp_path.read_text()) == stamp:
+                log.info("up to date: %s", ", ".join(str(p) for p in wanted))
+                return
+        except json.JSONDecodeError:
+            pass
+    out.mkdir(parents=True, exist_ok=True)
+    stamp_path.unlink(missing_ok=True)
+    result = export(build_source(), out, formats=formats, device=device, name=name, max_batch=1024)
+    for fmt, path in result.artifacts.items():
+        log.info("%s: %s (%.1f s)", fmt, path, result.seconds[fmt])
+    stamp_path.write_text(json.dumps(stamp))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("out", type=Path, help="output directory (created)")
+    p.add_argument("--formats", nargs="+", default=["torchscript", "aoti"],
+                   choices=["torchscript", "aoti"], help="artifact formats to write")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="device to export for (the AOTI package runs only there)")
+    p.add_argument("--name", default="tiny", help="file stem of the artifacts")
+    p.add_argument("--cuda-if-available", action="store_true",
+                   help="also write <name>_cuda.pt2, an AOTInductor package compiled for CUDA, "
+                        "when torch sees a GPU (for test_cuda)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(name)s %(message)s")
+    export_once(args.out, args.name, args.formats, args.device)
+    if args.cuda_if_available and torch.cuda.is_available():
+        export_once(args.out, f"{args.name}_cuda", ["aoti"], "cuda")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
