@@ -108,7 +108,7 @@ def load_source(checkpoint: str | Path) -> ExportSource:
         if key in loaded.dataset and int(loaded.dataset[key]) != value:
             raise ContractError(f"checkpoint '{checkpoint}': dataset {key}="
                                 f"{loaded.dataset[key]} but model.{key}={value}")
-    data_dir = (loaded.config.get("data") or {}).get("dir")
+    data_dir = loaded.dataset.get("dir") or (loaded.config.get("data") or {}).get("dir")
     return ExportSource(
         model=InferenceModel(loaded.model).eval(), state_dict=loaded.model.state_dict(),
         config=loaded.config, normalisation=loaded.normalisation, k=cfg.k,

@@ -101,10 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config, overrides)
         if not config.data.dir:
             raise GvaeError("no data directory: pass --data DIR or set data.dir in the config")
-        backend = make_backend(args.backend)
+        use_cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+        backend = make_backend(args.backend, use_cuda)
         _setup_logging(args, backend.rank)
-        threads = args.threads or (_default_threads(backend.world_size)
-                                   if args.device != "cuda" and not torch.cuda.is_available() else None)
+        threads = args.threads or (None if use_cuda else _default_threads(backend.world_size))
         options = RunOptions(data_dir=config.data.dir, out_dir=args.out, device=args.device,
                              resume=args.resume, stop_after_epochs=args.stop_after_epochs,
                              progress=not args.no_progress, threads=threads, log_every=args.log_every)
@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                 "effective_lr": effective_lr(config, backend.world_size),
                 "amp": config.training.amp, "final_val": result.final_val,
                 "final_train": result.final_train, "config_sha256": config.sha256(),
+                "rank_consistency": result.consistency,
             }
             Path(args.out, "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
             log.info("done: %d epochs in %.1f s, best val loss %.4f at epoch %d -> %s",

@@ -129,13 +129,11 @@ class TorchBackend(SingleProcess):
 
     name = "torch"
 
-    def __init__(self) -> None:
+    def __init__(self, use_cuda: bool = False) -> None:
         import torch.distributed as dist
         self.dist = dist
         if not dist.is_initialized():
-            backend = "nccl" if torch.cuda.is_available() and os.environ.get(
-                "GVAE_DIST_BACKEND", "") != "gloo" else "gloo"
-            dist.init_process_group(backend=backend)
+            dist.init_process_group(backend="nccl" if use_cuda else "gloo")
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.local_rank = int(os.environ.get("LOCAL_RANK", self.rank))
 
@@ -183,9 +181,13 @@ def detect_backend(requested: str = "auto") -> str:
     return "none"
 
 
-def make_backend(requested: str = "auto") -> SingleProcess:
-    """Create (and initialise) the backend ``requested`` (``auto`` detects it)."""
+def make_backend(requested: str = "auto", use_cuda: bool = False) -> SingleProcess:
+    """Create (and initialise) the backend ``requested`` (``auto`` detects it); ``use_cuda``
+    selects nccl instead of gloo for torch.distributed."""
     name = detect_backend(requested)
-    backend = {"none": SingleProcess, "horovod": HorovodBackend, "torch": TorchBackend}[name]()
+    if name == "torch":
+        backend: SingleProcess = TorchBackend(use_cuda)
+    else:
+        backend = {"none": SingleProcess, "horovod": HorovodBackend}[name]()
     log.debug("backend %s: rank %d of %d", name, backend.rank, backend.world_size)
     return backend

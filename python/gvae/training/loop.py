@@ -77,6 +77,7 @@ class RunResult:
     final_train: dict[str, float]
     stopped_early: bool
     seconds: float
+    consistency: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -259,6 +260,23 @@ class Trainer:
             acc.add(terms, len(batch))
         return acc.result(self.backend.allreduce_sum)
 
+    @torch.no_grad()
+    def rank_consistency(self) -> dict[str, Any]:
+        """Check that every rank holds the same parameters (all ranks must call it).
+
+        Returns ``param_checksums`` (one float64 checksum per rank, gathered by allreduce) and
+        ``param_divergence`` = sqrt(sum over ranks of ||p_rank - mean_p||^2) (0 when identical).
+        """
+        flat = torch.cat([p.detach().double().flatten().cpu() for p in self.model.parameters()])
+        weights = torch.arange(1, flat.numel() + 1, dtype=torch.float64).remainder_(97).add_(1)
+        sums = torch.zeros(self.backend.world_size, dtype=torch.float64)
+        sums[self.backend.rank] = (flat * weights).sum()
+        checksums = self.backend.allreduce_sum(sums)
+        mean = self.backend.allreduce_sum(flat) / self.backend.world_size
+        dev = self.backend.allreduce_sum(((flat - mean) ** 2).sum().reshape(1))
+        return {"param_checksums": [float(c) for c in checksums],
+                "param_divergence": float(dev.sqrt())}
+
     # ----------------------------------------------------------------------------------------
     def _state(self, val: dict[str, float]) -> dict[str, Any]:
         return {
@@ -329,9 +347,12 @@ class Trainer:
                     log.info("stopping after %d epoch(s) of this invocation (--stop-after-epochs); "
                              "continue with --resume", ran)
                 break
+        consistency = self.rank_consistency()
+        if self.rank0 and consistency["param_divergence"] > 0:
+            log.warning("the ranks' parameters differ (divergence %.3g)", consistency["param_divergence"])
         self.backend.barrier()
         self.metrics.close()
-        return RunResult(epochs_done=self.epoch, global_step=self.global_step,
+        return RunResult(consistency=consistency, epochs_done=self.epoch, global_step=self.global_step,
                          best_epoch=int(self.best["epoch"]), best_val_loss=float(self.best["val_loss"]),
                          final_val=val, final_train=train, stopped_early=stopped_early,
                          seconds=time.perf_counter() - start, history=list(self.metrics.history))
