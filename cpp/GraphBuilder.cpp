@@ -94,26 +94,55 @@ std::vector<Node> makeNodes(const Hit* hits, std::size_t n) {
   return nodes;
 }
 
-// Step 5: kNN over the first n nodes. Key d2 * n + j is unique per row, so selecting the m
-// smallest keys gives exactly "distance, then index ascending".
+// Step 5: kNN over the first n nodes. Key d2 * n + j is unique per row, so keeping the m smallest
+// keys gives exactly "distance, then index ascending". Nodes are swept in (ieta, iphi) order
+// outwards from each node; a direction stops once di^2 exceeds the current m-th distance (a node
+// with a larger di can then neither be nearer nor tie), which makes the search exact.
 void knn(const std::vector<Node>& nodes, int n, int k, std::int64_t* out) {
   const int m = std::min(k, n - 1);
-  std::vector<std::int64_t> keys(static_cast<std::size_t>(std::max(n - 1, 0)));
+  std::vector<int> sweep(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) sweep[static_cast<std::size_t>(i)] = i;
+  std::sort(sweep.begin(), sweep.end(), [&nodes](int a, int b) {
+    const Node& x = nodes[static_cast<std::size_t>(a)];
+    const Node& y = nodes[static_cast<std::size_t>(b)];
+    return x.ieta != y.ieta ? x.ieta < y.ieta : (x.iphi != y.iphi ? x.iphi < y.iphi : a < b);
+  });
+  std::vector<int> position(static_cast<std::size_t>(n));
+  for (int p = 0; p < n; ++p) position[static_cast<std::size_t>(sweep[static_cast<std::size_t>(p)])] = p;
+
+  std::vector<std::int64_t> heap;  // max-heap of the m smallest keys seen so far
+  heap.reserve(static_cast<std::size_t>(std::max(m, 0)) + 1);
   for (int i = 0; i < n; ++i) {
     std::int64_t* row = out + static_cast<std::ptrdiff_t>(i) * k;
-    if (m > 0) {
-      std::size_t c = 0;
-      for (int j = 0; j < n; ++j) {
-        if (j == i) continue;
-        const std::int64_t di = nodes[i].ieta - nodes[j].ieta;
-        const std::int64_t dj = nodes[i].iphi - nodes[j].iphi;
-        keys[c++] = (di * di + dj * dj) * n + j;
+    heap.clear();
+    const Node& a = nodes[static_cast<std::size_t>(i)];
+    auto visit = [&](int p) {  // false: stop sweeping in this direction
+      const int j = sweep[static_cast<std::size_t>(p)];
+      const Node& b = nodes[static_cast<std::size_t>(j)];
+      const std::int64_t di = a.ieta - b.ieta;
+      const std::int64_t dj = a.iphi - b.iphi;
+      if (static_cast<int>(heap.size()) == m && di * di * n > heap.front()) return false;
+      const std::int64_t key = (di * di + dj * dj) * n + j;
+      if (static_cast<int>(heap.size()) < m) {
+        heap.push_back(key);
+        std::push_heap(heap.begin(), heap.end());
+      } else if (key < heap.front()) {
+        std::pop_heap(heap.begin(), heap.end());
+        heap.back() = key;
+        std::push_heap(heap.begin(), heap.end());
       }
-      if (m < n - 1) std::nth_element(keys.begin(), keys.begin() + (m - 1), keys.end());
-      std::sort(keys.begin(), keys.begin() + m);
-      for (int s = 0; s < m; ++s) row[s] = keys[static_cast<std::size_t>(s)] % n;
+      return true;
+    };
+    if (m > 0) {
+      const int p0 = position[static_cast<std::size_t>(i)];
+      for (int p = p0 + 1; p < n && visit(p); ++p) {
+      }
+      for (int p = p0 - 1; p >= 0 && visit(p); --p) {
+      }
+      std::sort_heap(heap.begin(), heap.end());
     }
-    for (int s = std::max(m, 0); s < k; ++s) row[s] = i;
+    for (std::size_t s = 0; s < heap.size(); ++s) row[s] = heap[s] % n;
+    for (int s = static_cast<int>(heap.size()); s < k; ++s) row[s] = i;
   }
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ MAX_JETS = 12
 
 def _dataset_dir(graph_dataset: Any) -> Path:
     """The shard directory of the ``graph_dataset`` fixture (a path, or an object holding one)."""
+    if isinstance(graph_dataset, (str, os.PathLike)):
+        return Path(graph_dataset)
     for attr in ("out_dir", "path", "directory", "root"):
         if hasattr(graph_dataset, attr):
             return Path(getattr(graph_dataset, attr))
@@ -72,7 +75,7 @@ def test_outputs_written(evaluation: dict[str, Any]) -> None:
     md = (out / "report.md").read_text()
     assert "## EMD per jet [GeV]" in md and "| all | PCA |" in md and "energy_total" in md
     assert "emd_histograms.png" in report["plots"] and "event_display_0.png" in report["plots"]
-    assert {f"observable_{n}.png" for n in report["observables"]} <= set(report["plots"])
+    assert {"observables.png", "radial_profile.png"} <= set(report["plots"])
     for name in report["plots"]:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -212,3 +212,20 @@ def test_portable_aoti_build_pins_the_instruction_set() -> None:
         assert doc_configs["cpp.march"] == gx.PORTABLE_MARCH
     native = gx.aoti_inductor_configs({"a": 1}, torch.device("cpu"), portable=False)
     assert "cpp.march" not in native
+
+
+@pytest.mark.gpu
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_export_of_both_formats_passes_verify(exported_torchscript: dict, tmp_path: Path
+                                                   ) -> None:
+    summary = tmp_path / "summary.json"
+    rc = gx.main(["--checkpoint", str(exported_torchscript["checkpoint"]), "--out",
+                  str(tmp_path / "cuda"), "--device", "cuda", "--verify",
+                  "--data", str(exported_torchscript["data"]), "--summary", str(summary)])
+    assert rc == 0
+    result = json.loads(summary.read_text())
+    assert result["verify"]["ok"]
+    for fmt in ("torchscript", "aoti"):
+        doc = gc.read_contract(result["artifacts"][fmt]["path"])
+        assert doc["model"]["device"] == "cuda" and doc["model"]["format"] == fmt

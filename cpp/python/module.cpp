@@ -8,10 +8,12 @@ namespace py = pybind11;
 
 void bind_errors(py::module_& m);
 void bind_graph(py::module_& m);
+void bind_inference(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "gvae native library (libgvae) bindings";
   m.attr("__version__") = gvae::version();
   bind_errors(m);
   bind_graph(m);
+  bind_inference(m);
 }

@@ -33,6 +33,7 @@ import hashlib
 import json
 import math
 import sys
+import warnings
 import zipfile
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -313,7 +314,9 @@ def read_contract(path: str | Path) -> dict[str, Any]:
     if suffix == ".pt":
         extra = {EXTRA_FILE: ""}
         try:
-            torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", category=DeprecationWarning)
+                torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
         except Exception as err:  # noqa: BLE001 - torch raises RuntimeError and others
             raise ModelLoadError(f"'{path}': cannot load as TorchScript: {err}") from err
         if not extra[EXTRA_FILE]:

@@ -56,7 +56,7 @@ def _panel(fig: Figure, ax, image: np.ndarray, title: str, cmap: str, label: str
     ax.set_ylabel(r"$\Delta\eta$", fontsize=16)
     ax.tick_params(labelsize=12)
     if norm is not None:
-        cbar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+        cbar = fig.colorbar(im, ax=ax, shrink=0.85, pad=0.01)
         cbar.set_label(label, fontsize=13)
         cbar.ax.tick_params(labelsize=11)
 
@@ -64,7 +64,7 @@ def _panel(fig: Figure, ax, image: np.ndarray, title: str, cmap: str, label: str
 def _save(fig: Figure, path: str | os.PathLike) -> str:
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=90, bbox_inches="tight")
+    fig.savefig(path, dpi=80)
     return path
 
 
@@ -73,8 +73,8 @@ def event_display(image: np.ndarray, path: str | os.PathLike, title: str = "") -
     (summed), each on a log colour scale in GeV. Returns the written path."""
     image = np.asarray(image, dtype=np.float64)
     with _style():
-        fig = Figure(figsize=(26, 6.5))
-        axes = fig.subplots(1, 4)
+        fig = Figure(figsize=(24, 6.5))
+        axes = fig.subplots(1, 4, gridspec_kw=dict(left=0.04, right=0.98, bottom=0.12, top=0.86, wspace=0.3))
         for c in range(geometry.N_CHANNELS):
             hits = int(np.count_nonzero(image[c]))
             _panel(fig, axes[c], image[c], f"{CHANNEL_LABELS[c]}: {hits} px, {image[c].sum():.0f} GeV",
@@ -89,8 +89,8 @@ def average_image(mean_image: np.ndarray, path: str | os.PathLike, n_jets: int) 
     """The mean image over ``n_jets`` jets (``[3, 125, 125]``), per channel and combined, log scale."""
     mean_image = np.asarray(mean_image, dtype=np.float64)
     with _style():
-        fig = Figure(figsize=(26, 6.5))
-        axes = fig.subplots(1, 4)
+        fig = Figure(figsize=(24, 6.5))
+        axes = fig.subplots(1, 4, gridspec_kw=dict(left=0.04, right=0.98, bottom=0.12, top=0.86, wspace=0.3))
         for c in range(geometry.N_CHANNELS):
             _panel(fig, axes[c], mean_image[c], f"mean {CHANNEL_LABELS[c]}", CHANNEL_CMAPS[c], "GeV / pixel")
         _panel(fig, axes[3], mean_image.sum(axis=0), "mean, combined", "viridis", "GeV / pixel")
@@ -104,7 +104,7 @@ def hit_count_histograms(counts: np.ndarray, path: str | os.PathLike,
     counts = np.asarray(counts)
     with _style():
         fig = Figure(figsize=(7 * counts.shape[1], 6))
-        axes = np.atleast_1d(fig.subplots(1, counts.shape[1]))
+        axes = np.atleast_1d(fig.subplots(1, counts.shape[1], gridspec_kw=dict(left=0.07, right=0.98, bottom=0.14, top=0.92, wspace=0.25)))
         for c, ax in enumerate(axes):
             values = counts[:, c]
             top = int(values.max()) if len(values) else 1

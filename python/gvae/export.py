@@ -28,6 +28,7 @@ import logging
 import platform
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,13 +157,15 @@ def export_torchscript(source: ExportSource, path: Path, device: torch.device,
                        doc: Mapping[str, Any]) -> Path:
     """Script, freeze and save the model with ``contract.json`` as an extra file."""
     model = source.model.to(device).eval()
-    try:
-        scripted = torch.jit.script(model)
-    except Exception as err:  # noqa: BLE001 - TorchScript raises many frontend error types
-        raise ModelLoadError(f"cannot script {type(model).__name__} for TorchScript export: "
-                             f"{err}") from err
-    frozen = torch.jit.freeze(scripted.eval())
-    torch.jit.save(frozen, str(path), _extra_files={gc.EXTRA_FILE: gc.dumps(doc)})
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch.jit")
+        try:
+            scripted = torch.jit.script(model)
+        except Exception as err:  # noqa: BLE001 - TorchScript raises many frontend error types
+            raise ModelLoadError(f"cannot script {type(model).__name__} for TorchScript export: "
+                                 f"{err}") from err
+        frozen = torch.jit.freeze(scripted.eval())
+        torch.jit.save(frozen, str(path), _extra_files={gc.EXTRA_FILE: gc.dumps(doc)})
     return path
 
 
@@ -200,7 +203,9 @@ def load_exported(path: Path, device: torch.device) -> Callable[..., torch.Tenso
     """Load a ``.pt`` or ``.pt2`` written by this module as a callable on ``device``."""
     try:
         if path.suffix == ".pt":
-            return torch.jit.load(str(path), map_location=device).eval()
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", category=DeprecationWarning)
+                return torch.jit.load(str(path), map_location=device).eval()
         from torch._inductor.package import load_package
         return load_package(str(path))
     except Exception as err:  # noqa: BLE001
@@ -374,6 +379,44 @@ def export(source: ExportSource, out_dir: Path, *, formats: Sequence[str] = gc.F
     return result
 
 
+# ---------------------------------------------------------------------------------------------
+# the committed reference model
+
+REFERENCE_NAME = "gvae_reference"
+
+
+def _step(command: list[str]) -> None:
+    """Run one stage CLI (``python -m ...``) and fail with its output if it fails."""
+    import subprocess
+
+    log.info("reference: %s", " ".join(command))
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise GvaeError(f"reference build step failed (exit {done.returncode}): "
+                        f"{' '.join(command)}\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+
+
+def build_reference(args: argparse.Namespace, work: Path) -> Path:
+    """Generate jets, convert them to graphs and train briefly with ``args.config`` in ``work``;
+    write ``heldout.gvh`` (jets from another seed) to ``args.out``; return the checkpoint.
+
+    Each stage runs through its own command line (the same commands as the demo), so the
+    reference model is exactly what a user gets from the documented pipeline, only smaller.
+    """
+    py = sys.executable
+    _step([py, "-m", "gvae.data", "generate", "--process", "mixed", "--jets", str(args.jets),
+           "--seed", str(args.seed), "--out", str(work / "jets.parquet")])
+    _step([py, "-m", "gvae.data", "convert", str(work / "jets.parquet"), str(work / "graphs")])
+    _step([py, "-m", "gvae.train", "--config", str(args.config), "--data", str(work / "graphs"),
+           "--out", str(work / "run"), "--epochs", str(args.epochs), "--seed", str(args.seed),
+           "--no-progress"])
+    args.out.mkdir(parents=True, exist_ok=True)
+    _step([py, "-m", "gvae.data", "generate", "--process", "mixed", "--jets",
+           str(args.heldout_jets), "--seed", str(args.seed + 1000),
+           "--out", str(args.out / "heldout.gvh")])
+    return work / "run" / "best.pt"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m gvae.export`` command line."""
     p = argparse.ArgumentParser(
@@ -382,8 +425,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "(.pt2), each with the model contract embedded and as a sidecar "
                     "<file>.contract.json (schema: export/contract.schema.json).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--checkpoint", type=Path, required=True,
-                   help="training checkpoint written by `python -m gvae.train` (e.g. run/best.pt)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", type=Path,
+                        help="training checkpoint written by `python -m gvae.train` "
+                             "(e.g. run/best.pt)")
+    source.add_argument("--reference", action="store_true",
+                        help="build the small committed reference model instead: generate "
+                             "--jets jets (--seed), convert, train --epochs with --config, then "
+                             "export both formats --portable with --verify as "
+                             f"'{REFERENCE_NAME}' and write heldout.gvh next to them")
     p.add_argument("--out", type=Path, required=True,
                    help="output directory (created); files are <name>.pt, <name>.pt2 and their "
                         "<file>.contract.json sidecars")
@@ -393,8 +443,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="device to export for (an AOTI package only runs on it); cuda without a "
                         "GPU fails with DeviceUnavailable")
-    p.add_argument("--name", default="gvae",
-                   help="model name: file stem and contract model.name ([A-Za-z0-9_.-])")
+    p.add_argument("--name", default=None,
+                   help="model name: file stem and contract model.name ([A-Za-z0-9_.-]); "
+                        f"default gvae, or {REFERENCE_NAME} with --reference")
     p.add_argument("--verify", action="store_true",
                    help="run the exported files on held-out test graphs against the eager model "
                         "(batch 1 and training batch + 1, noise zero and fixed) and fail with the "
@@ -415,6 +466,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--summary", type=Path, default=None,
                    help="also write a JSON summary (paths, sizes, export seconds, verify "
                         "differences) to this file")
+    ref = p.add_argument_group("--reference options")
+    ref.add_argument("--config", type=Path, default=Path("configs/demo.yaml"),
+                     help="training config of the reference model")
+    ref.add_argument("--jets", type=int, default=400, help="jets generated for its training")
+    ref.add_argument("--heldout-jets", type=int, default=16,
+                     help="jets (seed + 1000) written to OUT/heldout.gvh for C++ tests/examples")
+    ref.add_argument("--epochs", type=int, default=2, help="training epochs")
+    ref.add_argument("--seed", type=int, default=2024, help="seed of generation and training")
+    ref.add_argument("--work", type=Path, default=None,
+                     help="keep the intermediate jets, graphs and run here (default: a "
+                          "temporary directory, removed afterwards)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
@@ -439,9 +501,26 @@ def summary(result: ExportResult) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> ExportResult:
     """Execute a parsed command line; raises :class:`GvaeError` subclasses on failure."""
     device = resolve_device(args.device)  # fail fast, before loading anything
+    if args.reference:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="gvae-reference-") as tmp:
+            work = args.work or Path(tmp)
+            work.mkdir(parents=True, exist_ok=True)
+            t0 = time.perf_counter()
+            checkpoint = build_reference(args, work)
+            log.info("reference: data + training took %.1f s", time.perf_counter() - t0)
+            ref_args = argparse.Namespace(**{**vars(args), "reference": False,
+                                             "checkpoint": checkpoint, "verify": True,
+                                             "portable": True, "format": "all",
+                                             "data": work / "graphs",
+                                             "name": args.name or REFERENCE_NAME,
+                                             "summary": args.summary or args.out / "summary.json"})
+            return run(ref_args)
     source = load_source(args.checkpoint)
     formats = list(gc.FORMATS) if args.format == "all" else [args.format]
-    result = export(source, args.out, formats=formats, device=device.type, name=args.name,
+    result = export(source, args.out, formats=formats, device=device.type,
+                    name=args.name or "gvae",
                     max_batch=args.max_batch, portable=args.portable)
     if args.verify:
         data_dir = args.data or source.data_dir

@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <unistd.h>
+
 #include <ATen/ATen.h>
 #include <caffe2/serialize/inline_container.h>
 #include <torch/cuda.h>
@@ -119,7 +121,7 @@ int main() {
   }
   const std::string tampered = tempPath("tampered.pt");
   std::string bad = contract;
-  const auto pos = bad.find("gvae-graph-v1");
+  const auto pos = bad.find("gvae-graph-v1", bad.find("\"builder\""));
   GVAE_CHECK(pos != std::string::npos);
   bad.replace(pos, 13, "gvae-graph-v9");
   rewriteArchive(pt, tampered, "extra/contract.json", bad);

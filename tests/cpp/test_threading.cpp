@@ -3,6 +3,8 @@
 // thread's results are bitwise identical to a serial run over the same jets. Both formats.
 #include <thread>
 
+#include <ATen/Parallel.h>
+
 #include "gvae_test.h"
 
 namespace {

@@ -1,6 +1,6 @@
 """Evaluation plots in the mplhep (CMS) style: EMD histograms, event displays on a log colour scale
-(the paper's Figure 3 layout, one column per channel), observable histograms with ratio panels and
-the radial energy profile. Every function writes one PNG and returns its path."""
+(the paper's Figure 3 layout, one column per channel), observable histograms with ratio panels (one
+figure, a panel pair per observable) and the radial energy profile. Every function writes one PNG and returns its path."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -31,7 +31,7 @@ def _style() -> None:
 
 def _save(fig: plt.Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, bbox_inches="tight")
+    fig.savefig(path)
     plt.close(fig)
     return path
 
@@ -66,7 +66,7 @@ def event_display(rows: Mapping[str, Hits], path: Path, title: str = "") -> Path
     images = {name: render(h) for name, h in rows.items()}
     half = geometry.IMAGE_SIZE / 2 * geometry.PIXEL_SIZE
     fig, axes = plt.subplots(len(rows), geometry.N_CHANNELS, figsize=(6 * geometry.N_CHANNELS, 5.2 * len(rows)),
-                             squeeze=False)
+                             squeeze=False, layout="constrained")
     for c, channel in enumerate(geometry.CHANNELS):
         positive = np.concatenate([img[c][img[c] > 0] for img in images.values()] + [np.array([])])
         vmax = float(positive.max()) if positive.size else 1.0
@@ -79,10 +79,11 @@ def event_display(rows: Mapping[str, Hits], path: Path, title: str = "") -> Path
             ax.set_title(f"{LABELS.get(name, name)}: {channel}", fontsize=14)
             ax.set_xlabel(r"$\Delta\eta$")
             ax.set_ylabel(r"$\Delta\phi$")
-            fig.colorbar(mesh, ax=ax, label="E [GeV]" if channel != "track" else "$p_T$ [GeV]")
+            ax.minorticks_off()  # the CMS style's minor ticks on 9 panels + log colour bars are slow to lay out
+            bar = fig.colorbar(mesh, ax=ax, label="E [GeV]" if channel != "track" else "$p_T$ [GeV]")
+            bar.ax.minorticks_off()
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -91,7 +92,7 @@ def emd_histograms(emds: Mapping[str, np.ndarray], path: Path, R: float) -> Path
 
     emds: sample name -> float64 ``[n_jets, 4]`` (columns as :data:`EMD_CHANNELS`)."""
     _style()
-    fig, axes = plt.subplots(2, 2, figsize=(14, 11))
+    fig, axes = plt.subplots(2, 2, figsize=(14, 11), layout="constrained")
     for i, (ax, channel) in enumerate(zip(axes.ravel(), EMD_CHANNELS)):
         values = np.concatenate([v[:, i] for v in emds.values()])
         positive = values[values > 0]
@@ -106,56 +107,68 @@ def emd_histograms(emds: Mapping[str, np.ndarray], path: Path, R: float) -> Path
         ax.set_xlabel(f"EMD [GeV], {channel}, R = {R}")
         ax.set_ylabel("Jets")
         ax.legend(fontsize=12)
-    fig.tight_layout()
     return _save(fig, path)
 
 
-def _ratio_plot(path: Path, xlabel: str, edges: np.ndarray, heights: Mapping[str, np.ndarray],
-                ylabel: str, logy: bool = False) -> Path:
-    fig, (ax, rax) = plt.subplots(2, 1, figsize=(9, 9), gridspec_kw={"height_ratios": [3, 1]}, sharex=True)
+def _edges(name: str, values: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Bin edges covering the central 99.8 % of all samples (unit bins for hit counts)."""
+    allv = np.concatenate(list(values.values()))
+    lo, hi = np.quantile(allv, [0.001, 0.999]) if allv.size else (0.0, 1.0)
+    if name.startswith("n_hits"):
+        lo, hi = np.floor(lo) - 0.5, np.ceil(hi) + 0.5
+        return np.arange(lo, hi + 1.0, max(1.0, np.ceil((hi - lo) / 40)))
+    return np.linspace(lo, hi if hi > lo else lo + 1.0, 41)
+
+
+def _draw_ratio(ax: plt.Axes, rax: plt.Axes, edges: np.ndarray, heights: Mapping[str, np.ndarray],
+                xlabel: str, ylabel: str, logy: bool = False, legend: bool = True) -> None:
+    """Histograms on ``ax`` and reco / original on ``rax`` (``heights`` must hold "original")."""
     ref = heights["original"]
     for name, h in heights.items():
         hep.histplot(h, edges, ax=ax, color=COLOURS.get(name), label=LABELS.get(name, name), lw=2)
         if name != "original":
             ratio = np.divide(h, ref, out=np.full_like(h, np.nan, dtype=np.float64), where=ref > 0)
             hep.histplot(ratio, edges, ax=rax, color=COLOURS.get(name), lw=2)
+    for a in (ax, rax):
+        a.minorticks_off()  # many panels: the CMS style's minor ticks dominate the layout time
     rax.axhline(1.0, color="black", ls="--", lw=1)
     rax.set_ylim(0.0, 2.0)
-    rax.set_ylabel("Reco / Orig.")
-    rax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    rax.set_ylabel("Reco / Orig.", fontsize=11)
+    rax.set_xlabel(xlabel, fontsize=12)
+    ax.set_ylabel(ylabel, fontsize=12)
+    ax.tick_params(labelbottom=False)
     if logy:
         ax.set_yscale("log")
-    ax.legend(fontsize=12)
-    fig.tight_layout()
-    return _save(fig, path)
+    if legend:
+        ax.legend(fontsize=10)
 
 
-def observable_histogram(name: str, values: Mapping[str, np.ndarray], path: Path) -> Path:
-    """Distribution of one observable for original, GVAE and baseline, with a ratio panel."""
+def observable_histograms(tables: Mapping[str, Mapping[str, np.ndarray]], path: Path,
+                          names: Sequence[str] = tuple(OBSERVABLES), columns: int = 4) -> Path:
+    """Every observable in one figure: per observable the distributions of original, GVAE and
+    baseline with a reco / original ratio panel below. tables: sample -> observable -> ``[n_jets]``."""
     _style()
-    allv = np.concatenate(list(values.values()))
-    lo, hi = np.quantile(allv, [0.001, 0.999]) if allv.size else (0.0, 1.0)
-    if name.startswith("n_hits"):
-        lo, hi = np.floor(lo) - 0.5, np.ceil(hi) + 0.5
-        edges = np.arange(lo, hi + 1.0, max(1.0, np.ceil((hi - lo) / 40)))
-    else:
-        edges = np.linspace(lo, hi if hi > lo else lo + 1.0, 41)
-    heights = {k: np.histogram(np.clip(v, edges[0], edges[-1]), bins=edges)[0].astype(np.float64)
-               for k, v in values.items()}
-    return _ratio_plot(path, f"{name}: {OBSERVABLES.get(name, '')}", edges, heights, "Jets")
+    rows = -(-len(names) // columns)
+    fig = plt.figure(figsize=(5.5 * columns, 5.5 * rows), layout="constrained")
+    grid = fig.add_gridspec(2 * rows, columns, height_ratios=[3, 1] * rows)
+    for i, name in enumerate(names):
+        r, c = divmod(i, columns)
+        ax = fig.add_subplot(grid[2 * r, c])
+        rax = fig.add_subplot(grid[2 * r + 1, c], sharex=ax)
+        values = {k: np.asarray(t[name], dtype=np.float64) for k, t in tables.items()}
+        edges = _edges(name, values)
+        heights = {k: np.histogram(np.clip(v, edges[0], edges[-1]), bins=edges)[0].astype(np.float64)
+                   for k, v in values.items()}
+        unit = " [GeV]" if "[GeV]" in OBSERVABLES.get(name, "") else ""
+        _draw_ratio(ax, rax, edges, heights, name + unit, "Jets", legend=i == 0)
+    return _save(fig, path)
 
 
 def radial_profile_plot(profiles: Mapping[str, np.ndarray], path: Path) -> Path:
     """Mean energy-weighted radial profile ``[n_bins]`` per sample, with a ratio panel."""
     _style()
-    edges = RADIAL_EDGES
+    fig, (ax, rax) = plt.subplots(2, 1, figsize=(9, 9), gridspec_kw={"height_ratios": [3, 1]}, sharex=True,
+                                  layout="constrained")
     heights = {k: np.asarray(v, dtype=np.float64) for k, v in profiles.items()}
-    return _ratio_plot(path, r"$\Delta R$ from the jet axis", edges, heights, "Mean energy fraction", logy=True)
-
-
-def all_observable_histograms(tables: Mapping[str, Mapping[str, np.ndarray]], out_dir: Path,
-                              names: Sequence[str] = tuple(OBSERVABLES)) -> list[Path]:
-    """One histogram per observable. tables: sample -> observable -> ``[n_jets]``."""
-    return [observable_histogram(n, {k: t[n] for k, t in tables.items()}, out_dir / f"observable_{n}.png")
-            for n in names]
+    _draw_ratio(ax, rax, RADIAL_EDGES, heights, r"$\Delta R$ from the jet axis", "Mean energy fraction", logy=True)
+    return _save(fig, path)

@@ -231,7 +231,7 @@ def evaluate(settings: Settings) -> dict[str, Any]:
             paths.append(plots.event_display(
                 {m: rec[m][j] for m in ("original", "gvae", "baseline")}, out / f"event_display_{j}.png",
                 title=f"jet {j} (source row {int(rec['row'][j])})"))
-        paths += plots.all_observable_histograms(tables, out)
+        paths.append(plots.observable_histograms(tables, out / "observables.png"))
         paths.append(plots.radial_profile_plot(profiles, out / "radial_profile.png"))
         plot_files = [p.name for p in paths]
         timing["plots"] = time.perf_counter() - t

@@ -195,7 +195,7 @@ class Trainer:
             out = self.wrapped(batch.features, batch.neighbours, batch.mask, batch.noise)
             loss, terms = gvae_loss(out, batch.features, batch.mask, self.cfg.training.loss,
                                     self.std_u, self.global_step)
-        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad()  # set_to_none by default (Horovod takes no argument)
         self.scaler.scale(loss).backward()
         skip_sync = self.backend.synchronize_gradients(self.optimizer)
         if self.cfg.training.grad_clip > 0:

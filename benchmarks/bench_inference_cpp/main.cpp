@@ -1,0 +1,173 @@
+// bench_inference: C++ Producer::produce vs the raw Model::forward on the same jets, same run.
+//
+//   bench_inference --hits JETS.gvh --model A.pt [--model B.pt2 ...] [--batch-sizes 1,64,512]
+//                   [--device cpu|cuda] [--repeats 3] [--max-jets-batch1 32] [--intra 1]
+//
+// For each model and batch size: the jets are cut into batches; `forward` times Model::forward on
+// batches prepared beforehand (graphs + normalisation done outside the clock; inputs moved to the
+// device and the output copied back to the host inside it), `produce` times Producer::produce on
+// the same jets (graph building, normalisation, batching, forward, inverse normalisation).
+// Both are repeated alternately after a warm-up; the median is reported. One JSON object per
+// (model, batch size) on stdout.
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+
+#include <gvae/gvae.h>
+
+namespace {
+
+// DESIGN section 3.1 (.gvh): header, then per jet a fixed record and n_hits 12-byte hits.
+std::vector<gvae::JetHits> readGvh(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw gvae::DataError("cannot open '" + path + "'");
+  char magic[8];
+  uint32_t version = 0, reserved = 0;
+  uint64_t nJets = 0;
+  in.read(magic, 8);
+  in.read(reinterpret_cast<char*>(&version), 4);
+  in.read(reinterpret_cast<char*>(&reserved), 4);
+  in.read(reinterpret_cast<char*>(&nJets), 8);
+  if (!in || std::memcmp(magic, "GVAEHIT1", 8) != 0 || version != 1)
+    throw gvae::DataError("'" + path + "': not a version-1 .gvh file");
+  std::vector<gvae::JetHits> jets(nJets);
+  for (uint64_t j = 0; j < nJets; ++j) {
+    uint64_t eventId = 0;
+    float scalars[5];
+    uint32_t nHits = 0;
+    in.read(reinterpret_cast<char*>(&eventId), 8);
+    in.read(reinterpret_cast<char*>(scalars), 20);
+    in.read(reinterpret_cast<char*>(&nHits), 4);
+    jets[j].jet_id = eventId;
+    jets[j].hits.resize(nHits);
+    for (uint32_t i = 0; i < nHits; ++i) {
+      unsigned char rec[12];
+      in.read(reinterpret_cast<char*>(rec), 12);
+      uint16_t ieta, iphi;
+      float energy;
+      std::memcpy(&ieta, rec + 2, 2);
+      std::memcpy(&iphi, rec + 4, 2);
+      std::memcpy(&energy, rec + 8, 4);
+      jets[j].hits[i] = gvae::Hit{rec[0], ieta, iphi, energy};
+    }
+    if (!in) throw gvae::DataError("'" + path + "': truncated at jet " + std::to_string(j));
+  }
+  return jets;
+}
+
+std::vector<int> parseList(const std::string& s) {
+  std::vector<int> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) out.push_back(std::stoi(item));
+  return out;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : (v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]));
+}
+
+void sync(const gvae::Model& model) {
+  if (model.device().is_cuda()) torch::cuda::synchronize();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string hits, device = "cpu";
+  std::vector<std::string> models;
+  std::vector<int> batchSizes = {1, 64, 512};
+  int repeats = 3, maxJetsBatch1 = 32, intra = 1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::runtime_error("missing value after " + a);
+      return argv[++i];
+    };
+    if (a == "--hits") hits = next();
+    else if (a == "--model") models.push_back(next());
+    else if (a == "--batch-sizes") batchSizes = parseList(next());
+    else if (a == "--device") device = next();
+    else if (a == "--repeats") repeats = std::stoi(next());
+    else if (a == "--max-jets-batch1") maxJetsBatch1 = std::stoi(next());
+    else if (a == "--intra") intra = std::stoi(next());
+    else {
+      std::cerr << "usage: bench_inference --hits F.gvh --model M [--model M2] [--batch-sizes 1,64,512] "
+                   "[--device cpu|cuda] [--repeats N] [--max-jets-batch1 N] [--intra N]\n";
+      return 2;
+    }
+  }
+  if (hits.empty() || models.empty()) {
+    std::cerr << "bench_inference: --hits and --model are required\n";
+    return 2;
+  }
+  try {
+    gvae::configureThreads(intra, 1);
+    const std::vector<gvae::JetHits> all = readGvh(hits);
+    for (const std::string& path : models) {
+      auto model = gvae::Model::load(path, gvae::parseDevice(device));
+      for (int bs : batchSizes) {
+        std::size_t nJets = all.size();
+        if (bs == 1) nJets = std::min<std::size_t>(nJets, static_cast<std::size_t>(maxJetsBatch1));
+        nJets = std::max<std::size_t>(std::min<std::size_t>(nJets, all.size()), 1);
+        const std::vector<gvae::JetHits> jets(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(nJets));
+        gvae::ProducerConfig cfg;
+        cfg.batch_size = bs;
+        const gvae::Producer producer(model, cfg);
+        std::vector<gvae::Producer::Batch> batches;
+        for (std::size_t s = 0; s < jets.size(); s += static_cast<std::size_t>(bs))
+          batches.push_back(producer.prepare(jets.data() + s, std::min<std::size_t>(bs, jets.size() - s)));
+
+        auto timeForward = [&] {
+          const auto t0 = std::chrono::steady_clock::now();
+          for (const auto& b : batches) {
+            at::Tensor out = model->forward(b.features, b.neighbours, b.mask, b.noise).to(at::kCPU);
+            (void)out;
+          }
+          sync(*model);
+          return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        };
+        auto timeProduce = [&] {
+          const auto t0 = std::chrono::steady_clock::now();
+          auto out = producer.produce(jets);
+          sync(*model);
+          (void)out;
+          return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        };
+        timeForward();  // warm-up (allocator, TorchScript profiling runs, CUDA context)
+        timeProduce();
+        std::vector<double> fwd, prod;
+        for (int r = 0; r < repeats; ++r) {
+          fwd.push_back(timeForward());
+          prod.push_back(timeProduce());
+        }
+        const double f = median(fwd), p = median(prod);
+        const double nb = static_cast<double>(batches.size()), nj = static_cast<double>(jets.size());
+        std::cout << "{\"model\": \"" << path << "\", \"format\": \"" << gvae::formatName(model->format())
+                  << "\", \"device\": \"" << model->device().str() << "\", \"batch_size\": " << bs
+                  << ", \"jets\": " << jets.size() << ", \"batches\": " << batches.size()
+                  << ", \"repeats\": " << repeats << ", \"intra_op_threads\": " << at::get_num_threads()
+                  << ", \"forward_s\": " << f << ", \"produce_s\": " << p
+                  << ", \"forward_jets_per_s\": " << nj / f << ", \"produce_jets_per_s\": " << nj / p
+                  << ", \"forward_ms_per_jet\": " << 1e3 * f / nj << ", \"produce_ms_per_jet\": " << 1e3 * p / nj
+                  << ", \"forward_s_per_batch\": " << f / nb << ", \"produce_s_per_batch\": " << p / nb
+                  << ", \"overhead\": " << p / f - 1.0 << "}" << std::endl;
+      }
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "bench_inference: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

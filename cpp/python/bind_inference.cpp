@@ -1,0 +1,258 @@
+// Bindings of the inference API (Model, Producer, NoiseGenerator, configureThreads): numpy in,
+// numpy out. Boring on purpose: convert, release the GIL, forward to libgvae.
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <ATen/ATen.h>
+
+#include "gvae/gvae.h"
+
+namespace py = pybind11;
+
+namespace {
+
+template <typename T>
+using Array = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+// numpy -> CPU tensor (copied, so the GIL can be released afterwards).
+template <typename T>
+at::Tensor toTensor(const Array<T>& a, at::ScalarType dtype) {
+  std::vector<int64_t> shape(a.shape(), a.shape() + a.ndim());
+  at::Tensor t = at::empty(shape, at::TensorOptions().dtype(dtype));
+  if (a.size() > 0) std::memcpy(t.data_ptr(), a.data(), sizeof(T) * static_cast<std::size_t>(a.size()));
+  return t;
+}
+
+template <typename T>
+py::array_t<T> toNumpy(const at::Tensor& tensor) {
+  at::Tensor t = tensor.to(at::kCPU).contiguous();
+  py::array_t<T> out(std::vector<py::ssize_t>(t.sizes().begin(), t.sizes().end()));
+  if (t.numel() > 0) std::memcpy(out.mutable_data(), t.data_ptr(), sizeof(T) * static_cast<std::size_t>(t.numel()));
+  return out;
+}
+
+template <typename T>
+py::array_t<T> vectorToNumpy(const std::vector<T>& v) {
+  py::array_t<T> out(static_cast<py::ssize_t>(v.size()));
+  if (!v.empty()) std::memcpy(out.mutable_data(), v.data(), sizeof(T) * v.size());
+  return out;
+}
+
+// Jagged hits (flat per-hit arrays + hits per jet) -> JetHits. Shape errors -> InvalidInput.
+std::vector<gvae::JetHits> jetsFromArrays(const Array<int>& channel, const Array<int>& ieta, const Array<int>& iphi,
+                                          const Array<float>& energy, const Array<int64_t>& counts,
+                                          const py::object& jetIds) {
+  const py::ssize_t nHits = energy.size();
+  if (channel.ndim() != 1 || ieta.ndim() != 1 || iphi.ndim() != 1 || energy.ndim() != 1 || counts.ndim() != 1)
+    throw gvae::InvalidInput("channel, ieta, iphi, energy and counts must be 1-d arrays");
+  if (channel.size() != nHits || ieta.size() != nHits || iphi.size() != nHits)
+    throw gvae::InvalidInput("channel, ieta, iphi and energy must have the same length (one entry per hit)");
+  const py::ssize_t nJets = counts.size();
+  std::vector<uint64_t> ids(static_cast<std::size_t>(nJets));
+  if (jetIds.is_none()) {
+    for (py::ssize_t j = 0; j < nJets; ++j) ids[j] = static_cast<uint64_t>(j);
+  } else {
+    Array<uint64_t> a = jetIds.cast<Array<uint64_t>>();
+    if (a.ndim() != 1 || a.size() != nJets) throw gvae::InvalidInput("jet_ids must have one entry per jet");
+    std::memcpy(ids.data(), a.data(), sizeof(uint64_t) * ids.size());
+  }
+  std::vector<gvae::JetHits> jets(static_cast<std::size_t>(nJets));
+  const int* c = channel.data();
+  const int* e = ieta.data();
+  const int* p = iphi.data();
+  const float* en = energy.data();
+  py::ssize_t offset = 0;
+  for (py::ssize_t j = 0; j < nJets; ++j) {
+    const int64_t n = counts.data()[j];
+    if (n < 0 || offset + n > nHits)
+      throw gvae::InvalidInput("jet " + std::to_string(j) + ": field 'counts': " + std::to_string(n) +
+                               " hits do not fit the " + std::to_string(nHits) + " hits given");
+    gvae::JetHits& jet = jets[static_cast<std::size_t>(j)];
+    jet.jet_id = ids[static_cast<std::size_t>(j)];
+    jet.hits.resize(static_cast<std::size_t>(n));
+    for (int64_t i = 0; i < n; ++i, ++offset) jet.hits[i] = gvae::Hit{c[offset], e[offset], p[offset], en[offset]};
+  }
+  if (offset != nHits)
+    throw gvae::InvalidInput("field 'counts': sums to " + std::to_string(offset) + " but " + std::to_string(nHits) +
+                             " hits were given");
+  return jets;
+}
+
+py::dict resultsToDict(const std::vector<gvae::JetResult>& results) {
+  std::size_t total = 0;
+  for (const auto& r : results) total += r.hits.size();
+  std::vector<int32_t> channel, ieta, iphi, nHits, nNodes;
+  std::vector<float> x, y, energy;
+  std::vector<int64_t> counts;
+  std::vector<uint64_t> ids;
+  std::vector<double> totalEnergy, dropped;
+  for (auto* v : {&channel, &ieta, &iphi}) v->reserve(total);
+  for (auto* v : {&x, &y, &energy}) v->reserve(total);
+  for (const auto& r : results) {
+    for (const auto& h : r.hits) {
+      channel.push_back(h.channel);
+      x.push_back(h.x);
+      y.push_back(h.y);
+      ieta.push_back(h.ieta);
+      iphi.push_back(h.iphi);
+      energy.push_back(h.energy);
+    }
+    counts.push_back(static_cast<int64_t>(r.hits.size()));
+    ids.push_back(r.jet_id);
+    nHits.push_back(r.diagnostics.n_hits);
+    nNodes.push_back(r.diagnostics.n_nodes);
+    totalEnergy.push_back(r.diagnostics.total_energy);
+    dropped.push_back(r.diagnostics.dropped_energy_fraction);
+  }
+  py::dict d;
+  d["channel"] = vectorToNumpy(channel);
+  d["x"] = vectorToNumpy(x);
+  d["y"] = vectorToNumpy(y);
+  d["ieta"] = vectorToNumpy(ieta);
+  d["iphi"] = vectorToNumpy(iphi);
+  d["energy"] = vectorToNumpy(energy);
+  d["counts"] = vectorToNumpy(counts);
+  d["jet_id"] = vectorToNumpy(ids);
+  d["n_nodes"] = vectorToNumpy(nNodes);
+  d["n_hits"] = vectorToNumpy(nHits);
+  d["total_energy"] = vectorToNumpy(totalEnergy);
+  d["dropped_energy_fraction"] = vectorToNumpy(dropped);
+  return d;
+}
+
+py::object contractDict(const gvae::Contract& c) {
+  return py::module_::import("json").attr("loads")(c.document);
+}
+
+}  // namespace
+
+void bind_inference(py::module_& m) {
+  py::class_<gvae::Model, std::shared_ptr<gvae::Model>>(m, "Model",
+      "A loaded gvae model (TorchScript .pt or AOTInductor .pt2) with its validated contract. "
+      "Shared read-only by producers; forward is thread-safe.")
+      .def_static(
+          "load",
+          [](const std::string& path, const std::string& device, std::size_t aotiRunners) {
+            gvae::ModelOptions options;
+            options.aoti_runners = aotiRunners;
+            std::shared_ptr<const gvae::Model> model;
+            {
+              py::gil_scoped_release release;
+              model = gvae::Model::load(path, gvae::parseDevice(device), options);
+            }
+            // Python only reaches the const interface below.
+            return std::const_pointer_cast<gvae::Model>(model);
+          },
+          py::arg("path"), py::arg("device") = "cpu", py::arg("aoti_runners") = 0,
+          "Load a model on device 'cpu' | 'cuda' | 'auto'; aoti_runners = concurrent AOTInductor runners "
+          "(0: one per hardware thread).")
+      .def_property_readonly("path", &gvae::Model::path)
+      .def_property_readonly("format", [](const gvae::Model& mdl) { return gvae::formatName(mdl.format()); })
+      .def_property_readonly("device", [](const gvae::Model& mdl) { return mdl.device().str(); })
+      .def_property_readonly("contract", [](const gvae::Model& mdl) { return contractDict(mdl.contract()); })
+      .def_property_readonly("k", [](const gvae::Model& mdl) { return mdl.contract().k; })
+      .def_property_readonly("max_nodes", [](const gvae::Model& mdl) { return mdl.contract().max_nodes; })
+      .def_property_readonly("clusters", [](const gvae::Model& mdl) { return mdl.contract().clusters; })
+      .def_property_readonly("latent_dim", [](const gvae::Model& mdl) { return mdl.contract().latent_dim; })
+      .def(
+          "forward",
+          [](const gvae::Model& mdl, const Array<float>& features, const Array<int64_t>& neighbours,
+             const Array<bool>& mask, const Array<float>& noise) {
+            at::Tensor out;
+            {
+              at::Tensor f = toTensor(features, at::kFloat), nb = toTensor(neighbours, at::kLong),
+                         mk = toTensor(mask, at::kBool), nz = toTensor(noise, at::kFloat);
+              py::gil_scoped_release release;
+              out = mdl.forward(f, nb, mk, nz).to(at::kCPU);
+            }
+            return toNumpy<float>(out);
+          },
+          py::arg("features"), py::arg("neighbours"), py::arg("mask"), py::arg("noise"),
+          "Raw forward: features f32 [B,N,6], neighbours i64 [B,N,k], mask bool [B,N], noise f32 [B,C,L] "
+          "-> f32 [B,N,3] (normalised).");
+
+  py::class_<gvae::NoiseGenerator>(m, "NoiseGenerator",
+      "Seeded standard-normal source for sampling mode (torch's CPU generator). One per caller.")
+      .def(py::init<std::uint64_t>(), py::arg("seed"))
+      .def_property_readonly("seed", &gvae::NoiseGenerator::seed)
+      .def(
+          "normal",
+          [](gvae::NoiseGenerator& g, const std::vector<int64_t>& shape) { return toNumpy<float>(g.normal(shape)); },
+          py::arg("shape"));
+
+  py::class_<gvae::Producer>(m, "Producer",
+      "Hits of many jets in, reconstructed hits per jet out (graphs, normalisation, batching, model).")
+      .def(py::init([](std::shared_ptr<gvae::Model> model, int batchSize, const std::string& mode, std::uint64_t seed) {
+             gvae::ProducerConfig cfg;
+             cfg.model_path = model ? model->path() : "";
+             cfg.device = gvae::Device::Cpu;
+             cfg.batch_size = batchSize;
+             cfg.mode = gvae::parseMode(mode);
+             cfg.seed = seed;
+             return std::make_unique<gvae::Producer>(std::move(model), cfg);
+           }),
+           py::arg("model"), py::arg("batch_size") = 64, py::arg("mode") = "deterministic", py::arg("seed") = 0)
+      .def_property_readonly("batch_size", [](const gvae::Producer& p) { return p.config().batch_size; })
+      .def_property_readonly("mode", [](const gvae::Producer& p) { return gvae::modeName(p.config().mode); })
+      .def_property_readonly("seed", [](const gvae::Producer& p) { return p.config().seed; })
+      .def(
+          "produce",
+          [](const gvae::Producer& p, const Array<int>& channel, const Array<int>& ieta, const Array<int>& iphi,
+             const Array<float>& energy, const Array<int64_t>& counts, const py::object& jetIds,
+             gvae::NoiseGenerator* rng) {
+            std::vector<gvae::JetHits> jets = jetsFromArrays(channel, ieta, iphi, energy, counts, jetIds);
+            std::vector<gvae::JetResult> results;
+            {
+              py::gil_scoped_release release;
+              results = p.produce(jets, rng);
+            }
+            return resultsToDict(results);
+          },
+          py::arg("channel"), py::arg("ieta"), py::arg("iphi"), py::arg("energy"), py::arg("counts"),
+          py::arg("jet_ids") = py::none(), py::arg("rng") = nullptr,
+          "Jagged hits (flat per-hit arrays, counts = hits per jet) -> dict of flat per-hit arrays "
+          "(channel, x, y, ieta, iphi, energy; counts = hits per jet) and per-jet arrays (jet_id, n_nodes, "
+          "n_hits, total_energy, dropped_energy_fraction).")
+      .def(
+          "prepare",
+          [](const gvae::Producer& p, const Array<int>& channel, const Array<int>& ieta, const Array<int>& iphi,
+             const Array<float>& energy, const Array<int64_t>& counts, const py::object& jetIds,
+             gvae::NoiseGenerator* rng) {
+            std::vector<gvae::JetHits> jets = jetsFromArrays(channel, ieta, iphi, energy, counts, jetIds);
+            if (jets.empty()) throw gvae::InvalidInput("prepare: no jets");
+            gvae::Producer::Batch b;
+            {
+              py::gil_scoped_release release;
+              b = p.prepare(jets.data(), jets.size(), rng);
+            }
+            py::dict d;
+            d["features"] = toNumpy<float>(b.features);
+            d["neighbours"] = toNumpy<int64_t>(b.neighbours);
+            d["mask"] = toNumpy<bool>(b.mask);
+            d["noise"] = toNumpy<float>(b.noise);
+            return d;
+          },
+          py::arg("channel"), py::arg("ieta"), py::arg("iphi"), py::arg("energy"), py::arg("counts"),
+          py::arg("jet_ids") = py::none(), py::arg("rng") = nullptr,
+          "The model inputs the producer builds for these jets (one batch): features, neighbours, mask, noise.");
+
+  m.def("configure_threads", &gvae::configureThreads, py::arg("intra_op") = 1, py::arg("inter_op") = 1,
+        "Process-wide LibTorch intra-/inter-op threads; call once, early (see gvae/Threading.h).");
+  m.def("configured_threads", [] {
+    gvae::ThreadSettings s = gvae::configuredThreads();
+    return py::make_tuple(s.intra_op_threads, s.inter_op_threads);
+  });
+  m.def(
+      "parse_contract",
+      [](const std::string& text, const std::string& source) { return contractDict(gvae::Contract::parse(text, source)); },
+      py::arg("text"), py::arg("source") = "contract", "Validate a contract JSON text as libgvae does; returns it as a dict.");
+  m.def("jet_seed", &gvae::jetSeed, py::arg("seed"), py::arg("jet_id"),
+        "Per-jet sampling seed used when produce() gets no generator.");
+  m.attr("MAX_HITS_PER_JET") = gvae::kMaxHitsPerJet;
+}
