@@ -135,31 +135,39 @@ std::shared_ptr<const Model> Model::load(const std::string& path, Device device,
   impl->format = detectFormat(path);
 
   if (impl->format == ModelFormat::TorchScript) {
-    // Read the contract first (on CPU) so a device request is checked before the weights move.
-    torch::jit::ExtraFilesMap extra{{kContractExtraFile, ""}};
-    torch::jit::Module module;
+    // Read the contract first, then load straight onto the resolved device: a frozen module keeps
+    // its weights as graph constants, which only the load's map_location moves (not Module::to).
+    std::string text;
     try {
-      module = torch::jit::load(path, c10::Device(c10::kCPU), extra);
+      caffe2::serialize::PyTorchStreamReader reader(path);
+      const std::string record = std::string("extra/") + kContractExtraFile;
+      if (reader.hasRecord(record)) {
+        auto [data, size] = reader.getRecord(record);
+        text.assign(static_cast<const char*>(data.get()), size);
+      }
     } catch (const std::exception& e) {
-      throw ModelLoadError("cannot load TorchScript model '" + path + "': " + e.what());
+      throw ModelLoadError("cannot read TorchScript archive '" + path + "': " + e.what());
     }
-    if (extra[kContractExtraFile].empty())
+    if (text.empty())
       throw ContractError("TorchScript model '" + path + "' has no '" + kContractExtraFile + "' extra file");
-    impl->contract = Contract::parse(extra[kContractExtraFile], path);
+    impl->contract = Contract::parse(text, path);
     if (impl->contract.format != "torchscript")
       throw ContractError("contract of '" + path + "': field '/model/format': says '" + impl->contract.format +
                           "' but the file is a TorchScript archive");
     impl->device = resolve(device, impl->contract.device, impl->format, path);
     try {
-      module.to(impl->device);
-      module.eval();
+      torch::jit::ExtraFilesMap extra{{kContractExtraFile, ""}};
+      impl->script = torch::jit::load(path, impl->device, extra);
+      impl->script.eval();
     } catch (const std::exception& e) {
-      throw ModelLoadError("cannot move TorchScript model '" + path + "' to " + impl->device.str() + ": " + e.what());
+      throw ModelLoadError("cannot load TorchScript model '" + path + "' on " + impl->device.str() + ": " +
+                           e.what());
     }
-    impl->script = std::move(module);
   } else {
     std::unordered_map<std::string, std::string> metadata;
     try {
+      // Same lock as construction: both parse the package's JSON through shared static state.
+      std::lock_guard<std::mutex> lock(aotiLoadMutex());
       metadata = torch::inductor::AOTIModelPackageLoader::load_metadata_from_package(path, "model");
     } catch (const std::exception& e) {
       throw ModelLoadError("cannot read AOTInductor package metadata of '" + path + "': " + e.what());

@@ -22,7 +22,7 @@ step "2/9 inspect: per-channel statistics and event displays"
 $PY -m gvae.data inspect "$OUT/jets.parquet" --out "$OUT/inspect"
 
 step "3/9 convert to graph shards (kNN graphs, normalisation from the training split)"
-$PY -m gvae.data convert "$OUT/jets.parquet" "$OUT/graphs"
+$PY -m gvae.data convert "$OUT/jets.parquet" "$OUT/graphs" --overwrite
 
 step "4/9 train the GVAE (configs/demo.yaml)"
 $PY -m gvae.train --config configs/demo.yaml --data "$OUT/graphs" --out "$OUT/run"

@@ -76,3 +76,16 @@ def test_errors() -> None:
         PCABaseline.vectorise(np.zeros((3, 4, 2)), np.ones((3, 4), bool))
     with pytest.raises(ConfigError):
         PCABaseline(2).reconstruct(np.zeros((1, 4, 3)), np.ones((1, 4), bool))
+
+
+def test_fewer_jets_than_features_matches_independent_svd() -> None:
+    # 25 jets <= 36 features: the fit diagonalises the Gram matrix instead of the covariance.
+    rng = np.random.default_rng(4)
+    xyz, mask = _jets(rng, 25, nodes=12)
+    pca = _fit(xyz, mask, 6)
+    v = xyz.reshape(25, -1)
+    mean = v.mean(axis=0)
+    _, sing, vt = np.linalg.svd(v - mean, full_matrices=False)
+    np.testing.assert_allclose(pca.explained_variance, sing[:6] ** 2 / 24, rtol=1e-8)
+    expected = (mean + (v - mean) @ vt[:6].T @ vt[:6]).reshape(25, 12, 3) * mask[..., None]
+    np.testing.assert_allclose(pca.reconstruct(xyz, mask), expected, atol=1e-9)

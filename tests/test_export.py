@@ -42,8 +42,7 @@ def test_round_trip_matches_eager_for_dynamic_batches(exported_models: dict, exp
         for z in (torch.zeros_like(noise), noise):
             with torch.no_grad():
                 ref = eager(features, neighbours, mask, z)
-                out = model(features, neighbours, mask, z)
-            out = out[0] if isinstance(out, (list, tuple)) else out
+            out = gx.call(model, features, neighbours, mask, z)
             assert out.shape == (batch, export_source.max_nodes, 3) and out.dtype == torch.float32
             torch.testing.assert_close(out[mask], ref[mask], atol=gx.DEFAULT_ATOL,
                                        rtol=gx.DEFAULT_RTOL)
@@ -187,7 +186,8 @@ def test_help_documents_every_flag(capsys: pytest.CaptureFixture) -> None:
         gx.main(["--help"])
     assert info.value.code == 0
     text = capsys.readouterr().out
-    for flag in ("--checkpoint", "--out", "--format", "--device", "--verify", "--data", "--name",
+    for flag in ("--checkpoint", "--reference", "--config", "--jets", "--heldout-jets", "--epochs",
+                 "--seed", "--work", "--out", "--format", "--device", "--verify", "--data", "--name",
                  "--atol", "--rtol", "--max-batch", "--portable", "--summary"):
         assert flag in text
 

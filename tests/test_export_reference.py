@@ -54,13 +54,11 @@ def test_reference_formats_agree_on_the_heldout_jets() -> None:
     cpu = torch.device("cpu")
     ts, aoti = gx.load_exported(PT, cpu), gx.load_exported(PT2, cpu)
     for z in (torch.zeros_like(noise), noise):
-        with torch.no_grad():
-            a = ts(features, neighbours, mask, z)
-            b = aoti(features, neighbours, mask, z)[0]
+        a = gx.call(ts, features, neighbours, mask, z)
+        b = gx.call(aoti, features, neighbours, mask, z)
         assert a.shape == (batch, n, 3) and torch.isfinite(a[mask]).all()
         torch.testing.assert_close(b[mask], a[mask], atol=gx.DEFAULT_ATOL, rtol=gx.DEFAULT_RTOL)
     # batch of one gives the same rows as inside the batch
-    with torch.no_grad():
-        one = aoti(features[:1], neighbours[:1], mask[:1], noise[:1])[0]
+    one = gx.call(aoti, features[:1], neighbours[:1], mask[:1], noise[:1])
     torch.testing.assert_close(one[mask[:1]], b[:1][mask[:1]], atol=gx.DEFAULT_ATOL,
                                rtol=gx.DEFAULT_RTOL)

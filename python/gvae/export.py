@@ -31,6 +31,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -83,12 +84,14 @@ class ExportSource:
     data_dir: Path | None = None
     checkpoint: Path | None = None
 
-    def contract(self, *, name: str, fmt: str, device: str) -> dict[str, Any]:
+    def contract(self, *, name: str, fmt: str, device: str,
+                 created_utc: str | None = None) -> dict[str, Any]:
         """The validated contract of this model for one artifact format and device."""
         return gc.build_contract(
             config=self.config, normalisation=self.normalisation, k=self.k,
             max_nodes=self.max_nodes, clusters=self.clusters, latent_dim=self.latent_dim,
-            state_dict=self.state_dict, name=name, fmt=fmt, device=device)
+            state_dict=self.state_dict, name=name, fmt=fmt, device=device,
+            created_utc=created_utc)
 
 
 def load_source(checkpoint: str | Path) -> ExportSource:
@@ -212,6 +215,16 @@ def load_exported(path: Path, device: torch.device) -> Callable[..., torch.Tenso
         raise ModelLoadError(f"'{path}': cannot load exported model: {err}") from err
 
 
+def call(model: Callable[..., Any], features: torch.Tensor, neighbours: torch.Tensor,
+         mask: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """Run a loaded export (either format) without gradients; returns reconstruction ``[B,N,3]``."""
+    with torch.no_grad():
+        out = model(features, neighbours, mask, noise)
+    if isinstance(out, (list, tuple)):  # an AOTI package may return its flat output list
+        out = out[0]
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # verification
 
@@ -326,9 +339,7 @@ def verify(source: ExportSource, artifacts: Mapping[str, Path], device: torch.de
                 ref = eager(features, neighbours, mask, noise)
                 for fmt, model in loaded.items():
                     t0 = time.perf_counter()
-                    out = model(features, neighbours, mask, noise)
-                    if isinstance(out, (list, tuple)):  # AOTI returns a list of outputs
-                        out = out[0]
+                    out = call(model, features, neighbours, mask, noise)
                     if device.type == "cuda":
                         torch.cuda.synchronize()
                     seconds = time.perf_counter() - t0
@@ -361,9 +372,10 @@ def export(source: ExportSource, out_dir: Path, *, formats: Sequence[str] = gc.F
     dev = resolve_device(device)
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ExportResult({}, {}, {})
+    created = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")  # one for all formats
     for fmt in formats:
         path = out_dir / f"{name}{FORMAT_SUFFIX[fmt]}"
-        doc = source.contract(name=name, fmt=fmt, device=dev.type)
+        doc = source.contract(name=name, fmt=fmt, device=dev.type, created_utc=created)
         log.info("exporting %s -> %s", fmt, path)
         t0 = time.perf_counter()
         if fmt == "torchscript":

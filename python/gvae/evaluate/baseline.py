@@ -3,7 +3,8 @@
 Each jet is the flattened, zero-padded normalised node matrix ``(x', y', u')`` (DESIGN §5) of its
 graph, ``[N * 3]`` with the nodes in the graph's canonical order (energy descending, DESIGN §4.3) and
 padding rows zero. PCA is fitted on the training split (streaming: the mean and the covariance are
-accumulated in float64 over batches, then diagonalised) and keeps as many components as the GVAE has
+accumulated in float64 over batches, then diagonalised; with no more training jets than features
+the equivalent, smaller Gram matrix of the centred jets is diagonalised instead) and keeps as many components as the GVAE has
 latent numbers (``clusters * latent_dim``). A test jet is projected and reconstructed; as for the
 GVAE only its real nodes are kept and each keeps its input channel.
 
@@ -40,6 +41,7 @@ class PCABaseline:
         self.n_samples = 0
         self._sum: np.ndarray | None = None
         self._outer: np.ndarray | None = None
+        self._rows: list[np.ndarray] | None = []  # kept while n <= D: the Gram route is then cheaper
         self.mean: np.ndarray | None = None
         self.components: np.ndarray | None = None  # [k, D]
         self.explained_variance: np.ndarray | None = None
@@ -68,6 +70,10 @@ class PCABaseline:
         self._sum += v.sum(axis=0)
         self._outer += v.T @ v
         self.n_samples += len(v)
+        if self._rows is not None:
+            self._rows.append(v)
+            if self.n_samples > v.shape[1]:
+                self._rows = None
 
     def finish(self) -> "PCABaseline":
         """Diagonalise the accumulated covariance and keep the leading components."""
@@ -75,10 +81,21 @@ class PCABaseline:
             raise ConfigError(f"PCA needs at least 2 training jets, got {self.n_samples}")
         n = self.n_samples
         self.mean = self._sum / n
-        cov = (self._outer - n * np.outer(self.mean, self.mean)) / (n - 1)
-        evals, evecs = np.linalg.eigh(cov)
-        order = np.argsort(evals)[::-1]
-        evals, evecs = np.clip(evals[order], 0.0, None), evecs[:, order]
+        if self._rows is not None:
+            # n <= D: diagonalise the n x n Gram matrix of the centred rows instead of the D x D
+            # covariance (same non-zero spectrum; axes = Xc^T u / sqrt((n - 1) lambda)).
+            xc = np.concatenate(self._rows) - self.mean
+            evals, u = np.linalg.eigh(xc @ xc.T / (n - 1))
+            order = np.argsort(evals)[::-1]
+            evals, u = np.clip(evals[order], 0.0, None), u[:, order]
+            keep = evals > RANK_TOLERANCE * max(evals[0], 1e-300)
+            evecs = np.zeros((xc.shape[1], len(evals)))
+            evecs[:, keep] = xc.T @ u[:, keep] / np.sqrt((n - 1) * evals[keep])
+        else:
+            cov = (self._outer - n * np.outer(self.mean, self.mean)) / (n - 1)
+            evals, evecs = np.linalg.eigh(cov)
+            order = np.argsort(evals)[::-1]
+            evals, evecs = np.clip(evals[order], 0.0, None), evecs[:, order]
         self.total_variance = float(evals.sum())
         self.rank = int((evals > RANK_TOLERANCE * max(evals[0], 1e-300)).sum())
         k = min(self.requested, self.rank)
@@ -88,6 +105,7 @@ class PCABaseline:
         self.components = evecs[:, :k].T.copy()
         self.explained_variance = evals[:k].copy()
         self._sum = self._outer = None
+        self._rows = None
         return self
 
     @property

@@ -19,7 +19,6 @@ from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 import gvae
-from gvae import geometry
 from gvae.errors import ConfigError, DataError
 from gvae.evaluate import plots
 from gvae.evaluate.baseline import PCABaseline
@@ -27,7 +26,7 @@ from gvae.evaluate.checkpoint import LoadedModel, load_model
 from gvae.evaluate.emd import DEFAULT_R, EMD_CHANNELS, batch_emds
 from gvae.evaluate.hits import Hits, hits_from_features, hits_from_reconstruction
 from gvae.evaluate.observables import (DEFAULT_THRESHOLD, OBSERVABLES, RADIAL_EDGES, compare, observables_table,
-                                       radial_profile)
+                                       radial_profile, summary)
 from gvae.evaluate.report import SCHEMA_VERSION, write_json, write_markdown
 from gvae.normalisation import Normalisation
 from gvae.shards import GraphShards, collate, model_inputs
@@ -145,8 +144,7 @@ def reconstruct(settings: Settings, model: LoadedModel, shards: GraphShards, nor
 
 
 def _emd_summary(values: np.ndarray) -> dict[str, dict[str, float]]:
-    from gvae.evaluate.observables import summary
-
+    """Summary statistics per EMD channel of ``[n_jets, 4]``."""
     return {ch: summary(values[:, i]) for i, ch in enumerate(EMD_CHANNELS)}
 
 

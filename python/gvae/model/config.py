@@ -39,6 +39,9 @@ class ModelConfig:
             denominator positive for single-node graphs).
         decoder_channel: give the decoder the input node's channel one-hot at the node level
             (the channel is not reconstructed, DESIGN §5: it is the input node's channel).
+        assignment_temperature: softmax temperature of the cluster assignments
+            (``softmax(logits / T)``; below 1 sharpens them, which breaks the symmetric
+            uniform-assignment saddle at initialisation).
         logvar_min, logvar_max: clamp range of the log-variance head.
     """
 
@@ -54,6 +57,7 @@ class ModelConfig:
     residual: bool = True
     self_loops: bool = True
     decoder_channel: bool = True
+    assignment_temperature: float = 1.0
     logvar_min: float = -12.0
     logvar_max: float = 8.0
 
@@ -83,6 +87,8 @@ class ModelConfig:
             raise bad("encoder_layers", "the node level needs at least one GraphSAGE layer")
         if self.activation not in ACTIVATIONS:
             raise bad("activation", f"must be one of {ACTIVATIONS}")
+        if not self.assignment_temperature > 0:
+            raise bad("assignment_temperature", "must be > 0")
         if not self.logvar_min < self.logvar_max:
             raise bad("logvar_min", "must be smaller than logvar_max")
         return self

@@ -16,7 +16,8 @@ class PoolStage(nn.Module):
 
     def __init__(self, hidden: int, clusters: int, layers: int, cfg: ModelConfig) -> None:
         super().__init__()
-        self.pool = MinCutPool(hidden, clusters, make_activation(cfg.activation))
+        self.pool = MinCutPool(hidden, clusters, make_activation(cfg.activation),
+                               cfg.assignment_temperature)
         self.sage = SAGEStack(hidden, hidden, layers, cfg.activation, cfg.layer_norm, cfg.residual)
 
     def forward(self, x: Tensor, adj: Tensor, mask: Optional[Tensor]

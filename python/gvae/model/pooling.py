@@ -10,9 +10,10 @@ from torch_geometric.nn import dense_mincut_pool
 
 
 
-def assignments(logits: Tensor, mask: Optional[Tensor]) -> Tensor:
-    """Soft cluster assignments: logits ``[B, N, C]`` -> softmax over C, zero rows on padding."""
-    s = torch.softmax(logits, dim=-1)
+def assignments(logits: Tensor, mask: Optional[Tensor], temperature: float = 1.0) -> Tensor:
+    """Soft cluster assignments: logits ``[B, N, C]`` -> ``softmax(logits / T)`` over C, zero
+    rows on padding (the same as inside ``dense_mincut_pool``)."""
+    s = torch.softmax(logits / temperature if temperature != 1.0 else logits, dim=-1)
     if mask is not None:
         s = s * mask.unsqueeze(-1).to(s.dtype)
     return s
@@ -38,16 +39,18 @@ def coarsen(x: Tensor, adj: Tensor, s: Tensor) -> Tuple[Tensor, Tensor]:
 class MinCutPool(nn.Module):
     """Assignment head (Linear -> act -> Linear to C logits) followed by MinCut pooling."""
 
-    def __init__(self, channels: int, clusters: int, activation: nn.Module) -> None:
+    def __init__(self, channels: int, clusters: int, activation: nn.Module,
+                 temperature: float = 1.0) -> None:
         super().__init__()
         self.clusters = clusters
+        self.temperature = temperature
         self.head = nn.Sequential(nn.Linear(channels, channels), activation,
                                   nn.Linear(channels, clusters))
 
     def forward(self, x: Tensor, adj: Tensor, mask: Optional[Tensor]) -> Tuple[Tensor, Tensor, Tensor]:
         """Inference path. x ``[B, N, F]``, adj ``[B, N, N]`` ->
         ``(x_pooled [B, C, F], adj_pooled [B, C, C], s [B, N, C])``."""
-        s = assignments(self.head(x), mask)
+        s = assignments(self.head(x), mask, self.temperature)
         out, out_adj = coarsen(x, adj, s)
         return out, out_adj, s
 
@@ -57,5 +60,5 @@ class MinCutPool(nn.Module):
         """Training path through ``dense_mincut_pool``: additionally returns the MinCut and
         orthogonality losses (scalars, means over the batch)."""
         logits = self.head(x)
-        out, out_adj, mincut, ortho = dense_mincut_pool(x, adj, logits, mask)
-        return out, out_adj, assignments(logits, mask), mincut, ortho
+        out, out_adj, mincut, ortho = dense_mincut_pool(x, adj, logits, mask, self.temperature)
+        return out, out_adj, assignments(logits, mask, self.temperature), mincut, ortho
