@@ -5,7 +5,8 @@ formats (AOTInductor compilation takes tens of seconds on 2 cores) and returns a
 
     {"torchscript": Path(".../gvae_test.pt"), "aoti": Path(".../gvae_test.pt2"),
      "checkpoint": Path(checkpoint), "data": Path(graph shards used for training),
-     "dir": Path(export directory), "seconds": {"torchscript": s, "aoti": s}}
+     "dir": Path(export directory), "seconds": {"torchscript": s, "aoti": s},
+     "batch_size": training batch size of the checkpoint}
 
 Each model file has its sidecar ``<file>.contract.json`` next to it. Treat the files as
 read-only: tests that need to modify an export write their own (see ``tests/test_export.py``).
@@ -41,7 +42,8 @@ def exported_torchscript(export_source, tmp_path_factory: pytest.TempPathFactory
     out = tmp_path_factory.mktemp("exported_models")
     result = export(export_source, out, formats=("torchscript",), device="cpu", name="gvae_test")
     return {**result.artifacts, "checkpoint": export_source.checkpoint,
-            "data": export_source.data_dir, "dir": out, "seconds": dict(result.seconds)}
+            "data": export_source.data_dir, "dir": out, "seconds": dict(result.seconds),
+            "batch_size": export_source.batch_size}
 
 
 @pytest.fixture(scope="session")

@@ -58,7 +58,7 @@ def random_model_inputs(batch: int, max_nodes: int, k: int, seed: int = 0
     """Valid model inputs (DESIGN §5/§7) from real graphs of random hits: features6 f32
     ``[B, N, 6]``, neighbours i64 ``[B, N, k]``, mask bool ``[B, N]`` (jets of varied size)."""
     rng = np.random.default_rng(seed)
-    graphs = [build_graph(random_hits(rng, int(rng.integers(2, 2 * max_nodes))), k, max_nodes, jet=i)
+    graphs = [build_graph(random_hits(rng, int(rng.integers(3, max_nodes + max_nodes // 4))), k, max_nodes, jet=i)
               for i in range(batch)]
     arrays = stack_graphs(graphs, k, max_nodes)
     norm = Normalisation.compute(arrays["features"], arrays["mask"])

@@ -146,6 +146,20 @@ def _truncated(src: Path, dst: Path) -> Path:
     return dst
 
 
+def _bad_hit(src: Path, dst: Path, row: int = 60) -> Path:
+    """Copy of ``src`` whose jet ``row`` has an impossible channel (7) in its first hit: the file
+    opens fine, the job fails in the middle of the event loop on one of the streams."""
+    data = bytearray(src.read_bytes())
+    pos = 24
+    for _ in range(row):
+        n_hits = int.from_bytes(data[pos + 28:pos + 32], "little")
+        pos += 32 + 12 * n_hits
+    assert int.from_bytes(data[pos + 28:pos + 32], "little") > 0
+    data[pos + 32] = 7
+    dst.write_bytes(bytes(data))
+    return dst
+
+
 # (case id, overrides given tmp dir / input / model, expected exit code, expected text in the message)
 BAD_CONFIGURATIONS = [
     ("missing-model", lambda t, j, m: [f"gvaeReco.modelPath={t / 'missing.pt'}"], 4, "ModelLoadError"),
@@ -153,6 +167,8 @@ BAD_CONFIGURATIONS = [
     ("bad-device-name", lambda t, j, m: ["gvaeReco.device=gpu"], 2, "must be cpu, cuda or auto"),
     ("missing-input", lambda t, j, m: [f"source.fileName={t / 'missing.gvh'}"], 3, "cannot open"),
     ("truncated-input", lambda t, j, m: [f"source.fileName={_truncated(j, t / 'half.gvh')}"], 3, "truncated"),
+    ("bad-hit-mid-file", lambda t, j, m: [f"source.fileName={_bad_hit(j, t / 'bad.gvh')}",
+                                          "process.numberOfStreams=3"], 3, "row 60, field 'hits[0].channel'"),
     ("not-gvh-input", lambda t, j, m: [f"source.fileName={CONFIG}"], 3, "field 'magic'"),
     ("unknown-key", lambda t, j, m: ["gvaeReco.batchsize=8"], 2, "unknown parameter(s): gvaeReco.batchsize"),
     ("bad-batch-size", lambda t, j, m: ["gvaeReco.batchSize=0"], 2, "gvaeReco.batchSize' must be >= 1"),

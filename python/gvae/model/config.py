@@ -57,7 +57,7 @@ class ModelConfig:
     residual: bool = True
     self_loops: bool = True
     decoder_channel: bool = True
-    assignment_temperature: float = 1.0
+    assignment_temperature: float = 0.1
     logvar_min: float = -12.0
     logvar_max: float = 8.0
 

@@ -35,7 +35,7 @@ class LossConfig:
 
     beta: float = 0.01
     beta_warmup_steps: int = 0
-    mincut_weight: float = 1.0
+    mincut_weight: float = 0.1
     ortho_weight: float = 1.0
     energy_weight: float = 0.5
     feature_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])

@@ -155,6 +155,11 @@ def _coerce(value: Any, default: Any, name: str) -> Any:
             raise ConfigError(f"{name} = {value!r}: expected true/false")
         return value
     if isinstance(default, float):
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{name} = {value!r}: expected a number")
         return float(value)
