@@ -8,8 +8,9 @@ forward includes moving inputs to the device and the output back). The batch-64 
 with the paper's 0.13088 s per batch of 64 on an NVIDIA T4.
 
 Inputs: generated jets (``gvae.generate``, Pythia 8 + detector, seeded) written to a ``.gvh`` hits
-file, and a model: ``export/reference/gvae.{pt,pt2}`` when present, else a seeded randomly
-initialised GVAE of the default architecture (timings do not depend on training) exported once.
+file, and a model: the committed reference model ``export/reference/gvae_reference.{pt,pt2}`` (demo
+architecture, CPU) when present, else a seeded randomly initialised GVAE of the default
+architecture (timings do not depend on training) exported once.
 Both are cached under ``--cache``. The C++ executable is built against the installed gvae
 package (``find_package(gvae)``, like any external user) unless ``--bench-exe`` is given.
 
@@ -52,8 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="LibTorch intra-op threads (1 = the multi-threaded-framework setting)")
     p.add_argument("--seed", type=int, default=4242, help="seed of the generated jets and of the random model")
     p.add_argument("--model-dir", type=Path, default=None,
-                   help="directory with gvae.pt / gvae.pt2 (default: export/reference if complete, "
-                        "else a random default-architecture model exported into --cache)")
+                   help="directory with gvae.pt / gvae.pt2 (default: the committed CPU reference model "
+                        "export/reference/gvae_reference.{pt,pt2}, else a random default-architecture model "
+                        "exported into --cache)")
     p.add_argument("--hits", type=Path, default=None, help="existing .gvh file to use instead of generating jets")
     p.add_argument("--cache", type=Path, default=ROOT / "build" / "bench-inference",
                    help="cache for generated jets, exported models and the C++ build")
@@ -102,9 +104,11 @@ def jets_file(args: argparse.Namespace) -> Path:
 
 def models(args: argparse.Namespace) -> dict[str, Path]:
     """format -> model path for ``args.device``."""
-    ref = args.model_dir or ROOT / "export" / "reference"
-    if all((ref / f"gvae{SUFFIX[f]}").exists() for f in args.formats) and (args.model_dir or args.device == "cpu"):
-        return {f: ref / f"gvae{SUFFIX[f]}" for f in args.formats}
+    if args.model_dir is not None:
+        return {f: args.model_dir / f"gvae{SUFFIX[f]}" for f in args.formats}
+    ref = ROOT / "export" / "reference"
+    if args.device == "cpu" and all((ref / f"gvae_reference{SUFFIX[f]}").exists() for f in args.formats):
+        return {f: ref / f"gvae_reference{SUFFIX[f]}" for f in args.formats}
     from gvae.export import ExportSource, export
     from gvae.model import GVAE, InferenceModel, ModelConfig
 

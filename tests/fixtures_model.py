@@ -105,6 +105,8 @@ def synthetic_graphs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _dataset_dir(graph_dataset: Any) -> Path:
     """The shard directory of the ``graph_dataset`` fixture (a path, or an object holding one)."""
+    if isinstance(graph_dataset, (str, Path)):
+        return Path(graph_dataset)
     for attr in ("out_dir", "path", "directory", "root"):
         if hasattr(graph_dataset, attr):
             return Path(getattr(graph_dataset, attr))

@@ -73,6 +73,9 @@ def test_embedded_contract_equals_sidecar_and_describes_the_model(exported_model
         assert embedded["normalisation"][f]["std"] == pytest.approx(
             data_meta["normalisation"][f]["std"])
     gc.check_weights(embedded, export_source.state_dict)
+    fresh = gc.contract_from_checkpoint(exported_models["checkpoint"], name="gvae_test", fmt=fmt)
+    assert {k: v for k, v in fresh.items() if k != "created_utc"} == \
+        {k: v for k, v in embedded.items() if k != "created_utc"}
 
 
 @pytest.mark.slow
@@ -218,3 +221,16 @@ def test_cuda_export_of_both_formats_passes_verify(exported_torchscript: dict, t
     for fmt in ("torchscript", "aoti"):
         doc = gc.read_contract(result["artifacts"][fmt]["path"])
         assert doc["model"]["device"] == "cuda" and doc["model"]["format"] == fmt
+
+
+def test_contract_not_describing_the_checkpoint_is_refused_by_verify(
+        exported_torchscript: dict, export_source, tmp_path: Path) -> None:
+    # a consistent file (embedded == sidecar, right weights) whose normalisation is not the
+    # checkpoint's: written by exporting with a wrong contract
+    doc = export_source.contract(name="gvae_test", fmt="torchscript", device="cpu")
+    doc["normalisation"]["log_energy"]["mean"] += 0.5
+    path = gx.export_torchscript(export_source, tmp_path / "m.pt", torch.device("cpu"), doc)
+    gc.write_sidecar(path, doc)
+    with pytest.raises(ContractError, match="'normalisation' does not describe the checkpoint"):
+        gx.verify(export_source, {"torchscript": path}, torch.device("cpu"),
+                  exported_torchscript["data"])

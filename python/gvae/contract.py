@@ -252,6 +252,15 @@ def build_contract(*, config: Mapping[str, Any], normalisation: Mapping[str, Any
     return validate_contract(doc, source="new contract")
 
 
+def contract_from_checkpoint(checkpoint: str | Path, *, name: str = "gvae",
+                             fmt: str = "torchscript", device: str = "cpu") -> dict[str, Any]:
+    """The contract an export of ``checkpoint`` (a ``python -m gvae.train`` checkpoint) carries:
+    config, normalisation and dataset shapes from the checkpoint, weights hash of its model."""
+    from gvae.export import load_source  # local import: export builds on this module
+
+    return load_source(checkpoint).contract(name=name, fmt=fmt, device=device)
+
+
 def with_format(doc: Mapping[str, Any], fmt: str, device: str | None = None) -> dict[str, Any]:
     """A validated copy of ``doc`` describing the artifact format ``fmt`` (and ``device``)."""
     new = copy.deepcopy(dict(doc))
@@ -359,6 +368,6 @@ __all__ = [
     "SCHEMA_VERSION", "GRAPH_BUILDER", "NODE_FEATURES", "OUTPUT_FEATURES", "FORMATS", "DEVICES",
     "EXTRA_FILE", "METADATA_KEY", "SIDECAR_SUFFIX", "canonical_json", "config_sha256",
     "weights_sha256", "load_schema", "validate_contract", "expected_shapes", "check_weights",
-    "build_contract", "with_format", "dumps", "loads", "sidecar_path", "write_sidecar",
+    "build_contract", "contract_from_checkpoint", "with_format", "dumps", "loads", "sidecar_path", "write_sidecar",
     "read_contract", "read_aoti_metadata",
 ]

@@ -313,7 +313,9 @@ def verify(source: ExportSource, artifacts: Mapping[str, Path], device: torch.de
     Cases: batch 1 and batch ``source.batch_size + 1`` (above the training batch size), each with
     ``noise = 0`` and with a fixed standard-normal noise tensor (``seed``). Before comparing
     numbers, checks that each artifact's embedded contract equals its sidecar, describes its
-    format and device, and carries the hash of ``source.state_dict``. Returns the report;
+    format and device, carries the hash of ``source.state_dict`` and otherwise equals the
+    contract :meth:`ExportSource.contract` builds for the checkpoint (config, normalisation,
+    shapes). Returns the report;
     :func:`main` turns a failing report into :class:`VerificationError`.
     """
     report = VerifyReport(atol=atol, rtol=rtol)
@@ -329,6 +331,12 @@ def verify(source: ExportSource, artifacts: Mapping[str, Path], device: torch.de
                                 f"device={embedded['model']['device']}; expected {fmt}, "
                                 f"{device.type}")
         gc.check_weights(embedded, source.state_dict, source=str(path))
+        expected = source.contract(name=embedded["model"]["name"], fmt=fmt, device=device.type,
+                                   created_utc=embedded["created_utc"])
+        for key in expected:
+            if embedded[key] != expected[key]:
+                raise ContractError(f"'{path}': contract field '{key}' does not describe the "
+                                    f"checkpoint: {embedded[key]!r} != {expected[key]!r}")
     loaded = {fmt: load_exported(path, device) for fmt, path in artifacts.items()}
     g = torch.Generator().manual_seed(seed)
     for batch in (1, source.batch_size + 1):

@@ -15,7 +15,7 @@ Komiske, Metodiev, Thaler, "Metric Space of Collider Events", PRL 123, 041801 (2
   inequality can fail for hits more than 1.6 apart (far outside the jet), which does not affect its
   use here as a per-jet distance.
 
-The partial transport is solved as a balanced one (as in EnergyFlow): the lighter event gets one
+The partial transport is solved as a balanced one: the lighter event gets one
 extra "dummy" hit carrying the energy difference at zero ground distance from everything, which
 makes the optimal flow of the balanced problem an optimal flow of the constrained problem above;
 the ``|Delta E|`` term is then added explicitly. The balanced problem is solved exactly with POT's
