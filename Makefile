@@ -44,5 +44,8 @@ sanitize:  ## the C++ unit tests built and run with AddressSanitizer + Undefined
 bench: setup  ## run every benchmark in benchmarks/ (results land in benchmarks/results/)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
+reference-model: setup  ## rebuild the small committed reference model in export/reference (about 6 min on 2 cores)
+	$(PY) -m gvae.export --reference --out export/reference
+
 clean:  ## remove build products (keeps .venv)
 	rm -rf build demo_output
