@@ -109,9 +109,11 @@ def worker(args: argparse.Namespace) -> None:
     elapsed = torch.tensor([time.perf_counter() - t0])
     if distributed:
         dist.all_reduce(elapsed, op=dist.ReduceOp.MAX)
-        dist.destroy_process_group()
     if rank == 0:
         Path(args.worker_out).write_text(json.dumps({"seconds": float(elapsed)}))
+    if distributed:
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def bench_scaling(steps: int, batch: int) -> dict:
@@ -122,7 +124,8 @@ def bench_scaling(steps: int, batch: int) -> dict:
             base = [__file__, "--worker", "--worker-out", str(out), "--steps", str(steps), "--batch", str(batch)]
             cmd = [sys.executable, *base] if n == 1 else \
                 [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(n), "--master_port", "29631", *base]
-            subprocess.run(cmd, check=True, env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True)
+            subprocess.run(cmd, check=True, env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True,
+                           timeout=600)
             results[n] = json.loads(out.read_text())["seconds"]
     speedup = 2 * results[1] / results[2]
     return {"steps_per_process": steps, "batch_per_process": batch, "seconds_1proc": results[1],

@@ -124,6 +124,10 @@ def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory, graph_dataset: 
     meta = read_metadata(data)
     config = Config.from_dict(tiny_config(int(meta["max_nodes"]), int(meta["k"])))
     run = tmp_path_factory.mktemp("trained_checkpoint")
-    Trainer(config, RunOptions(data_dir=str(data), out_dir=str(run), device="cpu",
-                               progress=False)).fit()
+    threads = torch.get_num_threads()
+    try:  # one thread: fastest for this tiny model and kind to a shared machine
+        Trainer(config, RunOptions(data_dir=str(data), out_dir=str(run), device="cpu",
+                                   progress=False, threads=1)).fit()
+    finally:
+        torch.set_num_threads(threads)
     return run / "best.pt"

@@ -222,3 +222,19 @@ def test_backend_detection(monkeypatch):
     assert detect_backend("none") == "none"
     with pytest.raises(ConfigError):
         detect_backend("mpi")
+
+
+def test_trained_checkpoint_fixture_on_generated_graphs(trained_checkpoint, graph_dataset):
+    """The shared fixture (used by evaluate/export tests): a real checkpoint on real graphs."""
+    from gvae.shards import GraphShards, collate
+
+    loaded = load_model(trained_checkpoint)
+    assert loaded.model_config.max_nodes == 400 and loaded.model_config.k == 8
+    rows = json.loads((trained_checkpoint.parent / "metrics.json").read_text())
+    assert len(rows) == 2 and all(r["val_loss"] == r["val_loss"] for r in rows)  # finite, not NaN
+    test = GraphShards(graph_dataset, "test")
+    f, nb, m = test.model_inputs(collate([test[i] for i in range(4)]))
+    c, l = loaded.model.latent_shape
+    with torch.no_grad():
+        out = InferenceModel(loaded.model)(f, nb, m, torch.zeros(4, c, l))
+    assert out.shape == (4, 400, 3) and torch.isfinite(out).all() and (out[~m] == 0).all()

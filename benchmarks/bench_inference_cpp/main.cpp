@@ -1,14 +1,15 @@
 // bench_inference: C++ Producer::produce vs the raw Model::forward on the same jets, same run.
 //
 //   bench_inference --hits JETS.gvh --model A.pt [--model B.pt2 ...] [--batch-sizes 1,64,512]
-//                   [--device cpu|cuda] [--repeats 3] [--max-jets-batch1 32] [--intra 1]
+//                   [--device cpu|cuda] [--repeats 3] [--max-jets-batch1 32] [--intra 1] [--jets N]
 //
 // For each model and batch size: the jets are cut into batches; `forward` times Model::forward on
 // batches prepared beforehand (graphs + normalisation done outside the clock; inputs moved to the
 // device and the output copied back to the host inside it), `produce` times Producer::produce on
 // the same jets (graph building, normalisation, batching, forward, inverse normalisation).
-// Both are repeated alternately after a warm-up; the median is reported. One JSON object per
-// (model, batch size) on stdout.
+// `prepare` times Producer::prepare alone (graphs + normalisation + noise: the producer's own work
+// before the model). All are repeated alternately after a warm-up; the median is reported. One
+// JSON object per (model, batch size) on stdout.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -88,7 +89,7 @@ int main(int argc, char** argv) {
   std::string hits, device = "cpu";
   std::vector<std::string> models;
   std::vector<int> batchSizes = {1, 64, 512};
-  int repeats = 3, maxJetsBatch1 = 32, intra = 1;
+  int repeats = 3, maxJetsBatch1 = 32, intra = 1, maxJets = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -102,9 +103,10 @@ int main(int argc, char** argv) {
     else if (a == "--repeats") repeats = std::stoi(next());
     else if (a == "--max-jets-batch1") maxJetsBatch1 = std::stoi(next());
     else if (a == "--intra") intra = std::stoi(next());
+    else if (a == "--jets") maxJets = std::stoi(next());
     else {
       std::cerr << "usage: bench_inference --hits F.gvh --model M [--model M2] [--batch-sizes 1,64,512] "
-                   "[--device cpu|cuda] [--repeats N] [--max-jets-batch1 N] [--intra N]\n";
+                   "[--device cpu|cuda] [--repeats N] [--max-jets-batch1 N] [--intra N] [--jets N]\n";
       return 2;
     }
   }
@@ -114,7 +116,8 @@ int main(int argc, char** argv) {
   }
   try {
     gvae::configureThreads(intra, 1);
-    const std::vector<gvae::JetHits> all = readGvh(hits);
+    std::vector<gvae::JetHits> all = readGvh(hits);
+    if (maxJets > 0 && all.size() > static_cast<std::size_t>(maxJets)) all.resize(static_cast<std::size_t>(maxJets));
     for (const std::string& path : models) {
       auto model = gvae::Model::load(path, gvae::parseDevice(device));
       for (int bs : batchSizes) {
@@ -126,8 +129,14 @@ int main(int argc, char** argv) {
         cfg.batch_size = bs;
         const gvae::Producer producer(model, cfg);
         std::vector<gvae::Producer::Batch> batches;
-        for (std::size_t s = 0; s < jets.size(); s += static_cast<std::size_t>(bs))
-          batches.push_back(producer.prepare(jets.data() + s, std::min<std::size_t>(bs, jets.size() - s)));
+        auto timePrepare = [&] {
+          batches.clear();
+          const auto t0 = std::chrono::steady_clock::now();
+          for (std::size_t s = 0; s < jets.size(); s += static_cast<std::size_t>(bs))
+            batches.push_back(producer.prepare(jets.data() + s, std::min<std::size_t>(bs, jets.size() - s)));
+          return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        };
+        timePrepare();
 
         auto timeForward = [&] {
           const auto t0 = std::chrono::steady_clock::now();
@@ -147,12 +156,13 @@ int main(int argc, char** argv) {
         };
         timeForward();  // warm-up (allocator, TorchScript profiling runs, CUDA context)
         timeProduce();
-        std::vector<double> fwd, prod;
+        std::vector<double> fwd, prod, prep;
         for (int r = 0; r < repeats; ++r) {
           fwd.push_back(timeForward());
           prod.push_back(timeProduce());
+          prep.push_back(timePrepare());
         }
-        const double f = median(fwd), p = median(prod);
+        const double f = median(fwd), p = median(prod), g = median(prep);
         const double nb = static_cast<double>(batches.size()), nj = static_cast<double>(jets.size());
         std::cout << "{\"model\": \"" << path << "\", \"format\": \"" << gvae::formatName(model->format())
                   << "\", \"device\": \"" << model->device().str() << "\", \"batch_size\": " << bs
@@ -162,7 +172,11 @@ int main(int argc, char** argv) {
                   << ", \"forward_jets_per_s\": " << nj / f << ", \"produce_jets_per_s\": " << nj / p
                   << ", \"forward_ms_per_jet\": " << 1e3 * f / nj << ", \"produce_ms_per_jet\": " << 1e3 * p / nj
                   << ", \"forward_s_per_batch\": " << f / nb << ", \"produce_s_per_batch\": " << p / nb
-                  << ", \"overhead\": " << p / f - 1.0 << "}" << std::endl;
+                  << ", \"prepare_ms_per_jet\": " << 1e3 * g / nj << ", \"overhead\": " << p / f - 1.0
+                  << ", \"overhead_min\": " << *std::min_element(prod.begin(), prod.end()) /
+                                                     *std::min_element(fwd.begin(), fwd.end()) - 1.0
+                  << ", \"prepare_fraction\": " << g / f << "}"
+                  << std::endl;
       }
     }
   } catch (const std::exception& e) {

@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import torch
@@ -64,10 +66,17 @@ def export_once(out: Path, name: str, formats: list[str], device: str) -> None:
             pass
     out.mkdir(parents=True, exist_ok=True)
     stamp_path.unlink(missing_ok=True)
-    result = export(build_source(), out, formats=formats, device=device, name=name, max_batch=1024)
-    for fmt, path in result.artifacts.items():
-        log.info("%s: %s (%.1f s)", fmt, path, result.seconds[fmt])
-    stamp_path.write_text(json.dumps(stamp))
+    # Export into a private directory, then rename into place: concurrent runs (two build trees'
+    # ctest at once) never see half-written files.
+    with tempfile.TemporaryDirectory(dir=out, prefix=f".{name}-") as tmp:
+        result = export(build_source(), Path(tmp), formats=formats, device=device, name=name, max_batch=1024)
+        for fmt, path in result.artifacts.items():
+            for produced in (path, path.with_name(path.name + ".contract.json")):
+                os.replace(produced, out / produced.name)
+            log.info("%s: %s (%.1f s)", fmt, out / path.name, result.seconds[fmt])
+        tmp_stamp = Path(tmp) / stamp_path.name
+        tmp_stamp.write_text(json.dumps(stamp))
+        os.replace(tmp_stamp, stamp_path)
 
 
 def main(argv: list[str] | None = None) -> int:
