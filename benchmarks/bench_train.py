@@ -221,7 +221,9 @@ def main() -> None:
     p.add_argument("--scaling-batch", type=int, default=8, help="jets per process for weak scaling (default 8)")
     p.add_argument("--wait-jets", type=int, default=96, help="jets in the data-wait epoch (default 96)")
     p.add_argument("--nodes", type=int, nargs="+", default=[200, 400, 800, 1600], help="node counts")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads of the single-process measurements (default 1, as each process of the "
+                        "2-process run; robust on a shared machine)")
     p.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--worker-out", default="", help=argparse.SUPPRESS)

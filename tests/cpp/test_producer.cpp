@@ -52,7 +52,7 @@ int main() {
   auto ts = gvae::Model::load(gvae_test::torchscriptPath());
   auto ao = gvae::Model::load(gvae_test::aotiPath());
   const int N = ts->contract().max_nodes;
-  const std::vector<gvae::JetHits> jets = gvae_test::syntheticJets(150, 1);
+  const std::vector<gvae::JetHits> jets = gvae_test::syntheticJets(100, 1);
 
   // Deterministic mode: both formats, several batch sizes, all agree.
   gvae::Producer ts64(ts, config(64)), ao64(ao, config(64));
@@ -67,7 +67,7 @@ int main() {
   std::cout << "torchscript vs aoti, max |diff| (x, y abs; E rel): " << formats << "\n";
   GVAE_CHECK(formats < 1e-4);
   GVAE_CHECK(gvae_test::identical(ts64.produce(jets), ref));  // repeatable
-  for (int bs : {1, 7, 150}) {
+  for (int bs : {1, 7, 100}) {
     const double dts = gvae_test::maxDifference(gvae::Producer(ts, config(bs)).produce(jets), ref);
     const double dao = gvae_test::maxDifference(gvae::Producer(ao, config(bs)).produce(jets), aoRef);
     std::cout << "batch " << bs << " vs 64: torchscript " << dts << ", aoti " << dao << "\n";
