@@ -77,7 +77,7 @@ def machine(device: str) -> dict[str, Any]:
     except OSError:
         pass
     info = {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
-            "platform": platform.platform()}
+            "platform": platform.platform(), "load_average_1min": round(os.getloadavg()[0], 2)}
     if device == "cuda" and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
         info["cuda"] = torch.version.cuda
@@ -185,7 +185,9 @@ def markdown(results: dict[str, Any]) -> str:
         where = m.get("gpu", m["cpu"])
         lines += [f"## {kind}: {where}", "",
                   f"CPU {m['cpu']} ({m['cores']} cores), torch {m['torch']}"
-                  + (f", CUDA {m['cuda']}" if "cuda" in m else "") + f"; intra-op threads {entry['intra']};"
+                  + (f", CUDA {m['cuda']}" if "cuda" in m else "")
+                  + (f", load average {m['load_average_1min']} at the end" if "load_average_1min" in m else "")
+                  + f"; intra-op threads {entry['intra']};"
                   f" model {entry['model']}; {entry['date']}.", "",
                   "| format | batch | jets | forward jets/s | produce jets/s | forward ms/jet | produce ms/jet "
                   "| prepare ms/jet | produce s/batch | overhead (median) | overhead (min) | prepare / forward "
