@@ -30,17 +30,17 @@ def main(argv: list[str] | None = None) -> int:
     report = _load(out / "eval" / "report.json")
     compare = _load(out / "cmssw" / "compare.json")
     timing = _load(out / "cmssw" / "timing.json")
-    metrics_path = out / "run" / "metrics.json"
-    metrics = _load(metrics_path) if metrics_path.is_file() else None
+    training = _load(out / "run" / "summary.json")
 
-    splits = dataset.get("splits", {})
-    counts = {k: (v.get("n_jets", v) if isinstance(v, dict) else v) for k, v in splits.items()}
-    trunc = dataset.get("truncation", {})
-    print(f"data      : {out/'jets.parquet'}  graphs {counts} (k={dataset.get('k')}, "
-          f"max_nodes={dataset.get('max_nodes')}), truncation: {json.dumps(trunc)[:160]}")
-    if metrics is not None:
-        best = metrics.get("best", metrics)
-        print(f"training  : {out/'run'}  best {json.dumps(best)[:200]}")
+    counts = {k: v["count"] for k, v in dataset["splits"].items()}
+    trunc = dataset["truncation"]
+    print(f"data      : {out/'jets.parquet'} -> graphs {counts} (k={dataset['k']}, "
+          f"max_nodes={dataset['max_nodes']}); {trunc['jets_truncated']} of {trunc['jets']} jets truncated "
+          f"({100 * trunc['fraction_truncated']:.1f}%)")
+    val = training["final_val"]
+    print(f"training  : {training['epochs_done']} epochs in {training['seconds']:.0f} s, best epoch "
+          f"{training['best_epoch']}, val loss {training['best_val_loss']:.3f} (recon {val['recon']:.4f}, "
+          f"unweighted MSE {val['mse']:.4f}, KL {val['kl']:.2f}, clusters used {val['clusters_eff_2']:.1f})")
     emd = report["emd"]
     rows = []
     for ch in emd["channels"]:
@@ -48,8 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(f"{ch}: GVAE {_fmt(g)} vs PCA {_fmt(b)}")
     print(f"evaluation: median EMD [GeV] on {report['data']['n_jets']} test jets -> " + "; ".join(rows))
     print(f"export    : {out/'export'}  (TorchScript .pt + AOTInductor .pt2, contract sidecars, verified)")
-    print(f"cmssw     : {compare.get('jets', '?')} held-out jets, example vs bindings agree: {compare.get('ok')}"
-          f"  ({json.dumps(timing)[:200]})")
+    print(f"cmssw     : gvaeRun, {timing['streams']} streams: {timing['events']} held-out jets in "
+          f"{timing['loop_seconds']:.2f} s ({timing['events_per_second']:.0f} events/s); vs Python bindings: "
+          f"max |dx| {compare['max_abs_dx']:.2g}, max rel |dE| {compare['max_rel_denergy']:.2g} -> "
+          f"{'AGREE' if compare['ok'] else 'DIFFER'}")
     print("plots     :")
     for png in sorted((out / "inspect").glob("*.png"))[:3] + sorted((out / "eval").glob("*.png"))[:6]:
         print(f"  {png}")
