@@ -28,7 +28,7 @@ __all__ = ["TINY_MODEL", "tiny_config", "random_hits", "random_model_inputs",
 
 #: architecture of the tiny test model (max_nodes/k are filled from the dataset)
 TINY_MODEL: dict[str, Any] = {"hidden": 16, "clusters": [12, 6], "encoder_layers": [1, 1, 1],
-                              "decoder_layers": [1, 1, 1], "latent_dim": 4}
+                              "decoder_layers": [1, 1, 1], "latent_dim": 4, "decoder": "paper"}
 
 
 def tiny_config(max_nodes: int, k: int, **training: Any) -> dict[str, Any]:

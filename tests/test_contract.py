@@ -24,7 +24,7 @@ NORM = {"x": {"mean": 0.001, "std": 0.21}, "y": {"mean": -0.002, "std": 0.2},
 def small_model() -> GVAE:
     """A small untrained GVAE (weights from seed 0)."""
     torch.manual_seed(0)
-    cfg = ModelConfig(max_nodes=24, k=4, hidden=8, clusters=[8, 4], latent_dim=3)
+    cfg = ModelConfig(max_nodes=24, k=4, hidden=8, clusters=[8, 4], latent_dim=3, decoder="paper")
     return GVAE(cfg).eval()
 
 

@@ -16,7 +16,7 @@ from gvae.model.pooling import assignments, coarsen
 
 N, K = 40, 4
 CFG = dict(max_nodes=N, k=K, hidden=16, clusters=[10, 5], encoder_layers=[2, 1, 1],
-           decoder_layers=[1, 1, 2], latent_dim=3)
+           decoder_layers=[1, 1, 2], latent_dim=3, decoder="paper")
 
 
 @pytest.fixture(scope="module")

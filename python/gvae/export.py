@@ -105,6 +105,10 @@ def load_source(checkpoint: str | Path) -> ExportSource:
     checkpoint = Path(checkpoint)
     loaded = load_model(checkpoint, map_location="cpu")
     cfg = loaded.model_config
+    if cfg.decoder != "paper":
+        raise ContractError(f"checkpoint '{checkpoint}' has model.decoder: {cfg.decoder}; export (contract v1) "
+                            "handles only model.decoder: paper so far (the latent decoder's entry points come with "
+                            "contract v2, issue 16); train with configs/demo_paper.yaml to export")
     if not loaded.normalisation:
         raise ContractError(f"checkpoint '{checkpoint}': no normalisation constants: cannot "
                             "write a contract")
@@ -487,7 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write a JSON summary (paths, sizes, export seconds, verify "
                         "differences) to this file")
     ref = p.add_argument_group("--reference options")
-    ref.add_argument("--config", type=Path, default=Path("configs/demo.yaml"),
+    ref.add_argument("--config", type=Path, default=Path("configs/demo_paper.yaml"),
                      help="training config of the reference model")
     ref.add_argument("--jets", type=int, default=400, help="jets generated for its training")
     ref.add_argument("--heldout-jets", type=int, default=16,

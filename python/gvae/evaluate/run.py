@@ -155,6 +155,12 @@ def evaluate(settings: Settings) -> dict[str, Any]:
         raise ConfigError(f"--max-jets must be >= 1, got {settings.max_jets}")
     if settings.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {settings.batch_size}")
+    from gvae.model import load_model as _load_checkpoint
+
+    loaded = _load_checkpoint(settings.checkpoint, settings.device)
+    if loaded.model_config.decoder == "latent":  # reconstruction through the latent alone
+        from gvae.evaluate.latent import evaluate_latent
+        return evaluate_latent(settings, loaded)
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     timing: dict[str, float] = {}

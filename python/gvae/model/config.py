@@ -15,6 +15,8 @@ IN_FEATURES = 6
 #: Number of reconstructed node features (DESIGN §5): x', y', u'.
 OUT_FEATURES = 3
 ACTIVATIONS = ("relu", "gelu", "elu", "silu")
+#: ``model.decoder`` choices: the latent-only set decoder (default) and the paper's unpooling decoder.
+DECODERS = ("latent", "paper")
 
 
 @dataclass
@@ -43,6 +45,15 @@ class ModelConfig:
             (``softmax(logits / T)``; below 1 sharpens them, which breaks the symmetric
             uniform-assignment saddle at initialisation).
         logvar_min, logvar_max: clamp range of the log-variance head.
+        decoder: ``latent`` (default; :mod:`gvae.model.set_decoder`: decodes a variable-size set
+            of hits from the latent alone) or ``paper`` (the paper's unpooling with the encoder's
+            assignments, which also sees the input's channels, node count and order). A checkpoint
+            whose config has no ``decoder`` key predates the choice and is read as ``paper``.
+        decoder_hidden, decoder_heads, decoder_blocks: width, attention heads and cross-attention
+            blocks of the latent decoder.
+        slots: most hits the latent decoder emits per channel (track, ECAL, HCAL); their sum may not
+            exceed ``max_nodes``. Empty (default): 5/32, 22/32 and 5/32 of ``max_nodes``
+            (:attr:`slot_budget`; 160, 704, 160 for 1024).
     """
 
     max_nodes: int = 400
@@ -60,6 +71,11 @@ class ModelConfig:
     assignment_temperature: float = 0.1
     logvar_min: float = -12.0
     logvar_max: float = 8.0
+    decoder: str = "latent"
+    decoder_hidden: int = 64
+    decoder_heads: int = 4
+    decoder_blocks: int = 2
+    slots: list[int] = field(default_factory=list)
 
     def validate(self) -> "ModelConfig":
         """Check ranges and consistency; raise :class:`ConfigError` naming the field."""
@@ -91,7 +107,28 @@ class ModelConfig:
             raise bad("assignment_temperature", "must be > 0")
         if not self.logvar_min < self.logvar_max:
             raise bad("logvar_min", "must be smaller than logvar_max")
+        if self.decoder not in DECODERS:
+            raise bad("decoder", f"must be one of {DECODERS}")
+        for name in ("decoder_hidden", "decoder_heads", "decoder_blocks"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise bad(name, "must be a positive integer")
+        if self.decoder_hidden % self.decoder_heads:
+            raise bad("decoder_heads", f"must divide decoder_hidden ({self.decoder_hidden})")
+        if self.slots and (len(self.slots) != 3 or any(not isinstance(n, int) or n < 1 for n in self.slots)):
+            raise bad("slots", "needs 3 positive integers (track, ECAL, HCAL) or [] (automatic)")
+        if sum(self.slot_budget) > self.max_nodes or min(self.slot_budget) < 1:
+            raise bad("slots", f"per-channel budgets {self.slot_budget} must be >= 1 and sum to at most "
+                               f"max_nodes ({self.max_nodes})")
         return self
+
+    @property
+    def slot_budget(self) -> list[int]:
+        """Most decoded hits per channel (track, ECAL, HCAL) of the latent decoder."""
+        if self.slots:
+            return [int(n) for n in self.slots]
+        side = self.max_nodes * 5 // 32
+        return [side, self.max_nodes - 2 * side, side]
 
     @property
     def latent_clusters(self) -> int:
@@ -109,4 +146,6 @@ class ModelConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"model: unknown keys {unknown}; known: {sorted(known)}")
+        if "decoder" not in data:  # checkpoints written before the latent decoder existed
+            data = {**data, "decoder": "paper"}
         return cls(**data).validate()

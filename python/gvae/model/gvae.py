@@ -12,23 +12,29 @@ from gvae.model.config import IN_FEATURES, ModelConfig
 from gvae.model.decoder import Decoder
 from gvae.model.encoder import Encoder
 from gvae.model.latent import VariationalLatent, reparameterise
+from gvae.model.set_decoder import DecodedSet, SetDecoder
 
 
-def check_inputs(features: Tensor, neighbours: Tensor, mask: Tensor, cfg: ModelConfig) -> None:
-    """Validate model inputs against DESIGN §5/§7 and the config; raise :class:`InvalidInput`."""
-    if features.dim() != 3 or features.shape[1:] != (cfg.max_nodes, IN_FEATURES) \
+def check_inputs(features: Tensor, neighbours: Tensor, mask: Tensor, cfg: ModelConfig,
+                 nodes: int | None = None) -> None:
+    """Validate model inputs against DESIGN §5/§7 and the config; raise :class:`InvalidInput`.
+
+    ``nodes``: the node dimension N the inputs must have (default ``cfg.max_nodes``).
+    """
+    n = cfg.max_nodes if nodes is None else nodes
+    if features.dim() != 3 or features.shape[1:] != (n, IN_FEATURES) \
             or features.dtype != torch.float32:
-        raise InvalidInput(f"expected float32 [B, {cfg.max_nodes}, {IN_FEATURES}], got "
+        raise InvalidInput(f"expected float32 [B, {n}, {IN_FEATURES}], got "
                            f"{features.dtype} {list(features.shape)}", field="features")
     batch = features.shape[0]
-    if neighbours.shape != (batch, cfg.max_nodes, cfg.k) or neighbours.dtype != torch.int64:
-        raise InvalidInput(f"expected int64 [{batch}, {cfg.max_nodes}, {cfg.k}], got "
+    if neighbours.shape != (batch, n, cfg.k) or neighbours.dtype != torch.int64:
+        raise InvalidInput(f"expected int64 [{batch}, {n}, {cfg.k}], got "
                            f"{neighbours.dtype} {list(neighbours.shape)}", field="neighbours")
-    if mask.shape != (batch, cfg.max_nodes) or mask.dtype != torch.bool:
-        raise InvalidInput(f"expected bool [{batch}, {cfg.max_nodes}], got {mask.dtype} "
+    if mask.shape != (batch, n) or mask.dtype != torch.bool:
+        raise InvalidInput(f"expected bool [{batch}, {n}], got {mask.dtype} "
                            f"{list(mask.shape)}", field="mask")
-    if neighbours.numel() and (int(neighbours.min()) < 0 or int(neighbours.max()) >= cfg.max_nodes):
-        raise InvalidInput(f"neighbour indices must lie in [0, {cfg.max_nodes})", field="neighbours")
+    if neighbours.numel() and (int(neighbours.min()) < 0 or int(neighbours.max()) >= n):
+        raise InvalidInput(f"neighbour indices must lie in [0, {n})", field="neighbours")
     if not torch.isfinite(features).all():
         bad = torch.nonzero(~torch.isfinite(features).all(dim=-1).all(dim=-1))[0, 0]
         raise InvalidInput("non-finite feature value", row=int(bad), field="features")
@@ -49,12 +55,52 @@ class GVAE(nn.Module):
         self.encoder = Encoder(config)
         self.latent = VariationalLatent(config.hidden, config.latent_dim,
                                         config.logvar_min, config.logvar_max)
-        self.decoder = Decoder(config)
+        self.decoder = Decoder(config) if config.decoder == "paper" else SetDecoder(config)
 
     @property
     def latent_shape(self) -> tuple[int, int]:
         """``(C, L)``: latent clusters and dimension per cluster."""
         return self.config.latent_clusters, self.config.latent_dim
+
+    def _trimmed(self, features: Tensor, neighbours: Tensor, mask: Tensor, check: bool
+                 ) -> tuple[Tensor, Tensor, Tensor]:
+        """Validate and drop the padding columns beyond the batch's largest jet.
+
+        The graph builder puts the real nodes first (DESIGN §4), and padding nodes contribute
+        nothing to the encoder (masked GraphSAGE, masked assignments), so the latent is the same
+        up to float rounding while the dense encoder's cost follows the batch's largest jet
+        instead of ``max_nodes``. Inputs of any N <= max_nodes are accepted.
+        """
+        if check:
+            if features.dim() != 3 or features.shape[1] > self.config.max_nodes:
+                raise InvalidInput(f"expected float32 [B, N <= {self.config.max_nodes}, {IN_FEATURES}], got "
+                                   f"{features.dtype} {list(features.shape)}", field="features")
+            check_inputs(features, neighbours, mask, self.config, nodes=features.shape[1])
+        n = int(mask.sum(dim=1).max()) if mask.numel() else 0
+        n = max(n, self.config.k + 1)
+        if n < mask.shape[1] and not bool(mask[:, n:].any()):
+            features, neighbours, mask = features[:, :n], neighbours[:, :n], mask[:, :n]
+            neighbours = torch.minimum(neighbours, torch.arange(n, device=mask.device).view(1, n, 1)
+                                       .expand_as(neighbours)) if bool((neighbours >= n).any()) else neighbours
+        return features, neighbours, mask
+
+    def encode(self, features: Tensor, neighbours: Tensor, mask: Tensor, check: bool = True
+               ) -> tuple[Tensor, Tensor]:
+        """features ``[B, N, 6]``, neighbours ``[B, N, k]``, mask ``[B, N]`` -> ``(mu, logvar)`` ``[B, C, L]``."""
+        features, neighbours, mask = self._trimmed(features, neighbours, mask, check)
+        adj = self.adjacency(neighbours, mask)
+        h, _, _ = self.encoder(features, adj, mask)
+        return self.latent(h)
+
+    def decode(self, z: Tensor, noise: Optional[Tensor] = None) -> DecodedSet:
+        """Latent-only decoding (``model.decoder: latent``): z ``[B, C, L]`` and optional count
+        noise ``[B, 3]`` (standard normal; None = deterministic) -> :class:`DecodedSet`
+        (normalised ``xyu [B, S, 3]``, ``channel [B, S]``, ``mask [B, S]``, ``counts [B, 3]``).
+        Nothing but ``z`` and ``noise`` reaches the decoder."""
+        if not isinstance(self.decoder, SetDecoder):
+            raise InvalidInput("decode() needs model.decoder: latent; the paper decoder unpools with the "
+                               "encoder's assignments and cannot decode a latent alone", field="decoder")
+        return self.decoder(z, noise)
 
     def forward(self, features: Tensor, neighbours: Tensor, mask: Tensor,
                 noise: Optional[Tensor] = None, check: bool = True) -> Dict[str, Any]:
@@ -75,6 +121,8 @@ class GVAE(nn.Module):
             (scalars summed over the stages) and the per-stage lists ``mincut_stages`` /
             ``ortho_stages``.
         """
+        if isinstance(self.decoder, SetDecoder):
+            return self._forward_latent(features, neighbours, mask, noise, check)
         if check:
             check_inputs(features, neighbours, mask, self.config)
         adj = self.adjacency(neighbours, mask)
@@ -86,6 +134,28 @@ class GVAE(nn.Module):
         reconstruction = self.decoder(z, adjs[-1], ss, features, mask)
         return {
             "reconstruction": reconstruction, "mu": mu, "logvar": logvar, "z": z,
+            "assignments": ss, "adjacency": adj, "pooled_adjacency": adjs,
+            "mincut_loss": torch.stack(mincuts).sum(), "ortho_loss": torch.stack(orthos).sum(),
+            "mincut_stages": mincuts, "ortho_stages": orthos,
+        }
+
+    def _forward_latent(self, features: Tensor, neighbours: Tensor, mask: Tensor, noise: Optional[Tensor],
+                        check: bool) -> Dict[str, Any]:
+        """Training forward of the latent decoder: as :meth:`forward` but ``decoded`` (a
+        :class:`DecodedSet` decoded with the true per-channel hit counts, teacher forcing of the
+        set size) instead of ``reconstruction``; ``features``/``mask`` are returned trimmed."""
+        from gvae.model.set_loss import true_counts
+
+        features, neighbours, mask = self._trimmed(features, neighbours, mask, check)
+        adj = self.adjacency(neighbours, mask)
+        h, adjs, ss, mincuts, orthos = self.encoder.forward_with_losses(features, adj, mask)
+        mu, logvar = self.latent(h)
+        if noise is None:
+            noise = torch.zeros_like(mu)
+        z = reparameterise(mu, logvar, noise.to(mu.dtype))
+        decoded = self.decoder(z, None, true_counts(features, mask))
+        return {
+            "decoded": decoded, "features": features, "mask": mask, "mu": mu, "logvar": logvar, "z": z,
             "assignments": ss, "adjacency": adj, "pooled_adjacency": adjs,
             "mincut_loss": torch.stack(mincuts).sum(), "ortho_loss": torch.stack(orthos).sum(),
             "mincut_stages": mincuts, "ortho_stages": orthos,

@@ -28,6 +28,8 @@ class LoadedModel:
         dataset: dataset metadata from ``dataset.json`` (k, max_nodes, source, seed, ...).
         epoch: last completed epoch (1-based).
         metrics: validation metrics of that epoch.
+        prior: the conditional prior p(z | type, pT) (:class:`gvae.model.prior.ConditionalPrior`)
+            fitted after training (latent decoder only; None when the checkpoint has none).
     """
 
     model: GVAE
@@ -37,6 +39,7 @@ class LoadedModel:
     dataset: dict[str, Any] = field(default_factory=dict)
     epoch: int = 0
     metrics: dict[str, float] = field(default_factory=dict)
+    prior: Any = None
 
 
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedModel:
@@ -62,7 +65,14 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> Lo
     except Exception as exc:
         raise ModelLoadError(f"checkpoint '{path}': model cannot be rebuilt: {exc}") from exc
     model.to(map_location).eval()
-    return LoadedModel(model=model, model_config=model_config, config=ckpt["config"],
+    prior = None
+    if ckpt.get("prior") is not None:
+        from gvae.model.prior import ConditionalPrior
+        try:
+            prior = ConditionalPrior.from_state(ckpt["prior"])
+        except Exception as exc:
+            raise ModelLoadError(f"checkpoint '{path}': the prior cannot be read: {exc}") from exc
+    return LoadedModel(prior=prior, model=model, model_config=model_config, config=ckpt["config"],
                        normalisation=ckpt.get("normalisation", {}),
                        dataset=ckpt.get("dataset", {}), epoch=int(ckpt.get("epoch", 0)),
                        metrics=dict(ckpt.get("val_metrics", {})))

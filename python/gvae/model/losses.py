@@ -39,6 +39,14 @@ class LossConfig:
     ortho_weight: float = 1.0
     energy_weight: float = 0.5
     feature_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
+    # latent-only set decoder (model.decoder: latent), see gvae.model.set_loss
+    set_loss: str = "sinkhorn"
+    sinkhorn_blur: float = 0.02
+    sinkhorn_iters: int = 20
+    ot_weight: float = 1.0
+    set_energy_weight: float = 1.0
+    log_energy_weight: float = 0.1
+    count_weight: float = 0.1
 
     def validate(self) -> "LossConfig":
         """Check ranges; raise :class:`ConfigError`."""
@@ -51,6 +59,13 @@ class LossConfig:
             raise ConfigError("training.loss.feature_weights needs 3 non-negative numbers")
         if self.beta_warmup_steps < 0:
             raise ConfigError("training.loss.beta_warmup_steps must be >= 0")
+        if self.set_loss not in ("sinkhorn", "chamfer"):
+            raise ConfigError(f"training.loss.set_loss = {self.set_loss!r}: must be sinkhorn or chamfer")
+        if not self.sinkhorn_blur > 0 or self.sinkhorn_iters < 1:
+            raise ConfigError("training.loss.sinkhorn_blur must be > 0 and sinkhorn_iters >= 1")
+        for name in ("ot_weight", "set_energy_weight", "log_energy_weight", "count_weight"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"training.loss.{name} must be >= 0")
         return self
 
     def beta_at(self, step: int) -> float:
@@ -117,7 +132,7 @@ def cluster_usage(s: Tensor) -> Tuple[Tensor, Tensor]:
 
 
 def gvae_loss(out: Dict[str, Any], features: Tensor, mask: Tensor, cfg: LossConfig,
-              std_u: float, step: int = 0) -> Tuple[Tensor, Dict[str, Tensor]]:
+              std_u: float, step: int = 0, normalisation: Any = None) -> Tuple[Tensor, Dict[str, Tensor]]:
     """Total loss and the detached logged terms for one batch.
 
     ``out`` is :meth:`gvae.model.GVAE.forward`'s dict; features ``[B, N, 6]``; mask ``[B, N]``;
@@ -125,7 +140,14 @@ def gvae_loss(out: Dict[str, Any], features: Tensor, mask: Tensor, cfg: LossConf
     optimiser step for the KL warm-up. Logged terms: ``loss, recon, recon_x, recon_y, recon_u,
     mse (unweighted per-node MSE), kl, beta, mincut, ortho, clusters_eff_<p>,
     assign_entropy_<p>, active_dims`` (latent dimensions with mean KL > 0.01 nats).
+
+    With the latent-only decoder (``out["decoded"]`` present) the reconstruction terms are those of
+    :func:`gvae.model.set_loss.set_loss` (needs ``normalisation``, the training
+    :class:`gvae.normalisation.Normalisation`) and the logged ``recon`` is their weighted sum;
+    logged: ``ot, ot_value, energy, logE, count`` instead of ``recon_x/y/u, mse``.
     """
+    if "decoded" in out:
+        return _latent_decoder_loss(out, features, mask, cfg, step, normalisation)
     weights = node_weights(features, mask, std_u, cfg.energy_weight)
     recon, per_feature = reconstruction_terms(out["reconstruction"], features, weights,
                                               cfg.feature_weights)
@@ -144,6 +166,39 @@ def gvae_loss(out: Dict[str, Any], features: Tensor, mask: Tensor, cfg: LossConf
             "recon_x": per_feature[0].detach(), "recon_y": per_feature[1].detach(),
             "recon_u": per_feature[2].detach(), "mse": mse, "kl": kl.detach(),
             "beta": torch.tensor(beta), "mincut": mincut.detach(), "ortho": ortho.detach(),
+            "active_dims": (kl_elem.mean(dim=(0, 1)) > 0.01).sum().float(),
+        }
+        for p, s in enumerate(out["assignments"], start=1):
+            eff, ent = cluster_usage(s)
+            terms[f"clusters_eff_{p}"] = eff
+            terms[f"assign_entropy_{p}"] = ent
+    return total, terms
+
+
+def _latent_decoder_loss(out: Dict[str, Any], features: Tensor, mask: Tensor, cfg: LossConfig, step: int,
+                         normalisation: Any) -> Tuple[Tensor, Dict[str, Tensor]]:
+    """:func:`gvae_loss` for ``model.decoder: latent``."""
+    from gvae.model.set_loss import set_loss
+
+    if normalisation is None:
+        raise ConfigError("the latent decoder's loss needs the training normalisation")
+    features, mask = out["features"], out["mask"]  # trimmed to the batch's largest jet
+    parts = set_loss(out["decoded"], features, mask, normalisation, cfg.set_loss, cfg.sinkhorn_blur,
+                     cfg.sinkhorn_iters)
+    recon = (cfg.ot_weight * parts["ot"] + cfg.set_energy_weight * parts["energy"]
+             + cfg.log_energy_weight * parts["logE"] + cfg.count_weight * parts["count"])
+    kl_elem = kl_per_dimension(out["mu"], out["logvar"])
+    kl = kl_elem.mean()
+    beta = cfg.beta_at(step)
+    mincut = out["mincut_loss"].float()
+    ortho = out["ortho_loss"].float()
+    total = recon + beta * kl + cfg.mincut_weight * mincut + cfg.ortho_weight * ortho
+    with torch.no_grad():
+        terms: Dict[str, Tensor] = {
+            "loss": total.detach(), "recon": recon.detach(), "ot": parts["ot_value"],
+            "energy": parts["energy"].detach(), "logE": parts["logE"].detach(),
+            "count": parts["count"].detach(), "kl": kl.detach(), "beta": torch.tensor(beta),
+            "mincut": mincut.detach(), "ortho": ortho.detach(),
             "active_dims": (kl_elem.mean(dim=(0, 1)) > 0.01).sum().float(),
         }
         for p, s in enumerate(out["assignments"], start=1):

@@ -29,12 +29,16 @@ class DataConfig:
             overrides it).
         num_workers: DataLoader worker processes per rank (0 = load in the training process).
         max_train_jets, max_val_jets: use only the first jets of a split (None = all).
+        bucket_batches: 0/1 = plain shuffled batches; B > 1 = within windows of B global batches,
+            batch jets of similar node counts together (batch order shuffled). The latent
+            decoder's training trims each batch to its largest jet, so this cuts its cost.
     """
 
     dir: str | None = None
     num_workers: int = 0
     max_train_jets: int | None = None
     max_val_jets: int | None = None
+    bucket_batches: int = 0
 
 
 @dataclass

@@ -56,9 +56,11 @@ class RankBatchSampler(Sampler[list[int]]):
     """
 
     def __init__(self, n: int, batch_size: int, rank: int = 0, world_size: int = 1,
-                 shuffle: bool = True, seed: int = 0) -> None:
+                 shuffle: bool = True, seed: int = 0, sizes: torch.Tensor | None = None,
+                 bucket: int = 0) -> None:
         self.n, self.batch_size, self.rank, self.world_size = n, batch_size, rank, world_size
         self.shuffle, self.seed, self.epoch = shuffle, seed, 0
+        self.sizes, self.bucket = sizes, bucket
         if shuffle and n < batch_size * world_size:
             raise ConfigError(f"the training split has {n} jets, fewer than one global batch "
                               f"({batch_size} x {world_size} processes)")
@@ -72,8 +74,22 @@ class RankBatchSampler(Sampler[list[int]]):
             return list(range(self.rank, self.n, self.world_size))
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         perm = torch.randperm(self.n, generator=g)
-        usable = self.n // (self.batch_size * self.world_size) * self.batch_size * self.world_size
-        return perm[:usable][self.rank::self.world_size].tolist()
+        global_batch = self.batch_size * self.world_size
+        usable = self.n // global_batch * global_batch
+        perm = perm[:usable]
+        if self.bucket > 1 and self.sizes is not None and usable:
+            # size bucketing: within each window of `bucket` global batches, sort the jets by node count,
+            # cut them into global batches and shuffle the batch order (the dense encoder's cost follows
+            # the largest jet of a batch, so batches of similar jets are up to ~3x cheaper)
+            window = self.bucket * global_batch
+            batches = []
+            for start in range(0, usable, window):
+                chunk = perm[start:start + window]
+                chunk = chunk[torch.sort(self.sizes[chunk], stable=True).indices]
+                batches += list(chunk.split(global_batch))
+            order = torch.randperm(len(batches), generator=g)
+            perm = torch.cat([batches[i] for i in order.tolist()])
+        return perm[self.rank::self.world_size].tolist()
 
     def __iter__(self) -> Iterator[list[int]]:
         idx = self._indices()
@@ -152,11 +168,16 @@ class SplitLoader:
 
 def make_loader(shards: GraphShards, batch_size: int, rank: int, world_size: int, train: bool,
                 seed: int, latent_shape: tuple[int, int], num_workers: int = 0,
-                limit: int | None = None) -> SplitLoader:
+                limit: int | None = None, bucket: int = 0) -> SplitLoader:
     """Loader over one split for one rank (training: shuffled, dropped tail, sampled noise;
-    evaluation: in order, zero noise)."""
+    evaluation: in order, zero noise). ``bucket > 1``: training batches of similar jet sizes
+    (see :class:`RankBatchSampler`)."""
     jets = IndexedJets(shards, limit)
-    sampler = RankBatchSampler(len(jets), batch_size, rank, world_size, shuffle=train, seed=seed)
+    sizes = None
+    if bucket > 1 and train:
+        sizes = torch.as_tensor(shards.arrays()["n_nodes"])[:len(jets)].to(torch.int64)
+    sampler = RankBatchSampler(len(jets), batch_size, rank, world_size, shuffle=train, seed=seed,
+                               sizes=sizes, bucket=bucket)
     collate_fn = CollateBatch(shards.normalisation, latent_shape, seed, sample_noise=train)
     loader = DataLoader(jets, batch_sampler=sampler, collate_fn=collate_fn,
                         num_workers=num_workers, persistent_workers=False,

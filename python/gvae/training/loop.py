@@ -128,7 +128,8 @@ class Trainer:
         latent = self.model.latent_shape
         ws, rk, nw = self.backend.world_size, self.backend.rank, self.cfg.data.num_workers
         self.train_loader: SplitLoader = make_loader(
-            self.train_set, t.batch_size, rk, ws, True, t.seed, latent, nw, self.cfg.data.max_train_jets)
+            self.train_set, t.batch_size, rk, ws, True, t.seed, latent, nw, self.cfg.data.max_train_jets,
+            self.cfg.data.bucket_batches)
         self.val_loader: SplitLoader = make_loader(
             self.val_set, t.batch_size, rk, ws, False, t.seed, latent, nw, self.cfg.data.max_val_jets)
         if len(self.val_loader.loader.dataset) == 0:
@@ -194,7 +195,7 @@ class Trainer:
         with self._autocast():
             out = self.wrapped(batch.features, batch.neighbours, batch.mask, batch.noise)
             loss, terms = gvae_loss(out, batch.features, batch.mask, self.cfg.training.loss,
-                                    self.std_u, self.global_step)
+                                    self.std_u, self.global_step, self.train_set.normalisation)
         self.optimizer.zero_grad()  # set_to_none by default (Horovod takes no argument)
         self.scaler.scale(loss).backward()
         skip_sync = self.backend.synchronize_gradients(self.optimizer)
@@ -256,7 +257,7 @@ class Trainer:
             with self._autocast():
                 out = self.model(batch.features, batch.neighbours, batch.mask, batch.noise)
                 _, terms = gvae_loss(out, batch.features, batch.mask, self.cfg.training.loss,
-                                     self.std_u, _FINAL_STEP)
+                                     self.std_u, _FINAL_STEP, self.train_set.normalisation)
             acc.add(terms, len(batch))
         return acc.result(self.backend.allreduce_sum)
 
@@ -347,6 +348,10 @@ class Trainer:
                     log.info("stopping after %d epoch(s) of this invocation (--stop-after-epochs); "
                              "continue with --resume", ran)
                 break
+        if self.rank0 and self.cfg.model.decoder == "latent" and (self.out / "best.pt").exists():
+            from gvae.training.prior import add_prior_to_checkpoint
+
+            add_prior_to_checkpoint(self.out / "best.pt", self.opt.data_dir)
         consistency = self.rank_consistency()
         if self.rank0 and consistency["param_divergence"] > 0:
             log.warning("the ranks' parameters differ (divergence %.3g)", consistency["param_divergence"])

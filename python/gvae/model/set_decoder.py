@@ -1,0 +1,158 @@
+"""Latent-only set decoder (``model.decoder: latent``): ``z [B, C, L]`` -> a variable-size set of hits.
+
+Nothing from the input jet reaches it: no assignment matrices, no node count, no channel, no node
+order. Its only inputs are the latent and, optionally, the caller's noise.
+
+Design (TSPN-like cardinality prediction + learned slot queries cross-attending to the latent):
+
+1. **Tokens.** Each latent cluster ``z_c [L]`` becomes a token ``W z_c + e_c [H]`` (``e_c`` a learned
+   embedding of the cluster index: the encoder's clusters are ordered, so their identity carries
+   meaning). A global code ``g [H]`` is an MLP of the flattened latent.
+2. **Cardinality.** ``g`` predicts, per channel (track, ECAL, HCAL), the mean and log-std of
+   ``log(1 + n_c)``. Deterministic decoding takes ``n_c = round(exp(mean) - 1)``; sampling takes
+   ``round(exp(mean + std * noise_c) - 1)`` with the caller's standard-normal ``noise [B, 3]``.
+   ``n_c`` is clipped to the channel's slot budget ``model.slots[c]``.
+3. **Slots.** Slot ``i`` of channel ``c`` in a jet with ``n_c`` hits of that channel gets a query
+   from its relative rank ``(i + 0.5) / n_c``, ``log(1 + i)`` and the channel one-hot (continuous in
+   ``i / n``, so it generalises across set sizes), plus ``g``. ``blocks`` rounds of cross-attention to
+   the tokens + MLP (pre-LayerNorm, residual) refine the queries; a linear head gives the normalised
+   ``(x', y', u')`` of the hit (DESIGN §5). No attention runs between slots, so the cost is
+   ``O(B * S * C * H)``.
+
+During training the true per-channel counts choose how many slots are decoded (teacher forcing of
+the set size, as TSPN trains its set-size head separately); the count head is trained on its own
+loss. At inference the predicted counts are used (:meth:`SetDecoder.forward` with ``counts=None``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from gvae import geometry
+from gvae.errors import InvalidInput
+from gvae.model.config import ModelConfig
+from gvae.model.layers import make_activation
+
+N_CHANNELS = geometry.N_CHANNELS
+
+
+@dataclass
+class DecodedSet:
+    """A batch of decoded jets as padded slots, grouped by channel (track slots, then ECAL, then HCAL).
+
+    xyu: float32 ``[B, S, 3]`` normalised ``(x', y', u')`` per slot (DESIGN §5 normalisation).
+    channel: int64 ``[B, S]`` channel of each slot (0 track, 1 ECAL, 2 HCAL).
+    mask: bool ``[B, S]`` True on the slots that are hits (the first ``counts[b, c]`` of channel c).
+    counts: int64 ``[B, 3]`` hits per channel.
+    log_count_mean, log_count_logstd: float32 ``[B, 3]`` the cardinality head's prediction of
+        ``log(1 + n_c)`` (mean and log standard deviation).
+    """
+
+    xyu: Tensor
+    channel: Tensor
+    mask: Tensor
+    counts: Tensor
+    log_count_mean: Tensor
+    log_count_logstd: Tensor
+
+    def __len__(self) -> int:
+        return int(self.xyu.shape[0])
+
+
+class _Block(nn.Module):
+    """Pre-LN cross-attention of the slot queries to the latent tokens, then a residual MLP."""
+
+    def __init__(self, hidden: int, heads: int, activation: str) -> None:
+        super().__init__()
+        self.norm_q = nn.LayerNorm(hidden)
+        self.norm_kv = nn.LayerNorm(hidden)
+        self.attn = nn.MultiheadAttention(hidden, heads, batch_first=True)
+        self.norm_mlp = nn.LayerNorm(hidden)
+        self.mlp = nn.Sequential(nn.Linear(hidden, 2 * hidden), make_activation(activation),
+                                 nn.Linear(2 * hidden, hidden))
+
+    def forward(self, q: Tensor, tokens: Tensor) -> Tensor:
+        """q ``[B, S, H]``, tokens ``[B, C, H]`` -> ``[B, S, H]``."""
+        kv = self.norm_kv(tokens)
+        q = q + self.attn(self.norm_q(q), kv, kv, need_weights=False)[0]
+        return q + self.mlp(self.norm_mlp(q))
+
+
+class SetDecoder(nn.Module):
+    """``z [B, C, L]`` (+ optional count noise ``[B, 3]``) -> :class:`DecodedSet` (see the module doc)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        h = cfg.decoder_hidden
+        c, l = cfg.latent_clusters, cfg.latent_dim
+        self.clusters, self.latent_dim = c, l
+        self.slots = cfg.slot_budget
+        self.token = nn.Linear(l, h)
+        self.cluster_embedding = nn.Parameter(torch.randn(c, h) * 0.02)
+        act = cfg.activation
+        self.glob = nn.Sequential(nn.Linear(c * l, 2 * h), make_activation(act), nn.Linear(2 * h, h))
+        self.count_head = nn.Sequential(nn.Linear(h, h), make_activation(act), nn.Linear(h, 2 * N_CHANNELS))
+        self.query = nn.Sequential(nn.Linear(2 + N_CHANNELS, h), make_activation(act), nn.Linear(h, h))
+        self.blocks = nn.ModuleList([_Block(h, cfg.decoder_heads, act) for _ in range(cfg.decoder_blocks)])
+        self.norm_out = nn.LayerNorm(h)
+        self.head = nn.Linear(h, 3)
+        self.log_slot_norm = math.log1p(max(self.slots))
+
+    def predict_counts(self, z: Tensor, noise: Optional[Tensor] = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """z ``[B, C, L]`` -> ``(counts int64 [B, 3], log_count_mean [B, 3], log_count_logstd [B, 3],
+        g [B, H])``; counts use ``noise [B, 3]`` when given (sampling), else the mean."""
+        g = self.glob(z.flatten(1))
+        out = self.count_head(g)
+        mean, logstd = out[:, :N_CHANNELS], out[:, N_CHANNELS:].clamp(-6.0, 3.0)
+        value = mean if noise is None else mean + noise.to(mean.dtype) * torch.exp(logstd)
+        counts = torch.round(torch.expm1(value.detach().clamp(min=0.0))).to(torch.int64)
+        limits = torch.tensor(self.slots, dtype=torch.int64, device=z.device)
+        return torch.minimum(counts.clamp(min=0), limits), mean, logstd, g
+
+    def slot_layout(self, counts: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Per-slot inputs for ``counts [B, 3]``: each channel gets ``max_b counts[b, c]`` slots.
+
+        Returns ``(features [B, S, 2 + 3] (relative rank, log rank, channel one-hot),
+        channel [S] int64, rank [S] int64, mask [B, S] bool)``.
+        """
+        widths = counts.max(dim=0).values.tolist() if counts.numel() else [0] * N_CHANNELS
+        device = counts.device
+        channel = torch.cat([torch.full((w,), c, dtype=torch.int64, device=device) for c, w in enumerate(widths)])
+        rank = torch.cat([torch.arange(w, dtype=torch.int64, device=device) for w in widths])
+        n = counts[:, channel].clamp(min=1).to(torch.float32)                   # [B, S]
+        rel = (rank.to(torch.float32) + 0.5) / n
+        logr = torch.log1p(rank.to(torch.float32)).expand_as(rel) / self.log_slot_norm
+        onehot = nn.functional.one_hot(channel, N_CHANNELS).to(torch.float32).expand(len(counts), -1, -1)
+        feats = torch.cat([rel.unsqueeze(-1), logr.unsqueeze(-1), onehot], dim=-1)
+        mask = rank.unsqueeze(0) < counts[:, channel]
+        return feats, channel, rank, mask
+
+    def forward(self, z: Tensor, noise: Optional[Tensor] = None, counts: Optional[Tensor] = None) -> DecodedSet:
+        """Decode.
+
+        z: float32 ``[B, C, L]``. noise: optional float32 ``[B, 3]`` standard-normal draws for the
+        hit counts (None = deterministic). counts: int64 ``[B, 3]`` hits per channel to decode
+        (training only: the true counts; None = the predicted ones).
+        """
+        if z.dim() != 3 or tuple(z.shape[1:]) != (self.clusters, self.latent_dim):
+            raise InvalidInput(f"expected z [B, {self.clusters}, {self.latent_dim}], got {list(z.shape)}", field="z")
+        if noise is not None and tuple(noise.shape) != (z.shape[0], N_CHANNELS):
+            raise InvalidInput(f"expected noise [{z.shape[0]}, {N_CHANNELS}], got {list(noise.shape)}", field="noise")
+        predicted, mean, logstd, g = self.predict_counts(z, noise)
+        if counts is None:
+            counts = predicted
+        else:
+            limits = torch.tensor(self.slots, dtype=torch.int64, device=z.device)
+            counts = torch.minimum(counts.to(torch.int64), limits)
+        feats, channel, _, mask = self.slot_layout(counts)
+        tokens = self.token(z) + self.cluster_embedding
+        q = self.query(feats.to(z.dtype)) + g.unsqueeze(1)
+        for block in self.blocks:
+            q = block(q, tokens)
+        xyu = self.head(self.norm_out(q)) * mask.unsqueeze(-1).to(q.dtype)
+        return DecodedSet(xyu=xyu, channel=channel.unsqueeze(0).expand(len(z), -1), mask=mask,
+                          counts=counts, log_count_mean=mean, log_count_logstd=logstd)

@@ -1,0 +1,304 @@
+"""Latent-only decoder (model.decoder: latent), its loss, detector snapping, the conditional prior and
+``python -m gvae.simulate``."""
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from fixtures_model import random_model_inputs, tiny_config
+from gvae import geometry, io
+from gvae.errors import ConfigError, InvalidInput
+from gvae.model import GVAE, ModelConfig, load_model
+from gvae.model.prior import ConditionalPrior
+from gvae.model.set_decoder import DecodedSet, SetDecoder
+from gvae.model.set_loss import set_loss, targets_in_layout, transport_loss, true_counts
+from gvae.model.snap import evaluation_hits, images, snap_to_detector
+from gvae.normalisation import Normalisation
+
+N, K = 40, 4
+CFG = dict(max_nodes=N, k=K, hidden=16, clusters=[10, 5], encoder_layers=[2, 1, 1], latent_dim=3,
+           decoder="latent", decoder_hidden=16, decoder_heads=2, decoder_blocks=1)
+NORM = Normalisation(0.0, 0.3, 0.0, 0.3, 0.5, 1.2)
+
+
+@pytest.fixture(scope="module")
+def model() -> GVAE:
+    torch.manual_seed(0)
+    return GVAE(ModelConfig(**CFG)).eval()
+
+
+def test_decode_signature_takes_only_the_latent_and_noise():
+    assert list(inspect.signature(GVAE.decode).parameters) == ["self", "z", "noise"]
+    # the set decoder's own inputs: the latent, the count noise and (training only) the counts
+    assert list(inspect.signature(SetDecoder.forward).parameters) == ["self", "z", "noise", "counts"]
+
+
+def test_two_different_jets_with_the_same_latent_decode_identically(model):
+    f, nb, m = random_model_inputs(4, N, K, seed=5)
+    assert not torch.equal(f[0], f[1])
+    with torch.no_grad():
+        mu, _ = model.encode(f, nb, m)
+        assert not torch.allclose(mu[0], mu[1])
+        z = mu[0:1].expand(4, -1, -1).clone()        # jets 0..3 all get jet 0's latent
+        decoded = model.decode(z)
+        alone = model.decode(mu[0:1])                  # and jet 0 decoded on its own
+    for j in range(1, 4):
+        assert torch.equal(decoded.xyu[j], decoded.xyu[0]) and torch.equal(decoded.mask[j], decoded.mask[0])
+    s = alone.xyu.shape[1]
+    assert torch.equal(decoded.counts[0], alone.counts[0])
+    kept = decoded.mask[0]
+    assert torch.allclose(decoded.xyu[0][kept], alone.xyu[0][alone.mask[0]], atol=1e-6)
+    assert s == int(alone.counts[0].sum())
+
+
+def test_decoding_is_deterministic_for_given_noise(model):
+    torch.manual_seed(1)
+    z = torch.randn(3, 5, 3)
+    noise = torch.randn(3, 3, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        a, b = model.decode(z, noise), model.decode(z, noise.clone())
+        c = model.decode(z)
+    assert torch.equal(a.xyu, b.xyu) and torch.equal(a.mask, b.mask) and torch.equal(a.counts, b.counts)
+    assert torch.equal(c.counts, model.decode(z).counts)
+    big = model.decode(z, torch.full((3, 3), 3.0))
+    assert (big.counts >= c.counts).all() and (big.counts > c.counts).any()
+
+
+def test_decoded_counts_respect_the_slot_budget_and_channels(model):
+    with torch.no_grad():
+        d = model.decode(torch.randn(2, 5, 3) * 50, torch.full((2, 3), 10.0))
+    budget = torch.tensor(model.config.slot_budget)
+    assert (d.counts <= budget).all()
+    for c in range(3):
+        assert torch.equal((d.mask & (d.channel == c)).sum(1), d.counts[:, c])
+
+
+def test_encode_ignores_padding_columns(model):
+    f, nb, m = random_model_inputs(3, N, K, seed=2)
+    n = int(m.sum(1).max())
+    assert n < N
+    with torch.no_grad():
+        full = model.encode(f, nb, m)[0]
+        model_nodes = model.config.max_nodes
+        trimmed = model.encode(f[:, :n], nb[:, :n], m[:, :n])[0]
+    assert model_nodes == N
+    torch.testing.assert_close(full, trimmed, atol=1e-5, rtol=1e-5)
+
+
+def test_inputs_are_checked(model):
+    f, nb, m = random_model_inputs(2, N, K, seed=2)
+    with pytest.raises(InvalidInput):
+        model.encode(torch.zeros(2, N + 1, 6), nb, m)
+    with pytest.raises(InvalidInput):
+        model.decode(torch.zeros(2, 4, 3))
+    with pytest.raises(InvalidInput):
+        model.decode(torch.zeros(2, 5, 3), torch.zeros(2, 2))
+    with pytest.raises(ConfigError):
+        ModelConfig(**{**CFG, "decoder": "magic"}).validate()
+    with pytest.raises(ConfigError):
+        ModelConfig(**{**CFG, "slots": [30, 30, 30]}).validate()
+
+
+def test_old_checkpoint_configs_read_as_paper_decoder():
+    cfg = ModelConfig(**{**CFG, "decoder": "paper"}).to_dict()
+    del cfg["decoder"]
+    assert ModelConfig.from_dict(cfg).decoder == "paper"
+    assert ModelConfig().decoder == "latent"
+
+
+def _teacher_forced(model: GVAE, seed: int = 0):
+    f, nb, m = random_model_inputs(4, N, K, seed=seed)
+    out = model(f, nb, m)
+    return out, out["features"], out["mask"]
+
+
+def test_teacher_forced_layout_matches_the_true_hits(model):
+    out, f, m = _teacher_forced(model)
+    d = out["decoded"]
+    assert torch.equal(d.counts, torch.minimum(true_counts(f, m), torch.tensor(model.config.slot_budget)))
+    target = targets_in_layout(f, m, d)
+    for b in range(len(m)):
+        for c in range(3):
+            want = f[b][m[b] & (f[b, :, 3 + c] > 0.5), :3][: int(d.counts[b, c])]
+            got = target[b][d.mask[b] & (d.channel[b] == c)]
+            torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("method", ["sinkhorn", "chamfer"])
+def test_set_loss_is_small_for_the_truth_and_grows_with_a_shift(model, method):
+    out, f, m = _teacher_forced(model)
+    d = out["decoded"]
+    exact = targets_in_layout(f, m, d)
+    for shift, expect_small in ((0.0, True), (0.5, False)):
+        xyu = exact.clone()
+        xyu[..., 0] += shift
+        pred = DecodedSet(xyu * d.mask.unsqueeze(-1), d.channel, d.mask, d.counts, d.log_count_mean,
+                          d.log_count_logstd)
+        parts = set_loss(pred, f, m, NORM, method, blur=0.01, iters=30)
+        if expect_small:
+            assert float(parts["ot_value"]) < 0.05 and float(parts["energy"]) < 1e-8 and float(parts["logE"]) < 1e-8
+        else:
+            # every hit moved by 0.5 x' = 0.15 in eta = 0.1875 R in each of the 3 channels: OT 0.56, Chamfer less
+            assert float(parts["ot_value"]) > 0.25
+
+
+def test_sinkhorn_gradient_moves_points_towards_the_target():
+    a = torch.tensor([[[0.0, 0.0], [1.0, 0.0]]], requires_grad=True)
+    b = torch.tensor([[[0.2, 0.0], [1.2, 0.0]]])
+    w = torch.full((1, 2), 0.5)
+    surrogate, value = transport_loss(a, w, b, w, "sinkhorn", 0.01, 40)
+    surrogate.sum().backward()
+    assert abs(float(value) - 0.2) < 0.02
+    assert (a.grad[0, :, 0] < 0).all()   # moving right lowers the cost
+
+
+def test_snap_puts_hits_on_cells_and_applies_thresholds():
+    norm = Normalisation(0.0, 1.0, 0.0, 1.0, 0.0, 1.0)
+    xyu = torch.tensor([[[0.0, 0.0, np.log(5.0)], [0.0174 * 3.4, 0.0, np.log(0.1)],   # track 5 GeV, 0.1 GeV
+                         [0.0174 * 2.6, -0.0174 * 1.2, np.log(2.0)], [0.0174 * 3.1, -0.0174, np.log(1.0)],  # ECAL
+                         [0.0, 0.0, np.log(0.5)], [0.0174 * 4, 0.0174 * 4, np.log(3.0)],   # HCAL 0.5 (< 0.8), 3
+                         [5.0, 0.0, np.log(50.0)]]], dtype=torch.float32)                   # ECAL outside
+    channel = torch.tensor([[0, 0, 1, 1, 2, 2, 1]])
+    mask = torch.ones(1, 7, dtype=torch.bool)
+    d = DecodedSet(xyu, channel, mask, torch.tensor([[2, 3, 2]]), torch.zeros(1, 3), torch.zeros(1, 3))
+    table, stats = snap_to_detector(d, norm)
+    hits = list(zip(table.channel.tolist(), table.ieta.tolist(), table.iphi.tolist(), table.energy.tolist()))
+    assert hits[0][:3] == (0, 62, 62) and abs(hits[0][3] - 5.0) < 1e-4          # 0.1 GeV track curls up
+    assert hits[1][:3] == (1, 65, 61) and abs(hits[1][3] - 3.0) < 1e-4           # two ECAL hits merged
+    assert hits[2][:3] == (2, 67, 67) and abs(hits[2][3] - 3.0) < 1e-4           # tower 13 -> centre 67
+    assert len(hits) == 3 and table.counts.tolist() == [3]
+    assert stats.outside.tolist() == [0, 1, 0] and stats.below_threshold.tolist() == [1, 0, 1]
+    img = images(table)
+    assert img.shape == (1, 3, 125, 125)
+    assert abs(float(img[0, 2, 65:70, 65:70].sum()) - 3.0) < 1e-4 and abs(float(img[0, 2, 65, 65]) - 3.0 / 25) < 1e-6
+    ev = evaluation_hits(table)[0]
+    assert np.allclose(ev.x, (table.ieta.astype(float) - 62) * geometry.PIXEL_SIZE)
+
+
+def _latents(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    label = (np.arange(n) % 2).astype(np.float32)
+    pt = rng.uniform(400, 900, n)
+    t = np.log(pt) - np.log(600)
+    mu = rng.normal(size=(n, 4, 2)) * 0.3 + label[:, None, None] * 2.0 + 3.0 * t[:, None, None]
+    return mu, label, pt
+
+
+def test_prior_samples_the_requested_conditions_reproducibly():
+    prior = ConditionalPrior.fit(*_latents(400, 0), *_latents(100, 1))
+    assert prior.selection["standard_normal"] < max(v for k, v in prior.selection.items() if k != "standard_normal")
+    label = torch.tensor([1.0] * 500 + [0.0] * 500)
+    pt = torch.tensor([850.0] * 250 + [450.0] * 250 + [850.0] * 250 + [450.0] * 250)
+    gen = torch.Generator().manual_seed(3)
+    noise = torch.randn(1000, prior.dim, generator=gen)
+    z = prior.sample(label, pt, noise)
+    again = prior.sample(label, pt, torch.randn(1000, prior.dim, generator=torch.Generator().manual_seed(3)))
+    assert torch.equal(z, again) and z.shape == (1000, 4, 2)
+    means = [float(z[i:i + 250].mean()) for i in range(0, 1000, 250)]   # top high, top low, qcd high, qcd low
+    assert means[0] - means[2] == pytest.approx(2.0, abs=0.15)         # type shifts the latent by 2
+    assert means[0] - means[1] == pytest.approx(3.0 * np.log(850 / 450), abs=0.15)  # pT slope 3 per ln pT
+    restored = ConditionalPrior.from_state(prior.state())
+    assert torch.equal(restored.sample(label, pt, noise), z)
+    with pytest.raises(InvalidInput):
+        prior.sample(torch.tensor([2.0]), torch.tensor([500.0]), torch.zeros(1, prior.dim))
+    with pytest.raises(InvalidInput):
+        prior.sample(torch.tensor([1.0]), torch.tensor([-5.0]), torch.zeros(1, prior.dim))
+    u = torch.rand(2000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    pts = prior.sample_pt(torch.ones(2000), u)
+    lo, hi = prior.pt_range(1)
+    assert float(pts.min()) >= lo and float(pts.max()) <= hi and abs(float(pts.mean()) - 650) < 30
+
+
+@pytest.fixture(scope="module")
+def latent_checkpoint(tmp_path_factory, synthetic_graphs) -> Path:
+    """A tiny latent-decoder GVAE trained 1 epoch on the synthetic graphs, with its prior."""
+    from gvae.train import main
+
+    run = tmp_path_factory.mktemp("latent_run")
+    cfg = tiny_config(48, 4, epochs=1)
+    cfg["model"] = {k: v for k, v in cfg["model"].items() if k != "decoder"} | {
+        "decoder": "latent", "decoder_hidden": 16, "decoder_heads": 2, "decoder_blocks": 1}
+    (run / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["--config", str(run / "tiny.yaml"), "--data", str(synthetic_graphs), "--out", str(run),
+                 "--no-progress", "--threads", "1"]) == 0
+    return run / "best.pt"
+
+
+def test_training_logs_set_terms_and_stores_the_prior(latent_checkpoint):
+    loaded = load_model(latent_checkpoint)
+    assert loaded.model_config.decoder == "latent" and loaded.prior is not None
+    assert loaded.prior.shape == loaded.model.latent_shape
+    history = torch.load(latent_checkpoint, weights_only=False)["history"]
+    for key in ("train_ot", "train_energy", "train_logE", "train_count", "val_ot", "val_count"):
+        assert key in history[-1] and np.isfinite(history[-1][key])
+
+
+@pytest.mark.parametrize("ext", ["parquet", "gvh"])
+def test_simulate_writes_files_every_reader_reads(latent_checkpoint, tmp_path, ext):
+    from gvae.data.__main__ import main as data_main
+    from gvae.simulate.__main__ import main
+
+    out = tmp_path / f"sim.{ext}"
+    assert main(["--checkpoint", str(latent_checkpoint), "--process", "mixed", "--jets", "10", "--seed", "5",
+                 "--out", str(out), "--no-progress", "--chunk-size", "4"]) == 0
+    jets = io.read_jets(out)
+    assert len(jets) == 10 and jets.y.tolist() == [1.0, 0.0] * 5
+    assert np.all(jets.images >= 0) and np.all(np.isfinite(jets.m0))
+    assert data_main(["inspect", str(out), "--no-progress"]) == 0
+    again = tmp_path / f"again.{ext}"
+    assert main(["--checkpoint", str(latent_checkpoint), "--process", "mixed", "--jets", "10", "--seed", "5",
+                 "--out", str(again), "--no-progress", "--chunk-size", "4"]) == 0
+    assert np.array_equal(io.read_jets(again).images, jets.images)
+
+
+def test_simulate_conditions_file_and_errors(latent_checkpoint, tmp_path):
+    from gvae.simulate.__main__ import main
+
+    cond = tmp_path / "cond.csv"
+    cond.write_text("type,pt\nttbar,500\nqcd,700\n1,450\n")
+    out = tmp_path / "c.h5"
+    assert main(["--checkpoint", str(latent_checkpoint), "--conditions", str(cond), "--seed", "1",
+                 "--out", str(out), "--no-progress"]) == 0
+    jets = io.read_jets(out)
+    assert jets.y.tolist() == [1.0, 0.0, 1.0] and np.allclose(jets.pt, [500, 700, 450])
+    bad = tmp_path / "bad.csv"
+    bad.write_text("type,pt\nttbar,-3\n")
+    assert main(["--checkpoint", str(latent_checkpoint), "--conditions", str(bad), "--seed", "1",
+                 "--out", str(tmp_path / "x.h5"), "--no-progress"]) == 2
+    assert main(["--checkpoint", str(latent_checkpoint), "--process", "qcd", "--jets", "3", "--pt-min", "900",
+                 "--seed", "1", "--out", str(tmp_path / "x.h5"), "--no-progress"]) == 2
+    assert main(["--checkpoint", str(tmp_path / "missing.pt"), "--process", "qcd", "--jets", "3", "--seed", "1",
+                 "--out", str(tmp_path / "x.h5"), "--no-progress"]) == 2
+
+
+def test_simulate_pt_range_is_honoured(latent_checkpoint, tmp_path):
+    from gvae.simulate.__main__ import main
+
+    out = tmp_path / "r.parquet"
+    assert main(["--checkpoint", str(latent_checkpoint), "--process", "ttbar", "--jets", "6", "--pt-min", "800",
+                 "--pt-max", "900", "--seed", "2", "--out", str(out), "--no-progress"]) == 0
+    jets = io.read_jets(out)
+    assert np.all((jets.pt >= 800) & (jets.pt <= 900)) and np.all(jets.y == 1.0)
+
+
+def test_simulate_help_lists_every_flag(capsys):
+    from gvae.simulate.__main__ import build_parser
+
+    text = build_parser().format_help()
+    for flag in ("--checkpoint", "--process", "--jets", "--pt-min", "--pt-max", "--conditions", "--seed", "--out",
+                 "--chunk-size", "--no-progress"):
+        assert flag in text
+
+
+def test_export_refuses_the_latent_decoder(latent_checkpoint):
+    from gvae.errors import ContractError
+    from gvae.export import load_source
+
+    with pytest.raises(ContractError, match="decoder: paper"):
+        load_source(latent_checkpoint)
+
