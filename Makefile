@@ -7,7 +7,7 @@ CPP_BUILD ?= build/cpp
 SAN_BUILD ?= build/cpp-sanitize
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help setup build demo test test-python test-cpp sanitize bench reference-model clean
+.PHONY: help setup build demo test test-python test-cpp sanitize bench reference-model latent-study clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -46,6 +46,9 @@ bench: setup  ## run every benchmark in benchmarks/ (results land in benchmarks/
 
 reference-model: setup  ## rebuild the small committed reference model in export/reference (about 6 min on 2 cores)
 	$(PY) -m gvae.export --reference --out export/reference
+
+latent-study: setup  ## issue 14 study: >= 10k train / 5k test jets per type, latent 50x4 and 50x16 (hours on 2 cores)
+	@bash scripts/latent_study.sh
 
 clean:  ## remove build products (keeps .venv)
 	rm -rf build demo_output
