@@ -28,7 +28,7 @@ from torch import Tensor
 from gvae.errors import ConfigError, InvalidInput
 
 #: Candidate shrinkage weights towards the diagonal (1.0 = diagonal covariance).
-SHRINKAGE_GRID = (0.02, 0.05, 0.1, 0.2, 0.4, 0.7, 1.0)
+SHRINKAGE_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 #: Jet types the prior knows (label y of the data, DESIGN §2).
 TYPES = {"qcd": 0, "ttbar": 1}
 _QUANTILES = 201
