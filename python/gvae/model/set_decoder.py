@@ -13,11 +13,15 @@ Design (TSPN-like cardinality prediction + learned slot queries cross-attending 
    ``round(exp(mean + std * noise_c) - 1)`` with the caller's standard-normal ``noise [B, 3]``.
    ``n_c`` is clipped to the channel's slot budget ``model.slots[c]``.
 3. **Slots.** Slot ``i`` of channel ``c`` in a jet with ``n_c`` hits of that channel gets a query
-   from its relative rank ``(i + 0.5) / n_c``, ``log(1 + i)`` and the channel one-hot (continuous in
-   ``i / n``, so it generalises across set sizes), plus ``g``. ``blocks`` rounds of cross-attention to
-   the tokens + MLP (pre-LayerNorm, residual) refine the queries; a linear head gives the normalised
-   ``(x', y', u')`` of the hit (DESIGN §5). No attention runs between slots, so the cost is
-   ``O(B * S * C * H)``.
+   from its relative rank ``(i + 0.5) / n_c``, ``log(1 + i)`` and the channel one-hot, plus a learned
+   embedding of ``(c, i)`` (its identity, as DETR's object queries: slots must differ from the start,
+   or a permutation-invariant loss gives every slot the same gradient and the set collapses onto one
+   point), plus ``g``. ``blocks`` rounds of cross-attention to the tokens + MLP (pre-LayerNorm,
+   residual) refine the queries; a linear head gives ``(dx', dy', u')``. The position is
+   ``anchor + (dx', dy')`` with a fixed anchor per slot on a Fibonacci spiral of radius
+   ``anchor_radius * sqrt((i + 0.5) / n_c)`` (energetic hits, low ranks, start central; the slots of
+   a channel cover a disc evenly for any n), in normalised units (DESIGN §5). No attention runs
+   between slots, so the cost is ``O(B * S * C * H)``.
 
 During training the true per-channel counts choose how many slots are decoded (teacher forcing of
 the set size, as TSPN trains its set-size head separately); the count head is trained on its own
@@ -38,6 +42,9 @@ from gvae.model.config import ModelConfig
 from gvae.model.layers import make_activation
 
 N_CHANNELS = geometry.N_CHANNELS
+#: Radius (normalised units, ~0.5 in Delta R) of the disc the slot anchors of a channel cover.
+ANCHOR_RADIUS = 1.5
+_GOLDEN_ANGLE = math.pi * (3.0 - math.sqrt(5.0))
 
 
 @dataclass
@@ -97,10 +104,13 @@ class SetDecoder(nn.Module):
         self.glob = nn.Sequential(nn.Linear(c * l, 2 * h), make_activation(act), nn.Linear(2 * h, h))
         self.count_head = nn.Sequential(nn.Linear(h, h), make_activation(act), nn.Linear(h, 2 * N_CHANNELS))
         self.query = nn.Sequential(nn.Linear(2 + N_CHANNELS, h), make_activation(act), nn.Linear(h, h))
+        self.slot_embedding = nn.Parameter(torch.randn(sum(self.slots), h))
+        self.register_buffer("slot_offset", torch.tensor([0, *self.slots[:-1]]).cumsum(0), persistent=False)
         self.blocks = nn.ModuleList([_Block(h, cfg.decoder_heads, act) for _ in range(cfg.decoder_blocks)])
         self.norm_out = nn.LayerNorm(h)
         self.head = nn.Linear(h, 3)
         self.log_slot_norm = math.log1p(max(self.slots))
+        self.anchor_radius = ANCHOR_RADIUS
 
     def predict_counts(self, z: Tensor, noise: Optional[Tensor] = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """z ``[B, C, L]`` -> ``(counts int64 [B, 3], log_count_mean [B, 3], log_count_logstd [B, 3],
@@ -131,6 +141,12 @@ class SetDecoder(nn.Module):
         mask = rank.unsqueeze(0) < counts[:, channel]
         return feats, channel, rank, mask
 
+    def anchors(self, rel: Tensor, rank: Tensor) -> Tensor:
+        """Fixed slot anchors ``[B, S, 2]`` on a Fibonacci spiral: radius ``R sqrt(rel)``, angle ``rank * golden``."""
+        radius = self.anchor_radius * torch.sqrt(rel)
+        angle = (rank.to(torch.float32) * _GOLDEN_ANGLE).expand_as(rel)
+        return torch.stack([radius * torch.cos(angle), radius * torch.sin(angle)], dim=-1)
+
     def forward(self, z: Tensor, noise: Optional[Tensor] = None, counts: Optional[Tensor] = None) -> DecodedSet:
         """Decode.
 
@@ -148,11 +164,14 @@ class SetDecoder(nn.Module):
         else:
             limits = torch.tensor(self.slots, dtype=torch.int64, device=z.device)
             counts = torch.minimum(counts.to(torch.int64), limits)
-        feats, channel, _, mask = self.slot_layout(counts)
+        feats, channel, rank, mask = self.slot_layout(counts)
         tokens = self.token(z) + self.cluster_embedding
-        q = self.query(feats.to(z.dtype)) + g.unsqueeze(1)
+        slot_id = self.slot_offset[channel] + rank
+        q = self.query(feats.to(z.dtype)) + self.slot_embedding[slot_id] + g.unsqueeze(1)
         for block in self.blocks:
             q = block(q, tokens)
-        xyu = self.head(self.norm_out(q)) * mask.unsqueeze(-1).to(q.dtype)
+        out = self.head(self.norm_out(q))
+        xy = out[..., :2] + self.anchors(feats[..., 0], rank).to(out.dtype)
+        xyu = torch.cat([xy, out[..., 2:]], dim=-1) * mask.unsqueeze(-1).to(q.dtype)
         return DecodedSet(xyu=xyu, channel=channel.unsqueeze(0).expand(len(z), -1), mask=mask,
                           counts=counts, log_count_mean=mean, log_count_logstd=logstd)
