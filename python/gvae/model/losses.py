@@ -47,6 +47,7 @@ class LossConfig:
     set_energy_weight: float = 1.0
     log_energy_weight: float = 0.1
     count_weight: float = 0.1
+    ordered_weight: float = 0.0
 
     def validate(self) -> "LossConfig":
         """Check ranges; raise :class:`ConfigError`."""
@@ -63,7 +64,7 @@ class LossConfig:
             raise ConfigError(f"training.loss.set_loss = {self.set_loss!r}: must be sinkhorn or chamfer")
         if not self.sinkhorn_blur > 0 or self.sinkhorn_iters < 1:
             raise ConfigError("training.loss.sinkhorn_blur must be > 0 and sinkhorn_iters >= 1")
-        for name in ("ot_weight", "set_energy_weight", "log_energy_weight", "count_weight"):
+        for name in ("ot_weight", "set_energy_weight", "log_energy_weight", "count_weight", "ordered_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"training.loss.{name} must be >= 0")
         return self
@@ -186,7 +187,8 @@ def _latent_decoder_loss(out: Dict[str, Any], features: Tensor, mask: Tensor, cf
     parts = set_loss(out["decoded"], features, mask, normalisation, cfg.set_loss, cfg.sinkhorn_blur,
                      cfg.sinkhorn_iters)
     recon = (cfg.ot_weight * parts["ot"] + cfg.set_energy_weight * parts["energy"]
-             + cfg.log_energy_weight * parts["logE"] + cfg.count_weight * parts["count"])
+             + cfg.log_energy_weight * parts["logE"] + cfg.count_weight * parts["count"]
+             + cfg.ordered_weight * parts["ordered"])
     kl_elem = kl_per_dimension(out["mu"], out["logvar"])
     kl = kl_elem.mean()
     beta = cfg.beta_at(step)
@@ -197,7 +199,8 @@ def _latent_decoder_loss(out: Dict[str, Any], features: Tensor, mask: Tensor, cf
         terms: Dict[str, Tensor] = {
             "loss": total.detach(), "recon": recon.detach(), "ot": parts["ot_value"],
             "energy": parts["energy"].detach(), "logE": parts["logE"].detach(),
-            "count": parts["count"].detach(), "kl": kl.detach(), "beta": torch.tensor(beta),
+            "count": parts["count"].detach(), "ordered": parts["ordered"].detach(), "kl": kl.detach(),
+            "beta": torch.tensor(beta),
             "mincut": mincut.detach(), "ortho": ortho.detach(),
             "active_dims": (kl_elem.mean(dim=(0, 1)) > 0.01).sum().float(),
         }

@@ -15,6 +15,10 @@ Per jet and channel (track, ECAL, HCAL), with the decoded hits teacher-forced to
   sorted true u': the exact W2 between the two equal-size samples), so that the energy spectrum
   and the hit counts above threshold come out right.
 * ``count``: Gaussian negative log-likelihood of ``ln(1 + n_true)`` under the cardinality head.
+* ``ordered``: slot i of a channel against the channel's i-th most energetic hit (the canonical
+  order of DESIGN §4.3), squared error of ``(x', y', u')`` weighted by ``0.5 / n + 0.5 E_i / sum E``.
+  Not permutation invariant, but an easy, low-variance signal (what a PCA of the ordered nodes
+  minimises); the OT term then corrects what the order leaves ambiguous. Weight 0 switches it off.
 
 Jet-channel pairs with no true hit contribute only to the count term. Every term is a mean over
 jets (and channels), so batches split over processes average to the single-process gradient.
@@ -126,7 +130,7 @@ def set_loss(decoded: DecodedSet, features: Tensor, mask: Tensor, norm: Normalis
 
     decoded: :class:`DecodedSet` with ``counts == true_counts(features, mask)``;
     features ``[B, N, 6]``, mask ``[B, N]``; norm: DESIGN §5 normalisation of the training data.
-    Returns ``{"ot", "ot_value", "energy", "logE", "count"}`` (``ot`` carries the gradient,
+    Returns ``{"ot", "ot_value", "energy", "logE", "count", "ordered"}`` (``ot`` carries the gradient,
     ``ot_value`` is the transport cost in units of ``Delta R / R`` for logging).
     """
     counts = true_counts(features, mask)
@@ -148,6 +152,7 @@ def set_loss(decoded: DecodedSet, features: Tensor, mask: Tensor, norm: Normalis
     ot_value = pred.new_zeros(())
     energy = pred.new_zeros(())
     log_e = pred.new_zeros(())
+    ordered = pred.new_zeros(())
     start = 0
     for width in widths:  # one channel at a time: no padding of the small channels to ECAL's width
         if width == 0:
@@ -167,7 +172,11 @@ def set_loss(decoded: DecodedSet, features: Tensor, mask: Tensor, norm: Normalis
         u_sorted = torch.sort(pb[..., 2].masked_fill(~vmask, float("-inf")), dim=1, descending=True).values
         du = torch.where(vmask, u_sorted - tb[..., 2], torch.zeros_like(u_sorted))
         log_e = log_e + ((du ** 2).sum(1) / vmask.sum(1).clamp(min=1)).sum() / b
+        n_c = vmask.sum(1, keepdim=True).clamp(min=1)
+        w_o = (0.5 / n_c * vmask + 0.5 * w_t).detach()
+        ordered = ordered + (w_o * ((pb - tb.detach()) ** 2).sum(-1)).sum() / b
     y = torch.log1p(counts.to(pred.dtype))
     mean, logstd = decoded.log_count_mean.float(), decoded.log_count_logstd.float()
     count = (0.5 * ((y - mean) * torch.exp(-logstd)) ** 2 + logstd).sum(1).mean()
-    return {"ot": ot, "ot_value": ot_value.detach(), "energy": energy, "logE": log_e, "count": count}
+    return {"ot": ot, "ot_value": ot_value.detach(), "energy": energy, "logE": log_e, "count": count,
+            "ordered": ordered}
