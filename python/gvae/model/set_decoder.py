@@ -18,7 +18,9 @@ Design (TSPN-like cardinality prediction + learned slot queries cross-attending 
    or a permutation-invariant loss gives every slot the same gradient and the set collapses onto one
    point), plus ``g``. ``blocks`` rounds of cross-attention to the tokens + MLP (pre-LayerNorm,
    residual) refine the queries; a linear head gives ``(dx', dy', u')``. The position is
-   ``anchor + (dx', dy')`` with a fixed anchor per slot on a Fibonacci spiral of radius
+   ``anchor + (dx', dy')`` plus a per-slot linear readout of the global code (``W_(c,i) g``: a
+   PCA-like direct path from the latent to every slot, which the attention path refines; without it
+   the decoder learns jet-specific positions slowly), with a fixed anchor per slot on a Fibonacci spiral of radius
    ``anchor_radius * sqrt((i + 0.5) / n_c)`` (energetic hits, low ranks, start central; the slots of
    a channel cover a disc evenly for any n), in normalised units (DESIGN §5). No attention runs
    between slots, so the cost is ``O(B * S * C * H)``.
@@ -105,6 +107,7 @@ class SetDecoder(nn.Module):
         self.count_head = nn.Sequential(nn.Linear(h, h), make_activation(act), nn.Linear(h, 2 * N_CHANNELS))
         self.query = nn.Sequential(nn.Linear(2 + N_CHANNELS, h), make_activation(act), nn.Linear(h, h))
         self.slot_embedding = nn.Parameter(torch.randn(sum(self.slots), h))
+        self.slot_readout = nn.Parameter(torch.zeros(sum(self.slots), h, 3))
         self.register_buffer("slot_offset", torch.tensor([0, *self.slots[:-1]]).cumsum(0), persistent=False)
         self.blocks = nn.ModuleList([_Block(h, cfg.decoder_heads, act) for _ in range(cfg.decoder_blocks)])
         self.norm_out = nn.LayerNorm(h)
@@ -170,7 +173,7 @@ class SetDecoder(nn.Module):
         q = self.query(feats.to(z.dtype)) + self.slot_embedding[slot_id] + g.unsqueeze(1)
         for block in self.blocks:
             q = block(q, tokens)
-        out = self.head(self.norm_out(q))
+        out = self.head(self.norm_out(q)) + torch.einsum("bh,sho->bso", g, self.slot_readout[slot_id])
         xy = out[..., :2] + self.anchors(feats[..., 0], rank).to(out.dtype)
         xyu = torch.cat([xy, out[..., 2:]], dim=-1) * mask.unsqueeze(-1).to(q.dtype)
         return DecodedSet(xyu=xyu, channel=channel.unsqueeze(0).expand(len(z), -1), mask=mask,
