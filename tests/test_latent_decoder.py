@@ -142,9 +142,11 @@ def test_set_loss_is_small_for_the_truth_and_grows_with_a_shift(model, method):
         parts = set_loss(pred, f, m, NORM, method, blur=0.01, iters=30)
         if expect_small:
             assert float(parts["ot_value"]) < 0.05 and float(parts["energy"]) < 1e-8 and float(parts["logE"]) < 1e-8
+            assert float(parts["ordered"]) < 1e-10
         else:
             # every hit moved by 0.5 x' = 0.15 in eta = 0.1875 R in each of the 3 channels: OT 0.56, Chamfer less
             assert float(parts["ot_value"]) > 0.25
+            assert float(parts["ordered"]) == pytest.approx(3 * 0.25, rel=1e-4)   # 0.5^2 per channel, weights sum to 1
 
 
 def test_sinkhorn_gradient_moves_points_towards_the_target():
@@ -234,7 +236,7 @@ def test_training_logs_set_terms_and_stores_the_prior(latent_checkpoint):
     assert loaded.model_config.decoder == "latent" and loaded.prior is not None
     assert loaded.prior.shape == loaded.model.latent_shape
     history = torch.load(latent_checkpoint, weights_only=False)["history"]
-    for key in ("train_ot", "train_energy", "train_logE", "train_count", "val_ot", "val_count"):
+    for key in ("train_ot", "train_energy", "train_logE", "train_count", "train_ordered", "val_ot", "val_count"):
         assert key in history[-1] and np.isfinite(history[-1][key])
 
 
