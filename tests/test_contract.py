@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 import torch
 
-from gvae import contract as gc
+from gvae.export import contract as gc
 from gvae import geometry
 from gvae.errors import ContractError, ModelLoadError
 from gvae.model import GVAE, ModelConfig

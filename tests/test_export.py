@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gvae import contract as gc
+from gvae.export import contract as gc
 from gvae import export as gx
 from gvae.errors import ContractError, DeviceUnavailable
 

@@ -5,7 +5,7 @@ Both artifacts expose the inference signature of DESIGN section 7::
     forward(features f32 [B,N,6], neighbours i64 [B,N,k], mask bool [B,N], noise f32 [B,C,L])
         -> reconstruction f32 [B,N,3]
 
-and carry the same model contract (:mod:`gvae.contract`), embedded and as a sidecar
+and carry the same model contract (:mod:`gvae.export.contract`), embedded and as a sidecar
 ``<file>.contract.json``. ``--verify`` runs the exported files on held-out graphs against the
 eager model and fails with the measured differences when they exceed the tolerance.
 
@@ -37,7 +37,7 @@ from typing import Any
 
 import torch
 
-from gvae import contract as gc
+from gvae.export import contract as gc
 from gvae.errors import ContractError, DeviceUnavailable, GvaeError, ModelLoadError
 
 log = logging.getLogger("gvae.export")
@@ -291,7 +291,7 @@ def held_out_inputs(data_dir: Path, source: ExportSource, batch: int,
                     device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The first ``batch`` graphs of the test split as model inputs (cycled if the split is
     smaller): features6 ``[B,N,6]``, neighbours ``[B,N,k]``, mask ``[B,N]``."""
-    from gvae.shards import GraphShards, collate  # helper C's API
+    from gvae.graphs.shards import GraphShards, collate  # helper C's API
 
     shards = GraphShards(data_dir, "test")
     if len(shards) == 0:

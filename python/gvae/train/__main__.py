@@ -24,9 +24,9 @@ from pathlib import Path
 import torch
 
 from gvae.errors import GvaeError
-from gvae.training.config import AMP_MODES, load_config
-from gvae.training.distributed import BACKENDS, make_backend
-from gvae.training.loop import RunOptions, Trainer, effective_lr
+from gvae.train.config import AMP_MODES, load_config
+from gvae.train.distributed import BACKENDS, make_backend
+from gvae.train.loop import RunOptions, Trainer, effective_lr
 
 log = logging.getLogger("gvae.train")
 
