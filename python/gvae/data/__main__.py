@@ -9,6 +9,7 @@ from typing import Sequence
 
 from tqdm import tqdm
 
+from gvae.cli import run_stage
 from gvae.errors import GvaeError
 
 log = logging.getLogger("gvae.data")
@@ -141,11 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        return int(args.func(args) or 0)
-    except GvaeError as exc:
-        log.error("%s: %s", type(exc).__name__, exc)
-        return 2
+    return run_stage(log, lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -410,7 +410,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return run(args)
+    from gvae.cli import run_stage
+
+    return run_stage("gvae.data.generate", lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ from typing import Any
 import torch
 
 from gvae.export import contract as gc
-from gvae.errors import ContractError, DeviceUnavailable, GvaeError, ModelLoadError
+from gvae.cli import EXIT_OK, run_stage
+from gvae.errors import ContractError, DeviceUnavailable, GvaeError, ModelLoadError, VerificationError
 
 log = logging.getLogger("gvae.export")
 
@@ -54,10 +55,6 @@ DEFAULT_RTOL = 1e-4
 #: ``-march`` of ``--portable`` AOTInductor CPU builds (x86-64 with AVX2, FMA, BMI2: 2013+ CPUs).
 PORTABLE_MARCH = "x86-64-v3"
 FORMAT_SUFFIX = {"torchscript": ".pt", "aoti": ".pt2"}
-
-
-class VerificationError(ContractError):
-    """An exported artifact does not reproduce the eager model within the tolerance."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -565,16 +562,17 @@ def run(args: argparse.Namespace) -> ExportResult:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m gvae.export``; returns the exit status."""
+    """Entry point of ``python -m gvae.export``; returns the exit status (:mod:`gvae.cli`: 1 when
+    ``--verify`` fails, 2 for bad input)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    try:
+
+    def body() -> int:
         run(args)
-    except GvaeError as err:
-        log.error("%s: %s", type(err).__name__, err)
-        return 1
-    return 0
+        return EXIT_OK
+
+    return run_stage(log, body)
 
 
 if __name__ == "__main__":
