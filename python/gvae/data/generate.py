@@ -37,7 +37,7 @@ from tqdm import tqdm
 from gvae import geometry
 from gvae.data.detector import DetectorConfig, Particles, simulate, wrap_phi
 from gvae.errors import ConfigError, GvaeError
-from gvae.jets import JetBatch
+from gvae.jets import SCALARS, JetBatch
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ class _EventSource:
         pythia.rndm.init(_pythia_seed(pythia_ss))
         rng = np.random.default_rng(detector_ss)
         images: list[np.ndarray] = []
-        scalars: dict[str, list[float]] = {name: [] for name in ("pt", "m0", "y", "eta", "phi", "ieta", "iphi")}
+        scalars: dict[str, list[float]] = {name: [] for name in SCALARS}
         max_events = max(_MAX_EVENTS_PER_JET * n_jets, 1000)
         events = failures = 0
         while len(images) < n_jets:
