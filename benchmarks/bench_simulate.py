@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from gvae.generate import generate_to_file
+from gvae.data.generate import generate_to_file
 from gvae.simulate import Conditions, process_labels, simulate_to_file
 
 RESULTS = Path(__file__).resolve().parent / "results"

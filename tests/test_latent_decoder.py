@@ -18,7 +18,7 @@ from gvae.model.prior import ConditionalPrior
 from gvae.model.set_decoder import DecodedSet, SetDecoder
 from gvae.model.set_loss import set_loss, targets_in_layout, transport_loss, true_counts
 from gvae.model.snap import evaluation_hits, images, snap_to_detector
-from gvae.normalisation import Normalisation
+from gvae.graphs.normalisation import Normalisation
 
 N, K = 40, 4
 CFG = dict(max_nodes=N, k=K, hidden=16, clusters=[10, 5], encoder_layers=[2, 1, 1], latent_dim=3,
@@ -219,7 +219,7 @@ def test_prior_samples_the_requested_conditions_reproducibly():
 @pytest.fixture(scope="module")
 def latent_checkpoint(tmp_path_factory, synthetic_graphs) -> Path:
     """A tiny latent-decoder GVAE trained 1 epoch on the synthetic graphs, with its prior."""
-    from gvae.train import main
+    from gvae.train.__main__ import main
 
     run = tmp_path_factory.mktemp("latent_run")
     cfg = tiny_config(48, 4, epochs=1)

@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from gvae.detector import DetectorConfig
+from gvae.data.detector import DetectorConfig
 from gvae.errors import ConfigError
 from gvae.evaluate.hits import Hits, hits_from_features
 from gvae.model.set_decoder import DecodedSet
 from gvae.model.snap import SnapStats, evaluation_hits, snap_to_detector
-from gvae.normalisation import Normalisation
+from gvae.graphs.normalisation import Normalisation
 
 log = logging.getLogger(__name__)
 #: Features per node of the latent-only PCA vector.
@@ -114,7 +114,7 @@ def reconstruct_latent(model: torch.nn.Module, loader: Iterable[dict], norm: Nor
     batches. Returns ``{"original", "gvae", "pca": list[Hits], "snap": {"gvae", "pca": SnapStats},
     "pt", "y", "mu"}``.
     """
-    from gvae.shards import model_inputs
+    from gvae.graphs.shards import model_inputs
 
     out: dict = {"original": [], "gvae": [], "pca": [], "pt": [], "y": [], "mu": []}
     stats: dict[str, SnapStats | None] = {"gvae": None, "pca": None}
@@ -173,7 +173,7 @@ def evaluate_latent(settings, loaded) -> dict:
     import gvae
     from gvae.evaluate.emd import EMD_CHANNELS, batch_emds
     from gvae.evaluate.report import write_json
-    from gvae.shards import GraphShards, collate, model_inputs
+    from gvae.graphs.shards import GraphShards, collate, model_inputs
 
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from gvae.model.set_decoder import N_CHANNELS, DecodedSet
-from gvae.normalisation import Normalisation
+from gvae.graphs.normalisation import Normalisation
 
 #: EMD radius R of the evaluation (``gvae.evaluate.emd.DEFAULT_R``).
 EMD_R = 0.8

@@ -1,4 +1,4 @@
-"""Decoded sets -> detector hits: pixels, HCAL tower centres and the thresholds of :mod:`gvae.detector`.
+"""Decoded sets -> detector hits: pixels, HCAL tower centres and the thresholds of :mod:`gvae.data.detector`.
 
 The latent decoder emits continuous positions and energies. :func:`snap_to_detector` turns them into
 what the detector could have read out:
@@ -23,11 +23,11 @@ import numpy as np
 import torch
 
 from gvae import geometry
-from gvae.detector import DetectorConfig
+from gvae.data.detector import DetectorConfig
 from gvae.io._common import Hits as HitTable
 from gvae.io._common import hits_to_images
 from gvae.model.set_decoder import DecodedSet
-from gvae.normalisation import Normalisation
+from gvae.graphs.normalisation import Normalisation
 
 #: Largest energy of one decoded hit in GeV (twice the LHC beam energy).
 MAX_HIT_ENERGY = 14000.0

@@ -35,7 +35,7 @@ from gvae.jets import JetBatch
 from gvae.model.io import LoadedModel, load_model
 from gvae.model.prior import TYPES
 from gvae.model.snap import evaluation_hits, images, snap_to_detector
-from gvae.normalisation import Normalisation
+from gvae.graphs.normalisation import Normalisation
 
 log = logging.getLogger(__name__)
 PROCESSES = ("ttbar", "qcd", "mixed")
@@ -131,7 +131,7 @@ class Simulator:
                               "latent-only decoder (model.decoder: latent)")
         if self.loaded.prior is None:
             raise ConfigError(f"checkpoint '{checkpoint}' has no prior p(z | type, pT); it is fitted at the end of "
-                              "`python -m gvae.train` (or gvae.training.prior.add_prior_to_checkpoint)")
+                              "`python -m gvae.train` (or gvae.train.prior.add_prior_to_checkpoint)")
         self.prior = self.loaded.prior
         self.norm = Normalisation.from_dict(self.loaded.normalisation)
         self.model = self.loaded.model.eval()

@@ -7,7 +7,8 @@ import math
 import sys
 from typing import Sequence
 
-from gvae.errors import ConfigError, GvaeError
+from gvae.cli import run_stage
+from gvae.errors import ConfigError
 from gvae.simulate import PROCESSES, Conditions, process_labels, read_conditions, simulate_to_file
 
 log = logging.getLogger("gvae.simulate")
@@ -68,15 +69,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 ok, 2 bad input/config)."""
+    """Entry point; returns the exit code (0 ok, 2 bad input/config: :func:`gvae.cli.run_stage`)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        return run(args)
-    except GvaeError as exc:
-        log.error("%s: %s", type(exc).__name__, exc)
-        return 2
+    return run_stage(log, lambda: run(args))
 
 
 if __name__ == "__main__":

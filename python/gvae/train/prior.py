@@ -11,9 +11,9 @@ from torch.utils.data import DataLoader
 
 from gvae.model.gvae import GVAE
 from gvae.model.prior import ConditionalPrior
-from gvae.normalisation import Normalisation
-from gvae.shards import GraphShards, collate, model_inputs
-from gvae.training.checkpoint import load_checkpoint, save_checkpoint
+from gvae.graphs.normalisation import Normalisation
+from gvae.graphs.shards import GraphShards, collate, model_inputs
+from gvae.train.checkpoint import load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
 
