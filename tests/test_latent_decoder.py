@@ -304,3 +304,19 @@ def test_export_refuses_the_latent_decoder(latent_checkpoint):
     with pytest.raises(ContractError, match="decoder: paper"):
         load_source(latent_checkpoint)
 
+
+
+def test_evaluate_reports_the_latent_gvae_beside_the_latent_only_pca(latent_checkpoint, synthetic_graphs, tmp_path):
+    import json
+
+    from gvae.evaluate.__main__ import main
+
+    out = tmp_path / "eval"
+    assert main(["--checkpoint", str(latent_checkpoint), "--data", str(synthetic_graphs), "--out", str(out),
+                 "--workers", "1", "--no-plots"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["checkpoint"]["decoder"] == "latent"
+    for model in ("gvae", "latent_pca", "other_jet"):
+        assert report["emd"][model]["all"]["median"] > 0
+    assert report["baseline"]["components"] <= 6 * 4 and report["data"]["n_jets"] == 16
+    assert "latent-only PCA" in (out / "report.md").read_text()

@@ -73,6 +73,13 @@ def _evaluate_and_print(args: argparse.Namespace) -> int:
                         baseline_max_train=args.baseline_max_train, plots=not args.no_plots, device=args.device)
     report = evaluate(settings)
     emd = report["emd"]
+    if report["checkpoint"].get("decoder") == "latent":
+        size = report["checkpoint"]["latent"]["size"]
+        print(f"median EMD [GeV] through the latent ({size} numbers)  " + "  ".join(
+            f"{c}: GVAE {_fmt(emd['gvae'][c]['median'])} / latent-only PCA {_fmt(emd['latent_pca'][c]['median'])}"
+            f" / other jet {_fmt(emd['other_jet'][c]['median'])}" for c in emd["channels"]))
+        print(f"report: {Path(args.out) / 'report.md'}")
+        return 0
     print("median EMD [GeV]  " + "  ".join(
         f"{c}: GVAE {_fmt(emd['gvae'][c]['median'])} / PCA {_fmt(emd['baseline'][c]['median'])}"
         for c in emd["channels"]))

@@ -172,7 +172,7 @@ def evaluate_latent(settings, loaded) -> dict:
 
     import gvae
     from gvae.evaluate.emd import EMD_CHANNELS, batch_emds
-    from gvae.evaluate.report import write_json
+    from gvae.evaluate.report import _clean
     from gvae.graphs.shards import GraphShards, collate, model_inputs
 
     out = Path(settings.out)
@@ -233,7 +233,8 @@ def evaluate_latent(settings, loaded) -> dict:
                   "from it. Both GVAE and PCA outputs are snapped to detector cells and thresholds.",
                   "other_jet: each test jet against the next test jet (scale of an uninformative reconstruction)."],
     }
-    write_json(report, out / "report.json")
+    # its own schema ("latent-1"): the paper-decoder report schema requires per-node observables
+    (out / "report.json").write_text(json.dumps(_clean(report), indent=2) + "\n")
     lines = [f"## gvae evaluation (latent-only decoder)", "",
              f"- checkpoint `{settings.checkpoint}`, latent {c} x {l} = {c * l}; {n} `{settings.split}` jets",
              f"- baseline: latent-only PCA, {pca.n_components} components "
