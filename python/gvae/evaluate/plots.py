@@ -16,7 +16,7 @@ from matplotlib.colors import LogNorm  # noqa: E402
 
 from gvae import geometry  # noqa: E402
 from gvae.evaluate.emd import EMD_CHANNELS  # noqa: E402
-from gvae.evaluate.hits import Hits  # noqa: E402
+from gvae.jets import Hits, paint  # noqa: E402
 from gvae.evaluate.observables import OBSERVABLES, RADIAL_EDGES  # noqa: E402
 
 #: Colours of the three samples, the same in every plot.
@@ -43,20 +43,13 @@ def render(hits: Hits) -> np.ndarray:
     their tower (energy / 25 each, the end-to-end convention). Hits outside the window are dropped
     from the picture only.
     """
-    size, tower = geometry.IMAGE_SIZE, geometry.HCAL_TOWER_PIXELS
-    img = np.zeros((geometry.N_CHANNELS, size, size))
+    size = geometry.IMAGE_SIZE
     ie = np.floor(hits.x / geometry.PIXEL_SIZE + geometry.CENTRE_PIXEL + 0.5).astype(np.int64)
     ip = np.floor(hits.y / geometry.PIXEL_SIZE + geometry.CENTRE_PIXEL + 0.5).astype(np.int64)
     inside = (ie >= 0) & (ie < size) & (ip >= 0) & (ip < size)
-    for c in range(geometry.N_CHANNELS):
-        sel = inside & (hits.channel == c)
-        if c == geometry.HCAL:
-            t = np.zeros((size // tower, size // tower))
-            np.add.at(t, (ie[sel] // tower, ip[sel] // tower), hits.energy[sel])
-            img[c] = np.kron(t, np.ones((tower, tower))) / tower ** 2
-        else:
-            np.add.at(img[c], (ie[sel], ip[sel]), hits.energy[sel])
-    return img
+    n = int(inside.sum())
+    return paint(1, np.zeros(n, np.int64), np.asarray(hits.channel)[inside], ie[inside], ip[inside],
+                 np.asarray(hits.energy, np.float64)[inside], np.float64)[0]
 
 
 def event_display(rows: Mapping[str, Hits], path: Path, title: str = "") -> Path:

@@ -24,7 +24,8 @@ from gvae.evaluate import plots
 from gvae.evaluate.baseline import PCABaseline
 from gvae.evaluate.checkpoint import LoadedModel, load_model
 from gvae.evaluate.emd import DEFAULT_R, EMD_CHANNELS, batch_emds
-from gvae.evaluate.hits import Hits, hits_from_features, hits_from_reconstruction
+from gvae.evaluate.hits import hits_from_features, hits_from_reconstruction
+from gvae.jets import Hits
 from gvae.evaluate.observables import (DEFAULT_THRESHOLD, OBSERVABLES, RADIAL_EDGES, compare, observables_table,
                                        radial_profile, summary)
 from gvae.evaluate.report import SCHEMA_VERSION, write_json, write_markdown
