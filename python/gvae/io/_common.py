@@ -10,7 +10,7 @@ from typing import Iterator
 import numpy as np
 
 from gvae import geometry
-from gvae.errors import DataError, InvalidInput
+from gvae.errors import DataError, FormatError, InvalidInput
 from gvae.jets import REQUIRED_SCALARS, SCALARS, HitBatch, JetBatch, paint
 
 N, C = geometry.IMAGE_SIZE, geometry.N_CHANNELS
@@ -61,6 +61,11 @@ class Reader(ABC):
         """Jets ``start:stop`` in chunks of at most ``chunk_size`` (override to stream smarter)."""
         for a in range(start, stop, chunk_size):
             yield self.read(a, min(a + chunk_size, stop))
+
+    def iter_hits(self, chunk_size: int, start: int, stop: int) -> Iterator[HitBatch]:
+        """Jets ``start:stop`` as flat hits in chunks (hit formats only: ``.gvh``, ``.root``)."""
+        raise FormatError(f"{self.format} files store images, not hits; read them with iter_jets",
+                          file=self.path)
 
     def close(self) -> None:
         """Release the file."""
@@ -130,13 +135,18 @@ def validate_batch(batch: JetBatch, file: str) -> None:
             raise InvalidInput(
                 f"{what} energy {value!r} at pixel (ieta={i}, iphi={k}); energies must be finite and >= 0",
                 file=file, row=batch.first_row + j, field=f"X_jets[{geometry.CHANNELS[c]}]")
+    validate_scalars(batch.scalars(), file, batch.first_row)
+
+
+def validate_scalars(scalars: dict[str, np.ndarray], file: str, first_row: int) -> None:
+    """Reject non-finite ``pt``, ``m0``, ``y`` (``[n]`` each), naming file, row and field."""
     for name in REQUIRED_SCALARS:
-        values = getattr(batch, name)
+        values = scalars[name]
         bad = ~np.isfinite(values)
         if bad.any():
             j = int(np.flatnonzero(bad)[0])
             raise InvalidInput(f"value {float(values[j])!r} is not finite", file=file,
-                               row=batch.first_row + j, field=name)
+                               row=first_row + j, field=name)
 
 
 def check_range(path: str, n_jets: int, start: int, stop: int | None) -> tuple[int, int]:
