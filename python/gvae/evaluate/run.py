@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 import gvae
@@ -30,7 +29,8 @@ from gvae.evaluate.observables import (DEFAULT_THRESHOLD, OBSERVABLES, RADIAL_ED
                                        radial_profile, summary)
 from gvae.evaluate.report import SCHEMA_VERSION, write_json, write_markdown
 from gvae.graphs.normalisation import Normalisation
-from gvae.graphs.shards import GraphShards, collate, model_inputs
+from gvae.graphs.loader import graph_loader
+from gvae.graphs.shards import GraphShards, model_inputs
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +67,6 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _loader(shards: GraphShards, max_jets: int | None, batch_size: int) -> DataLoader:
-    """The first ``max_jets`` jets in shard order (deterministic), in batches."""
-    data = shards if max_jets is None or max_jets >= len(shards) else Subset(shards, range(max_jets))
-    return DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=collate)
-
-
 def _jet_etas(batch: dict[str, Any]) -> tuple[np.ndarray, bool]:
     """Jet eta per jet if the shards carry it (``eta``), else zeros (local frame)."""
     if "eta" in batch:
@@ -87,7 +81,7 @@ def fit_baseline(data: Path, norm: Normalisation, n_components: int, batch_size:
     """PCA baseline fitted on the training split's normalised node features."""
     train = GraphShards(data, "train")
     pca = PCABaseline(n_components)
-    for batch in tqdm(_loader(train, max_train, batch_size), desc="baseline fit", unit="batch", leave=False):
+    for batch in tqdm(graph_loader(train, batch_size, limit=max_train), desc="baseline fit", unit="batch", leave=False):
         features6, _, mask = model_inputs(batch, norm)
         pca.partial_fit(features6[..., :3], mask)
     return pca.finish()
@@ -119,7 +113,7 @@ def reconstruct(settings: Settings, model: LoadedModel, shards: GraphShards, nor
     clamped = {"gvae": 0, "baseline": 0}
     device = torch.device(settings.device)
     c, l = model.latent_shape
-    for batch in tqdm(_loader(shards, settings.max_jets, settings.batch_size), desc="reconstruct", unit="batch"):
+    for batch in tqdm(graph_loader(shards, settings.batch_size, limit=settings.max_jets), desc="reconstruct", unit="batch"):
         features6, neighbours, mask = model_inputs(batch, norm)
         noise = torch.zeros(len(mask), c, l)
         out = model.inference(features6.to(device), neighbours.to(device), mask.to(device), noise.to(device)).cpu()
@@ -170,8 +164,9 @@ def evaluate(settings: Settings) -> dict[str, Any]:
     if model.max_nodes != shards.max_nodes:
         raise ConfigError(f"the checkpoint expects max_nodes = {model.max_nodes}, the data has {shards.max_nodes}")
     # The model's inputs must be normalised as in its training: use the checkpoint's normalisation.
-    norm = model.normalisation or shards.normalisation
-    if model.normalisation is not None and model.normalisation != shards.normalisation:
+    trained_norm = Normalisation.from_dict(model.normalisation) if model.normalisation else None
+    norm = trained_norm or shards.normalisation
+    if trained_norm is not None and trained_norm != shards.normalisation:
         notes.append("The checkpoint's training normalisation differs from the data directory's; the "
                      "checkpoint's is used for the GVAE and the baseline.")
     timing["load"] = time.perf_counter() - t
