@@ -11,7 +11,7 @@ what the detector could have read out:
 4. cells below the readout thresholds are dropped: ECAL ``ecal_threshold``, HCAL ``hcal_threshold``,
    tracks below the curling pT ``0.3 B R / 2`` (they never reach the calorimeter surface).
 
-The result is a :class:`gvae.io._common.Hits` table (jet-major, the form the hit file formats store),
+The result is a :class:`gvae.jets.HitBatch` table (jet-major, the form the hit file formats store),
 which :func:`images` paints into end-to-end images with the readers' painting code and
 :func:`evaluation_hits` turns into per-jet :class:`gvae.evaluate.hits.Hits` (pixel-centre positions).
 """
@@ -24,8 +24,8 @@ import torch
 
 from gvae import geometry
 from gvae.data.detector import DetectorConfig
-from gvae.io._common import Hits as HitTable
 from gvae.io._common import hits_to_images
+from gvae.jets import HitBatch as HitTable
 from gvae.model.set_decoder import DecodedSet
 from gvae.graphs.normalisation import Normalisation
 
@@ -105,8 +105,8 @@ def images(table: HitTable) -> np.ndarray:
 
 
 def evaluation_hits(table: HitTable) -> list:
-    """Hit table -> one :class:`gvae.evaluate.hits.Hits` per jet (positions at the cell centres)."""
-    from gvae.evaluate.hits import Hits
+    """Hit table -> one :class:`gvae.jets.Hits` per jet (positions at the cell centres)."""
+    from gvae.jets import Hits
 
     out = []
     ends = np.cumsum(table.counts)
@@ -114,5 +114,5 @@ def evaluation_hits(table: HitTable) -> list:
         sl = slice(end - table.counts[j], end)
         x = (table.ieta[sl].astype(np.float64) - geometry.CENTRE_PIXEL) * geometry.PIXEL_SIZE
         y = (table.iphi[sl].astype(np.float64) - geometry.CENTRE_PIXEL) * geometry.PIXEL_SIZE
-        out.append(Hits(x, y, table.energy[sl].astype(np.float64), table.channel[sl].astype(np.int64)))
+        out.append(Hits.at(x, y, table.energy[sl].astype(np.float64), table.channel[sl].astype(np.int64)))
     return out

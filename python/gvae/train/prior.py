@@ -13,7 +13,8 @@ from gvae.model.gvae import GVAE
 from gvae.model.prior import ConditionalPrior
 from gvae.graphs.normalisation import Normalisation
 from gvae.graphs.shards import GraphShards, collate, model_inputs
-from gvae.train.checkpoint import load_checkpoint, save_checkpoint
+from gvae.model.io import read_checkpoint
+from gvae.train.checkpoint import save_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def add_prior_to_checkpoint(path: str | Path, data_dir: str | Path, max_jets: in
     """Fit the prior of the model in checkpoint ``path`` and rewrite the checkpoint with it."""
     from gvae.model.config import ModelConfig
 
-    ckpt = load_checkpoint(path)
+    ckpt = read_checkpoint(path)
     model = GVAE(ModelConfig.from_dict(ckpt["config"]["model"]))
     model.load_state_dict(ckpt["model"])
     norm = Normalisation.from_dict(ckpt["normalisation"])
