@@ -3,47 +3,50 @@
 The dense path (:class:`gvae.model.adjacency.KnnAdjacency` + PyG ``DenseSAGEConv`` +
 ``dense_mincut_pool``) builds ``A [B, N, N]`` with ``A_ij = 1`` when j is among the k neighbours
 of i or i among those of j (both real, ``i != j``; duplicate indices count once), plus self loops
-on real nodes. Here the same matrix is kept as the neighbour list ``[B, N, k]`` with one weight
-per directed slot::
+on real nodes. Here the same matrix is kept in compressed-row form, built once per forward from
+the neighbour list ``[B, N, k]`` (:func:`knn_graph`): every valid slot ``i -> j`` gives the two
+keys ``i N + j`` and ``j N + i``, invalid slots give the weight-0 key ``i N + i``; sorting the
+keys of each jet (plus one diagonal key ``i N + i`` per node, weight 1 on real nodes with
+``self_loops``) groups them by row, and equal neighbouring keys (a mutual edge seen from both
+ends, a repeated index) keep their weight only once: exactly the dense scatter-of-ones +
+``max(A, A^T)`` + self loops. Then
 
-    c_ia = 0                 slot invalid: i or j = nb[i, a] padding, j == i, or j repeats
-                             an earlier slot of row i (the dense scatter of ones dedups)
-    c_ia = 1/2               mutual edge: i is also among the neighbours of j
-    c_ia = 1                 one-way edge
-
-so that ``W + W^T = A - diag(self loops)`` with ``W_ij = c_ia`` (``N + N^T - N o N^T`` for the
-deduplicated directed kNN matrix N). Then
-
-* ``A X = W X + W^T X + diag(self) X``: a gather over the slots (``W X``), a scatter-add of
-  the same slot values to the neighbours (``W^T X``) and the self term: O(N k F).
+* ``A X`` is one ``embedding_bag`` (weighted bag sums; no ``[B, N, k, F]`` intermediate is
+  materialised): O(N k F) time and O(N F) memory. Because ``A`` is
+  symmetric, its backward is the same ``embedding_bag`` on the incoming gradient
+  (:class:`_SymmetricBagSum`), much faster on CPU than the generic scatter backward.
 * the first MinCut stage: ``A S`` the same way, ``S^T (A S)`` and ``S^T X`` as ``[C, N]``
-  batched matmuls (O(N C^2)), degrees ``d = A 1`` from the weights, so the MinCut and
-  orthogonality losses of ``dense_mincut_pool`` are computed exactly without any ``[N, N]``
-  tensor. Later stages work on ``C x C`` pooled graphs and stay dense.
+  batched matmuls (O(N C^2)), degrees ``d = A 1``, so the MinCut and orthogonality losses of
+  ``dense_mincut_pool`` are computed exactly without any ``[N, N]`` tensor. Later stages work
+  on ``C x C`` pooled graphs and stay dense.
 
 Parameter names and initialisation order equal the dense modules', so a state dict of one
-formulation loads into the other and gives the same outputs (tests/test_knn.py).
+formulation loads into the other and gives the same outputs (tests/test_knn.py). Per-operation
+timings against the dense batched matmuls: ``benchmarks/bench_knn.py``.
 """
 from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import DenseSAGEConv
 
 from gvae.model.config import IN_FEATURES, ModelConfig
+from gvae.model.encoder import PoolStage
 from gvae.model.layers import SAGEStack, make_activation
 from gvae.model.pooling import MinCutPool, assignments
-from gvae.model.encoder import PoolStage
 
-#: (flat neighbour index [B*N*k], slot weights c [B, N, k], self-loop weights [B, N], degree [B, N])
+#: (index [B*N*(2k+1)] int64 column of each entry in the flattened [B*N] nodes, offsets [B*N]
+#: int64 start of each row's entries, weights [B*N*(2k+1)] f32 (0/1), degree [B, N] f32 = the
+#: dense adjacency's row sum, self loop included)
 KnnGraph = Tuple[Tensor, Tensor, Tensor, Tensor]
 
 
 class NeighbourList(nn.Module):
     """The kNN formulation's stand-in for :class:`KnnAdjacency`: the graph stays the neighbour
-    list ``[B, N, k]`` (returned unchanged); the encoder derives its slot weights."""
+    list ``[B, N, k]`` (returned unchanged); the encoder derives its sparse rows."""
 
     def forward(self, neighbours: Tensor, mask: Tensor) -> Tensor:
         """neighbours int64 ``[B, N, k]``, mask bool ``[B, N]`` -> neighbours ``[B, N, k]``."""
@@ -51,48 +54,75 @@ class NeighbourList(nn.Module):
 
 
 def knn_graph(neighbours: Tensor, mask: Tensor, self_loops: bool) -> KnnGraph:
-    """Slot weights of the symmetrised, deduplicated, masked kNN adjacency (module docstring).
+    """Compressed rows of the symmetrised, deduplicated, masked kNN adjacency (module docstring).
 
-    neighbours int64 ``[B, N, k]``, mask bool ``[B, N]`` -> ``(flat [B*N*k] int64 indices into
-    the flattened ``[B*N]`` nodes, c [B, N, k] f32, self [B, N] f32, degree [B, N] f32)``; the
-    degree is the dense adjacency's row sum (self loop included). No gradient flows here.
+    neighbours int64 ``[B, N, k]``, mask bool ``[B, N]`` -> :data:`KnnGraph`. Fixed sizes
+    (``(2k + 1) N`` entries per jet, weight 0 on unused ones), so it traces and exports with a
+    dynamic batch axis. No gradient flows here.
     """
     b, n, k = neighbours.shape
     dev = neighbours.device
-    offsets = (torch.arange(b, device=dev) * n).view(b, 1, 1)
-    flat = (neighbours + offsets).reshape(-1)
     node = torch.arange(n, device=dev).view(1, n, 1)
-    real_j = mask.reshape(-1).index_select(0, flat).view(b, n, k)
-    same = neighbours.unsqueeze(3) == neighbours.unsqueeze(2)             # [B, N, k(a), k(b)]
-    earlier = torch.ones(k, k, dtype=torch.bool, device=dev).tril(-1)     # b < a
-    repeated = (same & earlier).any(-1)
-    valid = real_j & mask.unsqueeze(-1) & (neighbours != node) & ~repeated
-    # mutual: i among the neighbours of j = nb[i, a]
-    nb_of_j = neighbours.reshape(b * n, k).index_select(0, flat).view(b, n, k, k)
-    mutual = (nb_of_j == node.unsqueeze(-1)).any(-1)
-    c = valid.to(torch.float32) * (1.0 - 0.5 * mutual.to(torch.float32))
-    loops = mask.to(torch.float32) if self_loops else torch.zeros(b, n, device=dev)
-    incoming = torch.zeros(b * n, device=dev).index_add(0, flat, c.reshape(-1)).view(b, n)
-    degree = c.sum(-1) + incoming + loops
-    return flat, c, loops, degree
+    real_j = torch.gather(mask, 1, neighbours.reshape(b, n * k)).view(b, n, k)
+    valid = real_j & mask.unsqueeze(-1) & (neighbours != node)
+    key_dtype = torch.int32 if n * n < 2 ** 31 else torch.int64
+    i = node.to(key_dtype)
+    j = neighbours.to(key_dtype)
+    diag = i * n + i
+    fwd = torch.where(valid, i * n + j, diag)
+    rev = torch.where(valid, j * n + i, diag)
+    per_jet = (2 * k + 1) * n
+    keys = torch.sort(torch.cat([fwd, rev, diag.expand(b, n, 1)], dim=2).reshape(b, per_jet), dim=1)[0]
+    row = torch.div(keys, n, rounding_mode="floor")
+    col = keys - row * n
+    first = torch.cat([torch.ones(b, 1, dtype=torch.bool, device=dev), keys[:, 1:] != keys[:, :-1]], dim=1)
+    jet = torch.arange(b, device=dev).view(b, 1)
+    if self_loops:  # the first diagonal key of a real node carries its self loop
+        loop = torch.gather(mask, 1, row.to(torch.int64))
+        keep = first & ((row != col) | loop)
+    else:
+        keep = first & (row != col)
+    weights = keep.to(torch.float32).reshape(-1)
+    starts = (torch.arange(n, device=dev, dtype=key_dtype) * n).expand(b, n).contiguous()
+    offsets = (torch.searchsorted(keys, starts).to(torch.int64) + jet * per_jet).reshape(-1)
+    index = (col.to(torch.int64) + jet * n).reshape(-1)
+    ones = torch.ones(b * n, 1, device=dev)
+    degree = F.embedding_bag(index, ones, offsets, mode="sum", per_sample_weights=weights).view(b, n)
+    return index, offsets, weights, degree
+
+
+class _SymmetricBagSum(torch.autograd.Function):
+    """``Y = A X`` for a symmetric ``A`` in bag form; the backward is ``A dY`` (same bags)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, index: Tensor, offsets: Tensor, weights: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(index, offsets, weights)
+        return F.embedding_bag(index, x, offsets, mode="sum", per_sample_weights=weights)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        index, offsets, weights = ctx.saved_tensors
+        gx = F.embedding_bag(index, grad.contiguous(), offsets, mode="sum",
+                             per_sample_weights=weights.to(grad.dtype))
+        return gx, None, None, None
+
+
+@torch.jit.unused
+def _bag_sum_autograd(x: Tensor, index: Tensor, offsets: Tensor, weights: Tensor) -> Tensor:
+    return _SymmetricBagSum.apply(x, index, offsets, weights)
 
 
 def knn_propagate(x: Tensor, graph: KnnGraph) -> Tensor:
-    """``A X`` of the symmetrised kNN adjacency: x ``[B, N, F]`` -> ``[B, N, F]`` (not normalised).
-
-    ``W X`` gathers the neighbours' rows (weighted sum over the k slots), ``W^T X`` scatter-adds
-    each node's weighted row to its neighbours, plus the self loops.
-    """
-    flat, c, loops, _ = graph
+    """``A X`` of the symmetrised kNN adjacency: x ``[B, N, F]`` -> ``[B, N, F]`` (not normalised)."""
+    index, offsets, weights, _ = graph
     b, n, f = x.shape
-    k = c.shape[-1]
-    cw = c.to(x.dtype)
-    xf = x.reshape(b * n, f)
-    gathered = xf.index_select(0, flat).view(b * n, k, f)
-    out = torch.bmm(cw.view(b * n, 1, k), gathered).view(b * n, f)             # W X
-    sent = (x.unsqueeze(2) * cw.unsqueeze(-1)).reshape(b * n * k, f)
-    out = out.index_add(0, flat, sent).view(b, n, f)                           # + W^T X
-    return out + x * loops.to(x.dtype).unsqueeze(-1)
+    x2 = x.reshape(b * n, f)
+    w = weights.to(x.dtype)
+    if not torch.jit.is_scripting() and torch.is_grad_enabled() and x.requires_grad:
+        out = _bag_sum_autograd(x2, index, offsets, w)
+    else:
+        out = F.embedding_bag(index, x2, offsets, mode="sum", per_sample_weights=w)
+    return out.view(b, n, f)
 
 
 class KnnSAGEConv(DenseSAGEConv):
