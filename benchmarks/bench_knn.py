@@ -163,7 +163,8 @@ def write_markdown(res: dict, path: Path) -> None:
     lines = [f"# Dense vs kNN-list encoder ({m['cpu']}, {m['cores']} cores, torch {m['torch']}, one intra-op "
              f"thread, load average {m['load_average_1min']:.2f} at start, {res['load_average_end']:.2f} at end)",
              "", f"Command: `{res['command']}` ({res['seconds']:.0f} s). Times are the minimum of "
-             f"{res['repeats']} alternated repeats (shared machine); ratios are from the same run.", "",
+             f"{res['repeats']} alternated repeats (shared machine); ratios are from the same run. "
+             f"Denormals flushed: {res['flush_denormal']}.", "",
              "## Per operation (ms per batch; dense `[B,N,N]` batched matmul vs gather + scatter-add on `[B,N,k]`)", "",
              "| N | batch | op | dense | kNN | dense / kNN |", "|---:|---:|---|---:|---:|---:|"]
     for r in res["ops"]:
@@ -213,12 +214,18 @@ def main() -> None:
                    help="jets per batch for the model forward (default 16; the dense model at N = 1600 needs "
                         "several GB per batch of 64)")
     p.add_argument("--repeats", type=int, default=3, help="alternated timed repeats, minimum kept (default 3)")
+    p.add_argument("--keep-denormals", action="store_true",
+                   help="do not flush denormals (by default both formulations run with torch.set_flush_denormal(True): "
+                        "the near-hard assignments at temperature 0.1 produce denormal floats that make "
+                        "elementwise ops on pooled tensors 10x slower)")
     p.add_argument("--skip-ops", action="store_true", help="only the model forward and the roofline")
     p.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     args = p.parse_args()
     torch.set_num_threads(1)
+    flush = torch.set_flush_denormal(not args.keep_denormals) and not args.keep_denormals
     t0 = time.perf_counter()
-    res: dict = {"machine": machine(), "command": "python " + " ".join(sys.argv), "repeats": args.repeats}
+    res: dict = {"machine": machine(), "command": "python " + " ".join(sys.argv), "repeats": args.repeats,
+                 "flush_denormal": flush}
     res["peak"] = peaks(args.repeats)
     print("peak", json.dumps(res["peak"]), flush=True)
     res["ops"] = [] if args.skip_ops else bench_ops(args.nodes, args.batch, args.repeats)

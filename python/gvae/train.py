@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--amp", choices=AMP_MODES, default=None,
                    help="mixed precision autocast: off, bf16 (CPU or CUDA), fp16 (CUDA, with a "
                         "GradScaler) (overrides training.amp)")
+    p.add_argument("--compile", action="store_true",
+                   help="run the training forward through torch.compile (sets training.compile=true)")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="data-parallel backend: auto (detect horovodrun/torchrun from the "
                         "environment), none, horovod, torch (default: %(default)s)")
@@ -91,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
     overrides = list(args.overrides)
+    if args.compile:
+        overrides.append("training.compile=true")
     for flag, key in ((args.amp, "training.amp"), (args.epochs, "training.epochs"),
                       (args.batch_size, "training.batch_size"), (args.seed, "training.seed"),
                       (args.data, "data.dir")):

@@ -17,6 +17,7 @@ from gvae.model.losses import LossConfig
 
 AMP_MODES = ("off", "bf16", "fp16")
 SCHEDULERS = ("cosine", "constant")
+COMPILE_BACKENDS = ("inductor", "aot_eager")
 LR_SCALINGS = ("linear", "sqrt", "none")
 
 
@@ -60,6 +61,13 @@ class TrainingConfig:
         patience: early stopping after this many epochs without a validation improvement of
             at least ``min_delta`` (0 = never stop early).
         amp: ``off | bf16 | fp16`` autocast (``--amp`` overrides).
+        compile: run the training forward through ``torch.compile`` (``--compile``); the first
+            steps pay the compilation (tens of seconds on CPU).
+        compile_backend: ``torch.compile`` backend: ``inductor`` (generated C++/Triton
+            kernels) or ``aot_eager`` (traced graphs run by eager kernels: checks tracing only).
+        flush_denormal: flush denormal floats to zero in the training process while it trains
+            (``torch.set_flush_denormal``): the near-hard cluster assignments produce denormals
+            that make CPU arithmetic on them many times slower; the values lost are below 1e-38.
         loss: loss weights (:class:`gvae.model.LossConfig`).
     """
 
@@ -77,6 +85,9 @@ class TrainingConfig:
     patience: int = 5
     min_delta: float = 1e-4
     amp: str = "off"
+    compile: bool = False
+    compile_backend: str = "inductor"
+    flush_denormal: bool = True
     loss: LossConfig = field(default_factory=LossConfig)
 
 
@@ -95,6 +106,9 @@ class Config:
         t = self.training
         if t.amp not in AMP_MODES:
             raise ConfigError(f"training.amp = {t.amp!r}: must be one of {AMP_MODES}")
+        if t.compile_backend not in COMPILE_BACKENDS:
+            raise ConfigError(f"training.compile_backend = {t.compile_backend!r}: must be one of "
+                              f"{COMPILE_BACKENDS}")
         if t.scheduler not in SCHEDULERS:
             raise ConfigError(f"training.scheduler = {t.scheduler!r}: must be one of {SCHEDULERS}")
         if t.lr_scaling not in LR_SCALINGS:
