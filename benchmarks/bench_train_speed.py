@@ -68,7 +68,6 @@ def single_process(batch_size: int, repeats: int, compile_too: bool) -> dict:
                 "dense eager, denormals kept": ("dense", False, False)}
     if compile_too:
         variants["knn compiled"] = ("knn", True, True)
-        variants["dense compiled"] = ("dense", True, True)
     steps, flush, compile_s = {}, {}, {}
     for name, (mode, comp, fl) in variants.items():
         steps[name] = make_step(mode, comp, batch)
