@@ -155,6 +155,32 @@ def profile_step(batch_size: int, mode: str) -> list[dict]:
     return rows
 
 
+def encoder_share(batch_size: int, repeats: int) -> dict:
+    """fwd+bwd seconds of the whole training step vs the encoder + latent alone (same model),
+    per formulation: how much of a step the paper decoder takes."""
+    f, nb, m = model_batch(graphs(batch_size, 400, seed=3))
+    noise = torch.randn(batch_size, 50, 16)
+    fns = {}
+    for mode in ("knn", "dense"):
+        torch.manual_seed(0)
+        model = GVAE(ModelConfig(max_nodes=400, k=8, message_passing=mode, **DEMO))
+
+        def full(model=model) -> None:
+            loss, _ = gvae_loss(model(f, nb, m, noise), f, m, LossConfig(), 1.4)
+            model.zero_grad()
+            loss.backward()
+
+        def enc(model=model) -> None:
+            h, _, _, mc, oc = model.encoder.forward_with_losses(f, model.adjacency(nb, m), m)
+            mu, lv = model.latent(h)
+            model.zero_grad()
+            (mu.square().mean() + lv.mean() + torch.stack(mc).sum() + torch.stack(oc).sum()).backward()
+        fns[f"{mode} full step"], fns[f"{mode} encoder+latent"] = full, enc
+    torch.set_flush_denormal(True)
+    sec = timed(fns, repeats + 1, {k: True for k in fns})
+    return {k: {"s_per_step": v} for k, v in sec.items()}
+
+
 def write_markdown(res: dict, path: Path) -> None:
     m = res["machine"]
     lines = [f"# Training speed: dense vs kNN encoder, eager vs compiled ({m['cpu']}, {m['cores']} cores, "
@@ -174,6 +200,15 @@ def write_markdown(res: dict, path: Path) -> None:
         lines += ["", f"Real loader (GraphShards -> DataLoader -> Trainer.train_epoch, default model = kNN, {d['jets']} "
                   f"jets, batch {d['batch']}): data wait {100 * d['data_wait_share']:.2f} % of the epoch, "
                   f"{d['graphs_per_s']:.1f} graphs/s."]
+    if res.get("split"):
+        sp = res["split"]
+        lines += ["", "Forward + backward of one step (batch 16, no optimiser), whole model vs encoder + latent "
+                  f"alone (alternated in one process, denormals flushed; `{res.get('split_command', res['command'])}`, "
+                  f"load average {res.get('split_load_average', res['load_average_end']):.2f}):", "",
+                  "| formulation | whole step s | encoder + latent s | decoder + loss share |", "|---|---:|---:|---:|"]
+        for mode in ("knn", "dense"):
+            a, b = sp[f"{mode} full step"]["s_per_step"], sp[f"{mode} encoder+latent"]["s_per_step"]
+            lines.append(f"| {mode} | {a:.3f} | {b:.3f} | {100 * (1 - b / a):.0f} % |")
     lines += ["", "Profile of a kNN training step (self CPU time share, top operators):", "",
               "| op | input shapes | share |", "|---|---|---:|"]
     lines += [f"| {r['op']} | `{r['shapes']}` | {100 * r['share']:.1f} % |" for r in res["profile"]]
@@ -193,9 +228,22 @@ def main() -> None:
     p.add_argument("--worker-out", default="", help=argparse.SUPPRESS)
     p.add_argument("--mode", default="knn", help=argparse.SUPPRESS)
     p.add_argument("--compiled", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--split-only", action="store_true",
+                   help="only (re)measure the whole-step vs encoder split into an existing train_speed.json")
     args = p.parse_args()
     if args.worker:
         return worker(args)
+    if args.split_only:
+        torch.set_num_threads(1)
+        path = args.out / "train_speed.json"
+        res = json.loads(path.read_text())
+        res["split"] = encoder_share(args.batch, args.repeats)
+        res["split_command"] = "python " + " ".join(sys.argv)
+        res["split_load_average"] = os.getloadavg()[0]
+        path.write_text(json.dumps(res, indent=1) + "\n")
+        write_markdown(res, args.out / "train_speed.md")
+        print((args.out / "train_speed.md").read_text())
+        return None
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     res: dict = {"machine": machine(), "command": "python " + " ".join(sys.argv), "batch": args.batch,
@@ -203,6 +251,7 @@ def main() -> None:
     res["single"] = single_process(args.batch, args.repeats, not args.no_compile)
     print("single", json.dumps(res["single"]), flush=True)
     res["profile"] = profile_step(args.batch, "knn")
+    res["split"] = encoder_share(args.batch, args.repeats)
     res["two"] = {} if args.no_two else two_processes(args.batch, args.steps, not args.no_compile)
     torch.set_flush_denormal(True)
     res["data_wait"] = bench_data_wait(args.wait_jets)
