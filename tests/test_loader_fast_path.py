@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gvae.training.data import IndexedJets, StackedJets, make_loader, open_split
+from gvae.train.data import IndexedJets, StackedJets, make_loader, open_split
 
 
 def test_stacked_batches_equal_the_per_jet_collate(synthetic_graphs) -> None:

@@ -9,7 +9,7 @@ import torch
 import yaml
 
 from fixtures_model import tiny_config
-from gvae.train import build_parser, main
+from gvae.train.__main__ import build_parser, main
 
 
 def _run(tmp_path: Path, data: Path, name: str, *extra: str, **training) -> dict:
