@@ -1,10 +1,10 @@
-"""The training loader's batch fetch (``IndexedJets.__getitems__``) equals the per-jet path."""
+"""The training loader's batch fetch (``TrainingJets.__getitems__``) equals the per-jet path."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from gvae.train.data import IndexedJets, StackedJets, make_loader, open_split
+from gvae.train.data import StackedJets, TrainingJets, make_loader, open_split
 
 
 def test_stacked_batches_equal_the_per_jet_collate(synthetic_graphs) -> None:
@@ -25,7 +25,7 @@ def test_stacked_batches_equal_the_per_jet_collate(synthetic_graphs) -> None:
 
 def test_limit_and_range_are_respected(synthetic_graphs) -> None:
     shards = open_split(str(synthetic_graphs), "train")
-    jets = IndexedJets(shards, limit=10)
+    jets = TrainingJets(shards, limit=10)
     assert len(jets) == 10 and jets._inputs is not None and len(jets._inputs[0]) == 10
     with pytest.raises(IndexError):
         jets.__getitems__([3, 10])

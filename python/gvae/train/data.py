@@ -1,8 +1,9 @@
 """Data loading for training: rank sharding of the graph shards, seeded order and latent noise.
 
-Every rank reads its own part of each global batch (``RankBatchSampler``) from helper
-datasets of :mod:`gvae.graphs.shards`; batches are collated and normalised (``GraphShards.model_inputs``)
-inside the DataLoader (worker processes when ``data.num_workers > 0``). The latent noise of a
+Every rank reads its own part of each global batch (:class:`gvae.graphs.loader.RankBatchSampler`,
+the DataLoader of :func:`gvae.graphs.loader.graph_loader` over :class:`TrainingJets`, which fetches
+a preloaded split's normalised inputs one batch at a time); batches are collated and normalised
+(``GraphShards.model_inputs``) inside the DataLoader (worker processes when ``data.num_workers > 0``). The latent noise of a
 jet depends only on (seed, epoch, jet index), so a distributed run and a single-process run
 over the same global batches draw identical noise, and a resumed run the same as an
 uninterrupted one.
@@ -10,12 +11,11 @@ uninterrupted one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
-
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader
 
 from gvae.errors import ConfigError
+from gvae.graphs.loader import IndexedJets, RankBatchSampler, graph_loader  # noqa: F401 (re-exported; moved)
 from gvae.graphs.normalisation import Normalisation
 from gvae.graphs.shards import GraphShards, collate, model_inputs
 
@@ -44,52 +44,9 @@ class Batch:
         return int(self.features.shape[0])
 
 
-class RankBatchSampler(Sampler[list[int]]):
-    """Deterministic per-rank batches of a split.
-
-    Training (``shuffle=True``): each epoch a permutation seeded by ``(seed, epoch)`` is cut
-    to a multiple of the global batch ``batch_size * world_size`` (the tail is dropped), and
-    rank r takes every ``world_size``-th index starting at r (like ``DistributedSampler``).
-    The union of the ranks' i-th batches is then exactly the i-th batch of one process with
-    ``batch_size * world_size``. Evaluation (``shuffle=False``): the split in order, every
-    ``world_size``-th index per rank, last batch possibly smaller, nothing dropped.
-    """
-
-    def __init__(self, n: int, batch_size: int, rank: int = 0, world_size: int = 1,
-                 shuffle: bool = True, seed: int = 0) -> None:
-        self.n, self.batch_size, self.rank, self.world_size = n, batch_size, rank, world_size
-        self.shuffle, self.seed, self.epoch = shuffle, seed, 0
-        if shuffle and n < batch_size * world_size:
-            raise ConfigError(f"the training split has {n} jets, fewer than one global batch "
-                              f"({batch_size} x {world_size} processes)")
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the permutation of ``epoch``."""
-        self.epoch = epoch
-
-    def _indices(self) -> list[int]:
-        if not self.shuffle:
-            return list(range(self.rank, self.n, self.world_size))
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        perm = torch.randperm(self.n, generator=g)
-        usable = self.n // (self.batch_size * self.world_size) * self.batch_size * self.world_size
-        return perm[:usable][self.rank::self.world_size].tolist()
-
-    def __iter__(self) -> Iterator[list[int]]:
-        idx = self._indices()
-        for start in range(0, len(idx), self.batch_size):
-            yield idx[start:start + self.batch_size]
-
-    def __len__(self) -> int:
-        if self.shuffle:
-            return self.n // (self.batch_size * self.world_size)
-        mine = len(range(self.rank, self.n, self.world_size))
-        return (mine + self.batch_size - 1) // self.batch_size
-
-
 @dataclass
 class StackedJets:
-    """A batch fetched in one go (:meth:`IndexedJets.__getitems__`): jet indices ``[B]`` and the
+    """A batch fetched in one go (:meth:`TrainingJets.__getitems__`): jet indices ``[B]`` and the
     model inputs ``features [B, N, 6]`` f32 (normalised), ``neighbours [B, N, k]`` i64,
     ``mask [B, N]`` bool."""
 
@@ -99,32 +56,25 @@ class StackedJets:
     mask: torch.Tensor
 
 
-class IndexedJets(Dataset):
-    """``GraphShards`` (optionally truncated to its first ``limit`` jets) yielding
-    ``(index, jet)``.
+class TrainingJets(IndexedJets):
+    """:class:`IndexedJets` with the training fast path.
 
-    Fast path (preloaded shards): the normalised model inputs of the whole split are computed
-    once (in chunks, with the same float64 arithmetic as per batch) and the DataLoader fetches a
-    batch with one index per tensor (``__getitems__``) instead of one dict per jet plus stacks
-    and a normalisation per batch; the values are identical.
+    With preloaded shards the normalised model inputs of the whole split are computed once (in
+    chunks, with the same float64 arithmetic as per batch) and the DataLoader fetches a batch
+    with one index per tensor (``__getitems__``) instead of one dict per jet plus stacks and a
+    normalisation per batch; the values are identical. Costs the normalised features of the
+    split in memory (``[n, N, 6]`` f32).
     """
 
     def __init__(self, shards: GraphShards, limit: int | None = None, chunk: int = 1024) -> None:
-        self.shards = shards
-        self.n = len(shards) if limit is None else min(limit, len(shards))
+        super().__init__(shards, limit)
         self._inputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
-        arrays = getattr(shards, "_all", None)
+        arrays = getattr(shards, "_all", None)  # set when the split is preloaded
         if arrays is not None and self.n > 0:
-            parts = [model_inputs({k: arrays[k][a:a + chunk] for k in ("features", "neighbours", "mask")},
+            parts = [model_inputs({k: arrays[k][a:min(a + chunk, self.n)] for k in ("features", "neighbours", "mask")},
                                   shards.normalisation) for a in range(0, self.n, chunk)]
-            self._inputs = (torch.cat([p[0] for p in parts])[:self.n],
-                            arrays["neighbours"][:self.n], torch.cat([p[2] for p in parts])[:self.n])
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, index: int) -> tuple[int, dict[str, torch.Tensor]]:
-        return index, self.shards[index]
+            self._inputs = (torch.cat([p[0] for p in parts]), arrays["neighbours"][:self.n],
+                            torch.cat([p[2] for p in parts]))
 
     def __getitems__(self, indices: list[int]) -> StackedJets | list[tuple[int, dict[str, torch.Tensor]]]:
         """A whole batch (DataLoader fetcher hook): :class:`StackedJets` on the fast path."""
@@ -194,12 +144,13 @@ def make_loader(shards: GraphShards, batch_size: int, rank: int, world_size: int
                 limit: int | None = None) -> SplitLoader:
     """Loader over one split for one rank (training: shuffled, dropped tail, sampled noise;
     evaluation: in order, zero noise)."""
-    jets = IndexedJets(shards, limit)
-    sampler = RankBatchSampler(len(jets), batch_size, rank, world_size, shuffle=train, seed=seed)
     collate_fn = CollateBatch(shards.normalisation, latent_shape, seed, sample_noise=train)
-    loader = DataLoader(jets, batch_sampler=sampler, collate_fn=collate_fn,
-                        num_workers=num_workers, persistent_workers=False,
-                        multiprocessing_context="fork" if num_workers > 0 else None)
+    if batch_size < 1:
+        raise ConfigError(f"batch size must be >= 1, got {batch_size}")
+    jets = TrainingJets(shards, limit)  # graph_loader's DataLoader with the batch-fetch fast path
+    sampler = RankBatchSampler(len(jets), batch_size, rank, world_size, shuffle=train, seed=seed)
+    loader = DataLoader(jets, batch_sampler=sampler, collate_fn=collate_fn, num_workers=num_workers,
+                        persistent_workers=False, multiprocessing_context="fork" if num_workers > 0 else None)
     return SplitLoader(loader, sampler, collate_fn)
 
 
