@@ -25,9 +25,9 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def _trainer(data, out, amp: str) -> Trainer:
+def _trainer(data, out, amp: str, device: str = "cpu") -> Trainer:
     config = Config.from_dict(tiny_config(48, 4, amp=amp))
-    return Trainer(config, RunOptions(data_dir=str(data), out_dir=str(out), device="cpu", progress=False,
+    return Trainer(config, RunOptions(data_dir=str(data), out_dir=str(out), device=device, progress=False,
                                       threads=1))
 
 
@@ -85,3 +85,21 @@ def test_bf16_forward_differs_from_fp32_within_tolerance(tmp_path, synthetic_gra
     assert 1e-4 < rel < 0.05, rel
     assert val16["loss"] != val32["loss"]
     assert abs(val16["loss"] - val32["loss"]) < 0.02 * abs(val32["loss"]), (val32["loss"], val16["loss"])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("amp,dtype", [("bf16", torch.bfloat16), ("fp16", torch.float16)])
+def test_autocast_dtype_on_cuda(amp, dtype, tmp_path, synthetic_graphs, one_thread):
+    """The same observation on the GPU (CUDA autocast; fp16 with an enabled GradScaler)."""
+    trainer = _trainer(synthetic_graphs, tmp_path / amp, amp, device="cuda")
+    assert trainer.device.type == "cuda"
+    seen, handles = _record_linear_dtypes(trainer.model)
+    batch = next(iter(trainer.train_loader.epoch(1))).to(trainer.device)
+    assert torch.isfinite(trainer.train_step(batch)["loss"])
+    trainer.validate()
+    for handle in handles:
+        handle.remove()
+    assert len(seen) >= 2 * len(handles) and set(seen) == {dtype}, (amp, set(seen))
+    assert trainer.scaler.is_enabled() == (amp == "fp16")
+    trainer.metrics.close()
