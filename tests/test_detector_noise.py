@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from gvae import geometry
-from gvae.detector import DetectorConfig, Particles, simulate
+from gvae.data.detector import DetectorConfig, Particles, simulate
 
 EVENTS = 1000
 N_SIGMA = 5.0

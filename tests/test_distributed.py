@@ -36,9 +36,9 @@ import torch
 import yaml
 
 from fixtures_model import tiny_config
-from gvae.train import main
-from gvae.training.config import load_config
-from gvae.training.loop import RunOptions, Trainer
+from gvae.train.__main__ import main
+from gvae.train.config import load_config
+from gvae.train.loop import RunOptions, Trainer
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 BIN = Path(sys.executable).parent

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from fixtures_model import tiny_config
-from gvae.training.config import Config
-from gvae.training.loop import RunOptions, Trainer
+from gvae.train.config import Config
+from gvae.train.loop import RunOptions, Trainer
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from fixtures_model import tiny_config
-from gvae.training.config import Config
-from gvae.training.loop import RunOptions, Trainer
+from gvae.train.config import Config
+from gvae.train.loop import RunOptions, Trainer
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import torch
 import yaml
 
 from fixtures_model import tiny_config
-from gvae.train import build_parser, main
+from gvae.train.__main__ import build_parser, main
 
 
 @pytest.fixture
