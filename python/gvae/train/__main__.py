@@ -67,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="seed (overrides training.seed)")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/last.pt (model, optimizer, scheduler, scaler, RNG, epoch); "
-                        "starts from scratch when there is no checkpoint yet")
+                        "when OUT has no last.pt yet, starts from scratch and logs a warning saying so "
+                        "(a job script may always pass --resume); an unreadable last.pt is a "
+                        "ModelLoadError (exit 2)")
     p.add_argument("--stop-after-epochs", type=int, default=None, metavar="N",
                    help="end this invocation after N epochs (the schedule still follows "
                         "training.epochs); continue later with --resume (time-limited queues)")
