@@ -17,6 +17,7 @@ OUT_FEATURES = 3
 ACTIVATIONS = ("relu", "gelu", "elu", "silu")
 #: ``model.decoder`` choices: the latent-only set decoder (default) and the paper's unpooling decoder.
 DECODERS = ("latent", "paper")
+MESSAGE_PASSING = ("knn", "dense")
 
 
 @dataclass
@@ -54,6 +55,11 @@ class ModelConfig:
         slots: most hits the latent decoder emits per channel (track, ECAL, HCAL); their sum may not
             exceed ``max_nodes``. Empty (default): 5/32, 22/32 and 5/32 of ``max_nodes``
             (:attr:`slot_budget`; 160, 704, 160 for 1024).
+        message_passing: ``knn`` (default: node-level GraphSAGE and the first MinCut stage
+            on the neighbour list ``[B, N, k]``, no ``N x N`` tensor in the encoder,
+            :mod:`gvae.model.knn`) or ``dense`` (the ``[B, N, N]`` adjacency with PyG's dense
+            layers, kept for comparison). Both compute the same function with the same
+            parameter names, so a checkpoint of one runs in the other.
     """
 
     max_nodes: int = 400
@@ -76,6 +82,7 @@ class ModelConfig:
     decoder_heads: int = 4
     decoder_blocks: int = 2
     slots: list[int] = field(default_factory=list)
+    message_passing: str = "knn"
 
     def validate(self) -> "ModelConfig":
         """Check ranges and consistency; raise :class:`ConfigError` naming the field."""
@@ -103,6 +110,8 @@ class ModelConfig:
             raise bad("encoder_layers", "the node level needs at least one GraphSAGE layer")
         if self.activation not in ACTIVATIONS:
             raise bad("activation", f"must be one of {ACTIVATIONS}")
+        if self.message_passing not in MESSAGE_PASSING:
+            raise bad("message_passing", f"must be one of {MESSAGE_PASSING}")
         if not self.assignment_temperature > 0:
             raise bad("assignment_temperature", "must be > 0")
         if not self.logvar_min < self.logvar_max:
