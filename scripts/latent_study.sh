@@ -3,9 +3,9 @@
 # latent scan 50x4 and 50x16, reconstruction EMD against the latent-only PCA, and jets simulated
 # from the prior. Takes hours on 2 cores; not part of `make demo`. Results land in $OUT; copy the
 # report tables into docs/evaluation/.
-#   STUDY_JETS   jets generated in total (half top, half QCD; default 37500 -> 30000 train, 3750 val,
-#                3750 test with the 0.8/0.1/0.1 split... use STUDY_SPLIT to get 5k test jets per type)
-#   STUDY_SPLIT  train,val,test fractions (default 0.6,0.1,0.3: 22500 train, 11250 test = 5.6k per type)
+#   STUDY_JETS   jets generated in total, half top, half QCD (default 37500)
+#   STUDY_SPLIT  train,val,test fractions (default 0.6,0.1,0.3: 22500 train = 11.25k per type,
+#                3750 val, 11250 test = 5.6k per type)
 #   STUDY_EPOCHS training epochs per latent size (default 20)
 set -euo pipefail
 cd "$(dirname "$0")/.."
