@@ -1,0 +1,101 @@
+"""Hits <-> jet images, and snapping continuous hits to the detector.
+
+Decoders that are free to place hits anywhere (the latent-only PCA baselines here, a latent-only
+GVAE decoder) produce continuous ``(x, y, E)`` per hit. Before they are compared with detector
+jets they are snapped onto the detector's cells, exactly as a real jet is recorded:
+
+* track and ECAL hits go to the crystal pixel containing ``(x, y)`` (``round(x / 0.0174) + 62``);
+* HCAL hits go to the 5 x 5-pixel tower containing that pixel;
+* hits of the same channel on the same cell are summed; hits outside the 125 x 125 window are
+  dropped (their energy is returned separately so that reports can state it).
+
+:func:`hits_to_image` writes hits into the end-to-end image convention of
+:class:`gvae.jets.JetBatch` (HCAL tower energy spread as ``E / 25`` over its 25 pixels) and
+:func:`image_to_hits` reads an image back as the graph builder does (one hit per nonzero
+track/ECAL pixel, one per HCAL tower at its centre pixel ``5 t + 2``), so
+``image_to_hits(hits_to_image(h))`` is the snap, and a jet that already sits on the detector cells
+comes back unchanged (up to the order of its hits).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from gvae import geometry
+from gvae.errors import InvalidInput
+from gvae.evaluate.hits import Hits
+
+_S = geometry.IMAGE_SIZE
+_T = geometry.HCAL_TOWER_PIXELS
+
+
+def pixel_indices(hits: Hits) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(ieta, iphi, inside)``: int64 ``[n]`` pixel indices of each hit and bool ``[n]`` inside the window."""
+    ie = np.floor(hits.x / geometry.PIXEL_SIZE + geometry.CENTRE_PIXEL + 0.5).astype(np.int64)
+    ip = np.floor(hits.y / geometry.PIXEL_SIZE + geometry.CENTRE_PIXEL + 0.5).astype(np.int64)
+    inside = (ie >= 0) & (ie < _S) & (ip >= 0) & (ip < _S)
+    return ie, ip, inside
+
+
+def hits_to_image(hits: Hits) -> np.ndarray:
+    """Hits -> image float64 ``[3, 125, 125]`` in GeV, end-to-end convention (HCAL: ``E / 25`` per
+    pixel of the tower). Hits outside the window are dropped."""
+    ie, ip, inside = pixel_indices(hits)
+    img = np.zeros((geometry.N_CHANNELS, _S, _S))
+    for c in range(geometry.N_CHANNELS):
+        sel = inside & (hits.channel == c)
+        if c == geometry.HCAL:
+            towers = np.zeros((geometry.N_TOWERS, geometry.N_TOWERS))
+            np.add.at(towers, (ie[sel] // _T, ip[sel] // _T), hits.energy[sel])
+            img[c] = np.kron(towers, np.ones((_T, _T))) / _T ** 2
+        else:
+            np.add.at(img[c], (ie[sel], ip[sel]), hits.energy[sel])
+    return img
+
+
+def image_to_hits(image: np.ndarray) -> Hits:
+    """Image ``[3, 125, 125]`` (GeV, end-to-end convention) -> hits at the cell centres, in the
+    graph builder's coordinates (``x = (ieta - 62) * 0.0174``); HCAL summed per tower."""
+    img = np.asarray(image, dtype=np.float64)
+    if img.shape != (geometry.N_CHANNELS, _S, _S):
+        raise InvalidInput(f"image must have shape {(geometry.N_CHANNELS, _S, _S)}, got {img.shape}", field="image")
+    if not np.all(np.isfinite(img)) or np.any(img < 0):
+        raise InvalidInput("image pixels must be finite and >= 0", field="image")
+    xs, ys, es, cs = [], [], [], []
+    for c in range(geometry.N_CHANNELS):
+        if c == geometry.HCAL:
+            towers = img[c].reshape(geometry.N_TOWERS, _T, geometry.N_TOWERS, _T).sum(axis=(1, 3))
+            te, tp = np.nonzero(towers)
+            ie, ip, e = te * _T + _T // 2, tp * _T + _T // 2, towers[te, tp]
+        else:
+            ie, ip = np.nonzero(img[c])
+            e = img[c][ie, ip]
+        xs.append((ie - geometry.CENTRE_PIXEL) * geometry.PIXEL_SIZE)
+        ys.append((ip - geometry.CENTRE_PIXEL) * geometry.PIXEL_SIZE)
+        es.append(e)
+        cs.append(np.full(len(e), c, dtype=np.int64))
+    return Hits(np.concatenate(xs), np.concatenate(ys), np.concatenate(es), np.concatenate(cs))
+
+
+def snap(hits: Hits) -> tuple[Hits, float]:
+    """Snap continuous hits to the detector cells (module docstring).
+
+    Returns the snapped hits and the energy (GeV) of the hits that fell outside the window.
+    """
+    _, _, inside = pixel_indices(hits)
+    return image_to_hits(hits_to_image(hits)), float(hits.energy[~inside].sum())
+
+
+def snap_all(jets: Sequence[Hits]) -> tuple[list[Hits], np.ndarray]:
+    """:func:`snap` of many jets: the snapped jets and float64 ``[n]`` energy lost outside the window."""
+    out = [snap(h) for h in jets]
+    return [h for h, _ in out], np.array([e for _, e in out], dtype=np.float64)
+
+
+def average_images(jets: Sequence[Hits]) -> np.ndarray:
+    """Mean image float64 ``[3, 125, 125]`` of many jets (zeros for none)."""
+    total = np.zeros((geometry.N_CHANNELS, _S, _S))
+    for h in jets:
+        total += hits_to_image(h)
+    return total / max(len(jets), 1)
