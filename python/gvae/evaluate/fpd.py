@@ -33,7 +33,6 @@ import warnings
 from typing import Sequence
 
 import numpy as np
-from scipy import linalg
 from scipy.optimize import curve_fit
 
 from gvae import geometry
@@ -65,22 +64,28 @@ def normalise_features(real: np.ndarray, gen: np.ndarray) -> tuple[np.ndarray, n
     return real / maxes, gen / maxes
 
 
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
-                     eps: float = 1e-6) -> float:
-    """Fréchet distance between N(mu1 ``[d]``, sigma1 ``[d, d]``) and N(mu2, sigma2)."""
+def _sqrt_psd(a: np.ndarray) -> np.ndarray:
+    """Symmetric square root of a symmetric positive semi-definite matrix (negative eigenvalues -> 0)."""
+    w, v = np.linalg.eigh((a + a.T) / 2.0)
+    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
+    """Fréchet distance between N(mu1 ``[d]``, sigma1 ``[d, d]``) and N(mu2, sigma2).
+
+    ``Tr((S1 S2)^(1/2))`` is computed as ``sum sqrt(eig(S1^(1/2) S2 S1^(1/2)))`` (the same eigenvalues
+    as ``S1 S2``, but a symmetric problem: exact for singular covariances, no ``sqrtm`` of a
+    non-symmetric product, which jetnet regularises with ``eps`` and is ~50x slower).
+    """
     mu1, mu2 = np.atleast_1d(mu1), np.atleast_1d(mu2)
     sigma1, sigma2 = np.atleast_2d(sigma1), np.atleast_2d(sigma2)
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
         raise InvalidInput(f"mean/covariance shapes differ: {mu1.shape} vs {mu2.shape}, {sigma1.shape} vs {sigma2.shape}")
     diff = mu1 - mu2
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        covmean = linalg.sqrtm(sigma1 @ sigma2)
-        if not np.all(np.isfinite(covmean)):
-            offset = np.eye(len(sigma1)) * eps
-            covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
-    covmean = np.real(covmean)  # numerical noise may leave a small imaginary part
-    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
+    root = _sqrt_psd(sigma1)
+    middle = root @ sigma2 @ root
+    tr_covmean = float(np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2.0), 0.0, None)).sum())
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * tr_covmean)
 
 
 def _linear(x: np.ndarray, intercept: float, slope: float) -> np.ndarray:

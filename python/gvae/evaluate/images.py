@@ -7,7 +7,10 @@ jets they are snapped onto the detector's cells, exactly as a real jet is record
 * track and ECAL hits go to the crystal pixel containing ``(x, y)`` (``round(x / 0.0174) + 62``);
 * HCAL hits go to the 5 x 5-pixel tower containing that pixel;
 * hits of the same channel on the same cell are summed; hits outside the 125 x 125 window are
-  dropped (their energy is returned separately so that reports can state it).
+  dropped (their energy is returned separately so that reports can state it);
+* the readout thresholds of :class:`gvae.detector.DetectorConfig` are applied to the summed cells
+  (ECAL crystals below ``ecal_threshold``, HCAL towers below ``hcal_threshold`` read zero; the
+  tracker has no energy threshold).
 
 :func:`hits_to_image` writes hits into the end-to-end image convention of
 :class:`gvae.jets.JetBatch` (HCAL tower energy spread as ``E / 25`` over its 25 pixels) and
@@ -23,6 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from gvae import geometry
+from gvae.detector import DetectorConfig
 from gvae.errors import InvalidInput
 from gvae.evaluate.hits import Hits
 
@@ -78,18 +82,28 @@ def image_to_hits(image: np.ndarray) -> Hits:
     return Hits(np.concatenate(xs), np.concatenate(ys), np.concatenate(es), np.concatenate(cs))
 
 
-def snap(hits: Hits) -> tuple[Hits, float]:
-    """Snap continuous hits to the detector cells (module docstring).
+def apply_thresholds(hits: Hits, detector: DetectorConfig | None = None) -> Hits:
+    """Drop ECAL hits below ``detector.ecal_threshold`` and HCAL hits below ``hcal_threshold`` (GeV)."""
+    d = detector or DetectorConfig()
+    keep = ~(((hits.channel == geometry.ECAL) & (hits.energy < d.ecal_threshold))
+             | ((hits.channel == geometry.HCAL) & (hits.energy < d.hcal_threshold)))
+    return Hits(hits.x[keep], hits.y[keep], hits.energy[keep], hits.channel[keep])
+
+
+def snap(hits: Hits, detector: DetectorConfig | None = None, thresholds: bool = True) -> tuple[Hits, float]:
+    """Snap continuous hits to the detector cells, then apply the readout thresholds (module docstring).
 
     Returns the snapped hits and the energy (GeV) of the hits that fell outside the window.
     """
     _, _, inside = pixel_indices(hits)
-    return image_to_hits(hits_to_image(hits)), float(hits.energy[~inside].sum())
+    cells = image_to_hits(hits_to_image(hits))
+    return (apply_thresholds(cells, detector) if thresholds else cells), float(hits.energy[~inside].sum())
 
 
-def snap_all(jets: Sequence[Hits]) -> tuple[list[Hits], np.ndarray]:
+def snap_all(jets: Sequence[Hits], detector: DetectorConfig | None = None,
+             thresholds: bool = True) -> tuple[list[Hits], np.ndarray]:
     """:func:`snap` of many jets: the snapped jets and float64 ``[n]`` energy lost outside the window."""
-    out = [snap(h) for h in jets]
+    out = [snap(h, detector, thresholds) for h in jets]
     return [h for h, _ in out], np.array([e for _, e in out], dtype=np.float64)
 
 
