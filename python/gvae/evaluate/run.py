@@ -55,6 +55,8 @@ class Settings:
     baseline_max_train: int | None = None
     plots: bool = True
     device: str = "cpu"
+    seed: int = 0
+    generation: bool = True
     notes: list[str] = field(default_factory=list)
 
 
@@ -202,6 +204,17 @@ def evaluate(settings: Settings) -> dict[str, Any]:
     profiles = {m: np.mean([radial_profile(h) for h in rec[m]], axis=0) for m in ("original", "gvae", "baseline")}
     timing["observables"] = time.perf_counter() - t
 
+    t = time.perf_counter()
+    from gvae.evaluate.baseline_sections import sections
+
+    extra = sections(settings.data, shards, norm, c * l, rec, emds, tables, emd_R=settings.emd_R,
+                     workers=settings.workers, hit_threshold=settings.hit_threshold, batch_size=settings.batch_size,
+                     max_train=settings.baseline_max_train, out=out if settings.plots else None, seed=settings.seed,
+                     generation=settings.generation)
+    timing.update(extra["timing_s"])
+    timing["issue14_sections"] = time.perf_counter() - t
+    notes += extra["notes"]
+
     better = {ch: float(np.mean(emds["gvae"][:, i] < emds["baseline"][:, i])) for i, ch in enumerate(EMD_CHANNELS)}
     medians = {ch: (float(np.median(emds["gvae"][:, i])), float(np.median(emds["baseline"][:, i])))
                for i, ch in enumerate(EMD_CHANNELS)}
@@ -235,7 +248,7 @@ def evaluate(settings: Settings) -> dict[str, Any]:
                 title=f"jet {j} (source row {int(rec['row'][j])})"))
         paths.append(plots.observable_histograms(tables, out / "observables.png"))
         paths.append(plots.radial_profile_plot(profiles, out / "radial_profile.png"))
-        plot_files = [p.name for p in paths]
+        plot_files = [p.name for p in paths] + extra["plots"]
         timing["plots"] = time.perf_counter() - t
 
     _write_per_jet(out / "per_jet.csv", rec["row"], emds, tables)
@@ -268,7 +281,10 @@ def evaluate(settings: Settings) -> dict[str, Any]:
         "timing_s": timing,
         "plots": plot_files,
         "notes": notes,
+        "reconstruction_baselines": extra["reconstruction_baselines"],
     }
+    if extra["generation"] is not None:
+        report["generation"] = extra["generation"]
     write_json(report, out / "report.json")
     write_markdown(report, out / "report.md")
     log.info("wrote %s and %s", out / "report.json", out / "report.md")
