@@ -22,12 +22,15 @@ pulls numba, coffea and awkward-vector, and a fixed 50k-jet sample size):
 
 Jet features (:func:`efp_features`): the 36 energy flow polynomials with ``d <= 4``
 (``energyflow.EFPSet(("d<=", 4), measure="hadr", beta=1, normed=None, coords="ptyphim")``, jetnet's
-choice) of the calorimeter (ECAL + HCAL) hits as massless particles, ``pT = E / cosh(eta)``;
-tracks are left out as in the jet mass and pT of :mod:`gvae.evaluate.observables` (their
-calorimeter deposits are already there).
+choice) of the calorimeter (ECAL + HCAL) hits as massless particles with jetnet's particle
+features: relative pT (``pT_i / sum pT``, ``pT = E / cosh(eta)``) and (eta, phi) offsets from the
+jet axis. The EFPs then describe the jet's shape, O(1); its scale enters through the scalar features
+(mass, pT, energies). Tracks are left out as in the jet mass and pT of
+:mod:`gvae.evaluate.observables` (their calorimeter deposits are already there).
 """
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
 from typing import Sequence
@@ -169,6 +172,7 @@ def efp_names() -> list[str]:
     return [f"efp_{i}_n{int(n)}_d{int(d)}" for i, (n, d) in enumerate(specs[:, [0, 2]])]
 
 
+@functools.lru_cache(maxsize=1)
 def _efpset():
     try:
         import energyflow
@@ -185,7 +189,7 @@ def calorimeter_particles(hits: Hits, jet_eta: float = 0.0) -> np.ndarray:
 
 
 def efp_features(jets: Sequence[Hits], jet_etas: Sequence[float] | None = None) -> np.ndarray:
-    """The 36 ``d <= 4`` EFPs of each jet's calorimeter hits: float64 ``[n_jets, 36]``.
+    """The 36 ``d <= 4`` EFPs of each jet's calorimeter hits with relative pT: float64 ``[n_jets, 36]``.
 
     A jet without calorimeter energy gets zeros.
     """
@@ -196,6 +200,7 @@ def efp_features(jets: Sequence[Hits], jet_etas: Sequence[float] | None = None) 
         p = calorimeter_particles(h, float(eta))
         p = p[p[:, 0] > 0]
         if len(p):
+            p[:, 0] /= p[:, 0].sum()
             out[i] = s.compute(p)
     if not np.all(np.isfinite(out)):
         raise InvalidInput("non-finite EFP values", field="efp")
