@@ -114,6 +114,7 @@ def _median_w1_multiple(sample: dict) -> float:
     return float(np.median([v["multiple"] for v in sample["w1"].values() if v["multiple"] is not None]))
 
 
+@pytest.mark.slow
 def test_floors_same_distribution_vs_shifted_synthetic(tmp_path) -> None:
     rng = np.random.default_rng(6)
     real = {"qcd": _jets(rng, 60)}
@@ -140,6 +141,7 @@ def test_floors_same_distribution_vs_shifted_synthetic(tmp_path) -> None:
     assert len(res["feature_names"]) == len(feature_names()) == 36 + 9 + 10
 
 
+@pytest.mark.slow
 def test_floors_on_pythia_jets(physics_jets) -> None:
     """Disjoint Pythia jets of one type sit at the floor; the same jets with HCAL energies x 2 do not."""
     types = jet_type_names(physics_jets.y)
