@@ -139,6 +139,18 @@ def test_floors_same_distribution_vs_shifted_synthetic(tmp_path) -> None:
     assert {"generation_qcd_distributions.png", "generation_qcd_average_images.png",
             "generation_qcd_gallery_generated.png"} <= set(res["plots"])
     assert len(res["feature_names"]) == len(feature_names()) == 36 + 9 + 10
+    # the section goes into report.json (schema) and report.md
+    import json
+
+    import jsonschema
+
+    from gvae.evaluate.report import _clean
+    from gvae.evaluate.report_generation import GENERATION_SCHEMA, generation_markdown
+
+    clean = json.loads(json.dumps(_clean(res)))
+    jsonschema.validate(clean, GENERATION_SCHEMA)
+    md = "\n".join(generation_markdown(clean))
+    assert "### qcd: 30 jets per sample" in md and "| shifted |" in md and "| mass_calo |" in md
 
 
 @pytest.mark.slow
