@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     from gvae.evaluate.reconstruction import evaluate_reconstruction_baselines
     from gvae.evaluate.report import _clean
     from gvae.evaluate.report_generation import generation_markdown, reconstruction_markdown
-    from gvae.shards import GraphShards
+    from gvae.graphs.shards import GraphShards
 
     train_s, test_s = GraphShards(args.data, "train"), GraphShards(args.data, "test")
     norm = train_s.normalisation

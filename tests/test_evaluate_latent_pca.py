@@ -7,15 +7,15 @@ import pytest
 import torch
 
 from gvae import geometry
-from gvae.detector import DetectorConfig
+from gvae.data.detector import DetectorConfig
 from gvae.errors import ConfigError, InvalidInput
 from gvae.evaluate.hits import Hits, hits_from_features
 from gvae.evaluate.images import hits_to_image, image_to_hits, snap
 from gvae.evaluate.latent_pca import (NODE_DIM, GaussianPCAGenerator, LatentOnlyPCA, jet_type_names, node_vectors,
                                       vector_to_hits)
 from gvae.evaluate.reconstruction import evaluate_reconstruction_baselines
-from gvae.graph import build_graphs
-from gvae.normalisation import Normalisation
+from gvae.graphs.build import build_graphs
+from gvae.graphs.normalisation import Normalisation
 
 P = geometry.PIXEL_SIZE
 

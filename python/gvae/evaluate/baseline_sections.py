@@ -21,8 +21,8 @@ from gvae.evaluate.hits import Hits
 from gvae.evaluate.latent_pca import GaussianPCAGenerator, jet_type_names
 from gvae.evaluate.observables import OBSERVABLES, compare, observables_table, summary
 from gvae.evaluate.reconstruction import fit_latent_only_pca
-from gvae.normalisation import Normalisation
-from gvae.shards import GraphShards
+from gvae.graphs.normalisation import Normalisation
+from gvae.graphs.shards import GraphShards
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ jets they are snapped onto the detector's cells, exactly as a real jet is record
 * HCAL hits go to the 5 x 5-pixel tower containing that pixel;
 * hits of the same channel on the same cell are summed; hits outside the 125 x 125 window are
   dropped (their energy is returned separately so that reports can state it);
-* the readout thresholds of :class:`gvae.detector.DetectorConfig` are applied to the summed cells
+* the readout thresholds of :class:`gvae.data.detector.DetectorConfig` are applied to the summed cells
   (ECAL crystals below ``ecal_threshold``, HCAL towers below ``hcal_threshold`` read zero; the
   tracker has no energy threshold).
 
@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from gvae import geometry
-from gvae.detector import DetectorConfig
+from gvae.data.detector import DetectorConfig
 from gvae.errors import InvalidInput
 from gvae.evaluate.hits import Hits
 

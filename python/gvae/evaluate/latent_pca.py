@@ -30,7 +30,7 @@ from gvae.errors import ConfigError, InvalidInput
 from gvae.evaluate.baseline import PCABaseline
 from gvae.evaluate.hits import Hits
 from gvae.evaluate.images import snap
-from gvae.normalisation import Normalisation
+from gvae.graphs.normalisation import Normalisation
 
 #: Per-node vector: normalised (x', y', u'), channel one-hot, real flag.
 NODE_VECTOR: tuple[str, ...] = ("x", "y", "log_energy", "is_track", "is_ecal", "is_hcal", "real")

@@ -10,8 +10,8 @@ EMD per channel and all channels (median, q16, q84 and the rest of
 :func:`gvae.evaluate.observables.summary`), and count, energy and mass responses
 (:func:`gvae.evaluate.observables.compare`).
 
-Jets come as graph arrays, the form of :meth:`gvae.shards.GraphShards.arrays` and
-:func:`gvae.graph.build_graphs`: ``{"features": [n, N, 4] (x, y, E, channel), "mask": [n, N]}``
+Jets come as graph arrays, the form of :meth:`gvae.graphs.shards.GraphShards.arrays` and
+:func:`gvae.graphs.build.build_graphs`: ``{"features": [n, N, 4] (x, y, E, channel), "mask": [n, N]}``
 (numpy arrays or torch tensors), optionally with ``"y"`` (label) and ``"pt"`` ``[n]``.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ from gvae.evaluate.emd import DEFAULT_R, EMD_CHANNELS, batch_emds
 from gvae.evaluate.hits import Hits, hits_from_features, hits_from_reconstruction
 from gvae.evaluate.latent_pca import MAX_NODE_ENERGY, LatentOnlyPCA
 from gvae.evaluate.observables import DEFAULT_THRESHOLD, OBSERVABLES, compare, observables_table, summary
-from gvae.normalisation import Normalisation
+from gvae.graphs.normalisation import Normalisation
 
 log = logging.getLogger(__name__)
 
