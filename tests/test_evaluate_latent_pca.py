@@ -10,7 +10,7 @@ from gvae import geometry
 from gvae.data.detector import DetectorConfig
 from gvae.errors import ConfigError, InvalidInput
 from gvae.evaluate.hits import Hits, hits_from_features
-from gvae.evaluate.images import hits_to_image, image_to_hits, snap
+from gvae.evaluate.images import hits_from_sets, hits_to_image, image_to_hits, snap
 from gvae.evaluate.latent_pca import (NODE_DIM, GaussianPCAGenerator, LatentOnlyPCA, jet_type_names, node_vectors,
                                       vector_to_hits)
 from gvae.evaluate.reconstruction import evaluate_reconstruction_baselines
@@ -158,3 +158,20 @@ def test_reconstruction_baselines_entry_point(generated_jets) -> None:
         evaluate_reconstruction_baselines({"features": g["features"]}, train, 3)
     with pytest.raises(ConfigError):
         evaluate_reconstruction_baselines(train, train, 0)
+
+
+def test_hits_from_decoder_sets() -> None:
+    xyz = torch.tensor([[[0.4 * P, 0.0, 2.0], [0.1 * P, 0.0, 1.0], [0.0, 0.0, 50.0]],
+                        [[0.0, 0.0, 0.5], [0.0, 0.0, 3.0], [0.0, 0.0, 0.0]]])
+    channel = torch.tensor([[1, 1, 0], [2, 2, 0]])
+    mask = torch.tensor([[True, True, False], [True, True, False]])
+    jets = hits_from_sets(xyz, channel, mask)
+    assert len(jets) == 2
+    np.testing.assert_allclose(_sorted(jets[0]), [[1, 0, 0, 3.0]])  # masked hit ignored, same pixel summed
+    np.testing.assert_allclose(_sorted(jets[1]), [[2, 0, 0, 3.5]])  # same HCAL tower summed, above threshold
+    raw = hits_from_sets(xyz, channel, mask, snap_to_detector=False)
+    assert len(raw[0]) == 2 and raw[0].x[0] == pytest.approx(0.4 * P)
+    bad = xyz.clone()
+    bad[1, 0, 2] = -1.0
+    with pytest.raises(InvalidInput, match="jet 1"):
+        hits_from_sets(bad, channel, mask)

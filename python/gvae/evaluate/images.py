@@ -107,6 +107,28 @@ def snap_all(jets: Sequence[Hits], detector: DetectorConfig | None = None,
     return [h for h, _ in out], np.array([e for _, e in out], dtype=np.float64)
 
 
+def hits_from_sets(xyz: np.ndarray, channel: np.ndarray, mask: np.ndarray, snap_to_detector: bool = True,
+                   detector: DetectorConfig | None = None) -> list[Hits]:
+    """A decoder's padded hit sets -> one :class:`Hits` per jet (snapped and thresholded by default).
+
+    xyz: float ``[B, M, 3]`` physical (x, y offsets, energy in GeV); channel: int ``[B, M]`` in
+    {0, 1, 2}; mask: bool ``[B, M]`` (True = the hit exists). Numpy arrays or torch tensors.
+    """
+    to_np = lambda a: a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)  # noqa: E731
+    x, c, m = to_np(xyz).astype(np.float64), np.rint(to_np(channel)).astype(np.int64), to_np(mask).astype(bool)
+    if x.ndim != 3 or x.shape[2] != 3 or c.shape != x.shape[:2] or m.shape != x.shape[:2]:
+        raise InvalidInput(f"expected xyz [B, M, 3], channel and mask [B, M], got {x.shape}, {c.shape}, {m.shape}",
+                           field="hits")
+    out = []
+    for j in range(len(x)):
+        try:
+            h = Hits(x[j, m[j], 0], x[j, m[j], 1], x[j, m[j], 2], c[j, m[j]])
+        except InvalidInput as exc:
+            raise InvalidInput(f"jet {j}: {exc}", row=j, field=exc.field) from exc
+        out.append(snap(h, detector)[0] if snap_to_detector else h)
+    return out
+
+
 def average_images(jets: Sequence[Hits]) -> np.ndarray:
     """Mean image float64 ``[3, 125, 125]`` of many jets (zeros for none)."""
     total = np.zeros((geometry.N_CHANNELS, _S, _S))
