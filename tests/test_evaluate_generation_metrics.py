@@ -190,3 +190,16 @@ def test_compute_features_per_hit_and_bad_input() -> None:
         evaluate_generation({"qcd": [h] * 3}, {"qcd": [h] * 3})
     with pytest.raises(ConfigError):
         evaluate_generation({"qcd": [h] * 10}, {"ttbar": [h] * 10})
+
+
+def test_plots_set_their_style_per_figure(tmp_path) -> None:
+    import matplotlib.pyplot as plt
+
+    from gvae.evaluate import plots, plots_generation
+
+    before = dict(plt.rcParams)
+    plots.radial_profile_plot({"original": np.full(9, 0.1), "gvae": np.full(9, 0.12)}, tmp_path / "r.png")
+    plots_generation.image_grid({"a": np.ones((3, 125, 125))}, tmp_path / "g.png", "t")
+    changed = [k for k in before if before[k] != plt.rcParams[k]]
+    assert changed == []
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"

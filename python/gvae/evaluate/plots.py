@@ -1,10 +1,12 @@
 """Evaluation plots in the mplhep (CMS) style: EMD histograms, event displays on a log colour scale
 (the paper's Figure 3 layout, one column per channel), observable histograms with ratio panels (one
-figure, a panel pair per observable) and the radial energy profile. Every function writes one PNG and returns its path."""
+figure, a panel pair per observable) and the radial energy profile. Every function writes one PNG and returns its path;
+the style is applied per figure (``plt.style.context``), never globally."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import matplotlib
 
@@ -21,12 +23,16 @@ from gvae.evaluate.observables import OBSERVABLES, RADIAL_EDGES  # noqa: E402
 
 #: Colours of the three samples, the same in every plot.
 COLOURS = {"original": "black", "gvae": "tab:blue", "baseline": "tab:orange"}
-LABELS = {"original": "Original", "gvae": "GVAE", "baseline": "PCA baseline"}
+LABELS = {"original": "Original", "gvae": "GVAE", "baseline": "PCA (given true mask+channel)"}
 
 
-def _style() -> None:
-    hep.style.use("CMS")
-    plt.rcParams.update({"font.size": 14, "figure.dpi": 100})
+def _styled(plot: Callable[..., Path]) -> Callable[..., Path]:
+    """Run a plotting function inside the CMS style (per figure: the global rcParams are left alone)."""
+    @functools.wraps(plot)
+    def wrapper(*args: Any, **kwargs: Any) -> Path:
+        with plt.style.context([hep.style.CMS, {"font.size": 14, "figure.dpi": 100}]):
+            return plot(*args, **kwargs)
+    return wrapper
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -59,10 +65,10 @@ def render(hits: Hits) -> np.ndarray:
     return img
 
 
+@_styled
 def event_display(rows: Mapping[str, Hits], path: Path, title: str = "") -> Path:
     """One jet: a row per sample (original, GVAE, baseline), a column per channel, log colour scale
     shared down each column. Axes in (eta, phi) offset from the jet axis."""
-    _style()
     images = {name: render(h) for name, h in rows.items()}
     half = geometry.IMAGE_SIZE / 2 * geometry.PIXEL_SIZE
     fig, axes = plt.subplots(len(rows), geometry.N_CHANNELS, figsize=(6 * geometry.N_CHANNELS, 5.2 * len(rows)),
@@ -87,11 +93,11 @@ def event_display(rows: Mapping[str, Hits], path: Path, title: str = "") -> Path
     return _save(fig, path)
 
 
+@_styled
 def emd_histograms(emds: Mapping[str, np.ndarray], path: Path, R: float) -> Path:
     """EMD distributions per channel (and all channels), GVAE vs baseline.
 
     emds: sample name -> float64 ``[n_jets, 4]`` (columns as :data:`EMD_CHANNELS`)."""
-    _style()
     fig, axes = plt.subplots(2, 2, figsize=(14, 11), layout="constrained")
     for i, (ax, channel) in enumerate(zip(axes.ravel(), EMD_CHANNELS)):
         values = np.concatenate([v[:, i] for v in emds.values()])
@@ -143,11 +149,11 @@ def _draw_ratio(ax: plt.Axes, rax: plt.Axes, edges: np.ndarray, heights: Mapping
         ax.legend(fontsize=10)
 
 
+@_styled
 def observable_histograms(tables: Mapping[str, Mapping[str, np.ndarray]], path: Path,
                           names: Sequence[str] = tuple(OBSERVABLES), columns: int = 4) -> Path:
     """Every observable in one figure: per observable the distributions of original, GVAE and
     baseline with a reco / original ratio panel below. tables: sample -> observable -> ``[n_jets]``."""
-    _style()
     rows = -(-len(names) // columns)
     fig = plt.figure(figsize=(5.5 * columns, 5.5 * rows), layout="constrained")
     grid = fig.add_gridspec(2 * rows, columns, height_ratios=[3, 1] * rows)
@@ -164,9 +170,9 @@ def observable_histograms(tables: Mapping[str, Mapping[str, np.ndarray]], path: 
     return _save(fig, path)
 
 
+@_styled
 def radial_profile_plot(profiles: Mapping[str, np.ndarray], path: Path) -> Path:
     """Mean energy-weighted radial profile ``[n_bins]`` per sample, with a ratio panel."""
-    _style()
     fig, (ax, rax) = plt.subplots(2, 1, figsize=(9, 9), gridspec_kw={"height_ratios": [3, 1]}, sharex=True,
                                   layout="constrained")
     heights = {k: np.asarray(v, dtype=np.float64) for k, v in profiles.items()}
