@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             real[t] = JetSample([res["hits"]["original"][int(i)] for i in idx], np.zeros(len(idx)))
             fake[t] = gen.sample(t, len(idx), args.seed + 7919 * j)
         generation = evaluate_generation(real, None, None if args.no_plots else args.out / f"plots_{k}", args.seed,
-                                         baselines={"gaussian_pca": fake})
+                                         baselines={"gaussian_pca": fake}, workers=args.workers)
         section = {"latent_size": k, "n_train": res["n_train"], "n_test": res["n_test"],
                    "models": {n: {kk: b[kk] for kk in ("label", "emd", "observables", "summary")}
                               for n, b in res["baselines"].items()}}

@@ -107,6 +107,8 @@ def test_efp_features_are_jetnet_s_36_on_relative_pt() -> None:
                       np.concatenate([h.select(1).energy, h.select(2).energy]),
                       np.concatenate([h.select(1).channel, h.select(2).channel])) for h in jets]
     np.testing.assert_allclose(efp_features(only_calo), e, rtol=1e-9)
+    np.testing.assert_allclose(efp_features(jets + [Hits(np.zeros(1), np.zeros(1), np.ones(1), np.zeros(1, int))],
+                                            workers=2), np.vstack([e, np.zeros((1, 36))]), rtol=1e-12)
     assert not np.allclose(efp_features(no_tracks), e)
 
 

@@ -103,7 +103,7 @@ def sections(data: Path, test: GraphShards, norm: Normalisation, latent_size: in
             real[jt] = JetSample([rec["original"][int(i)] for i in idx], np.asarray(rec["eta"])[idx])
             fake[jt] = generator.sample(jt, len(idx), seed + 7919 * k)
         if real:
-            gen_section = evaluate_generation(real, None, out, seed, baselines={"gaussian_pca": fake})
+            gen_section = evaluate_generation(real, None, out, seed, baselines={"gaussian_pca": fake}, workers=workers)
             gen_section["notes"] = [
                 "Real = the held-out graph nodes (after truncation to max_nodes); 'gaussian_pca' = a full-covariance "
                 "Gaussian per jet type over the latent-only PCA coefficients of the training jets, sampled "

@@ -188,20 +188,31 @@ def calorimeter_particles(hits: Hits, jet_eta: float = 0.0) -> np.ndarray:
     return np.stack([hits.energy[calo] / np.cosh(eta), eta, hits.y[calo]], axis=1)
 
 
-def efp_features(jets: Sequence[Hits], jet_etas: Sequence[float] | None = None) -> np.ndarray:
+def efp_features(jets: Sequence[Hits], jet_etas: Sequence[float] | None = None, workers: int = 1) -> np.ndarray:
     """The 36 ``d <= 4`` EFPs of each jet's calorimeter hits with relative pT: float64 ``[n_jets, 36]``.
 
-    A jet without calorimeter energy gets zeros.
+    A jet without calorimeter energy gets zeros. ``workers > 1`` spreads the jets over that many
+    processes (energyflow's ``batch_compute``); the values are the same.
     """
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")
     s = _efpset()
     etas = np.zeros(len(jets)) if jet_etas is None else np.asarray(jet_etas, dtype=np.float64)
     out = np.zeros((len(jets), s.count()))
+    events, rows = [], []
     for i, (h, eta) in enumerate(zip(jets, etas)):
         p = calorimeter_particles(h, float(eta))
         p = p[p[:, 0] > 0]
         if len(p):
             p[:, 0] /= p[:, 0].sum()
-            out[i] = s.compute(p)
+            events.append(p)
+            rows.append(i)
+    if events:
+        if workers > 1 and len(events) > 1:
+            values = np.asarray(s.batch_compute(events, n_jobs=workers), dtype=np.float64)
+        else:
+            values = np.stack([s.compute(p) for p in events])
+        out[rows] = values
     if not np.all(np.isfinite(out)):
         raise InvalidInput("non-finite EFP values", field="efp")
     return out

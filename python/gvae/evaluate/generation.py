@@ -114,8 +114,9 @@ def feature_names() -> list[str]:
     return [*efp_names(), *JET_SCALARS, *RADIAL_BINS]
 
 
-def compute_features(sample: JetSample, hit_threshold: float = GENERATION_HIT_THRESHOLD) -> SampleFeatures:
-    """Every feature of every jet of ``sample``."""
+def compute_features(sample: JetSample, hit_threshold: float = GENERATION_HIT_THRESHOLD,
+                     workers: int = 1) -> SampleFeatures:
+    """Every feature of every jet of ``sample`` (``workers`` processes for the EFPs)."""
     table = observables_table(sample.hits, sample.eta, hit_threshold)
     scalars = {k: table[k] for k in JET_SCALARS}
     profiles = np.array([radial_profile(h) for h in sample.hits]).reshape(len(sample), len(RADIAL_BINS))
@@ -128,7 +129,7 @@ def compute_features(sample: JetSample, hit_threshold: float = GENERATION_HIT_TH
         per_hit[f"hit_y_{group}"] = np.concatenate([h.y for h in sel] + [np.zeros(0)])
         e = np.concatenate([h.energy for h in sel] + [np.zeros(0)])
         per_hit[f"hit_log_energy_{group}"] = np.log(e[e > 0])
-    return SampleFeatures(scalars, per_hit, efp_features(sample.hits, sample.eta))
+    return SampleFeatures(scalars, per_hit, efp_features(sample.hits, sample.eta, workers))
 
 
 def _w1(a: np.ndarray, b: np.ndarray) -> float:
@@ -173,7 +174,7 @@ def evaluate_generation(real: Mapping[str, JetsLike], generated: Mapping[str, Je
                         out_dir: str | Path | None = None, seed: int = 0,
                         baselines: Mapping[str, Mapping[str, JetsLike]] | None = None,
                         hit_threshold: float = GENERATION_HIT_THRESHOLD, plots: bool = True,
-                        classifier_epochs: int = 100, gallery: int = 3) -> dict[str, Any]:
+                        classifier_epochs: int = 100, gallery: int = 3, workers: int = 1) -> dict[str, Any]:
     """Compare generated jets with held-out real jets per jet type (module docstring).
 
     real: jet type (e.g. "ttbar", "qcd") -> real held-out jets (:class:`JetBatch` ``[n, 3, 125, 125]``
@@ -182,6 +183,7 @@ def evaluate_generation(real: Mapping[str, JetsLike], generated: Mapping[str, Je
         missing from ``real`` are an error.
     baselines: more generators, name -> (jet type -> jets), e.g. ``{"gaussian_pca": {...}}``.
     out_dir: where the plots go (``None``: no plots).
+    workers: processes for the EFPs (the costly part: ~50-150 ms per jet on one core).
     Returns the report section: ``{"settings", "feature_names", "types": {type: {"n_jets",
     "floor", "samples": {name: figures with floors and multiples}}}, "plots", "timing_s"}``.
     """
@@ -192,7 +194,8 @@ def evaluate_generation(real: Mapping[str, JetsLike], generated: Mapping[str, Je
     if not samples:
         raise ConfigError("evaluate_generation needs generated jets or at least one baseline")
     result: dict[str, Any] = {
-        "settings": {"seed": seed, "hit_threshold_gev": hit_threshold, "classifier_epochs": classifier_epochs,
+        "settings": {"seed": seed, "hit_threshold_gev": hit_threshold, "workers": workers,
+                     "classifier_epochs": classifier_epochs,
                      "radial_edges": RADIAL_EDGES.tolist(), "w1_features": list(W1_FEATURES)},
         "feature_names": feature_names(), "types": {}, "plots": [], "timing_s": {}}
     t0 = time.perf_counter()
@@ -216,8 +219,9 @@ def evaluate_generation(real: Mapping[str, JetsLike], generated: Mapping[str, Je
             raise ConfigError(f"jet type '{t}': need at least 4 jets per sample, got {n}")
         ref, floor_sample = r.take(perm[:n]), r.take(perm[half:half + n])
         cut = {name: g.take(np.random.default_rng(seed + 1).permutation(len(g))[:n]) for name, g in gens.items()}
-        feats = {"real": compute_features(ref, hit_threshold), "real_floor": compute_features(floor_sample, hit_threshold)}
-        feats.update({name: compute_features(g, hit_threshold) for name, g in cut.items()})
+        feats = {"real": compute_features(ref, hit_threshold, workers),
+                 "real_floor": compute_features(floor_sample, hit_threshold, workers)}
+        feats.update({name: compute_features(g, hit_threshold, workers) for name, g in cut.items()})
         floor = compare_samples(feats["real"], feats["real_floor"], seed, classifier_epochs)
         entry: dict[str, Any] = {
             "n_jets": n, "n_real_available": len(r),
