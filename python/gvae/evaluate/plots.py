@@ -1,12 +1,10 @@
 """Evaluation plots in the mplhep (CMS) style: EMD histograms, event displays on a log colour scale
 (the paper's Figure 3 layout, one column per channel), observable histograms with ratio panels (one
-figure, a panel pair per observable) and the radial energy profile. Every function writes one PNG and returns its path;
-the style is applied per figure (``plt.style.context``), never globally."""
+figure, a panel pair per observable) and the radial energy profile. Every function writes one PNG and returns its path."""
 from __future__ import annotations
 
-import functools
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import matplotlib
 
@@ -18,7 +16,8 @@ from matplotlib.colors import LogNorm  # noqa: E402
 
 from gvae import geometry  # noqa: E402
 from gvae.evaluate.emd import EMD_CHANNELS  # noqa: E402
-from gvae.evaluate.hits import Hits  # noqa: E402
+from gvae.jets import Hits, paint  # noqa: E402
+from gvae.plotstyle import styled  # noqa: E402
 from gvae.evaluate.observables import OBSERVABLES, RADIAL_EDGES  # noqa: E402
 
 #: Colours of the three samples, the same in every plot.
@@ -26,13 +25,8 @@ COLOURS = {"original": "black", "gvae": "tab:blue", "baseline": "tab:orange"}
 LABELS = {"original": "Original", "gvae": "GVAE", "baseline": "PCA (given true mask+channel)"}
 
 
-def _styled(plot: Callable[..., Path]) -> Callable[..., Path]:
-    """Run a plotting function inside the CMS style (per figure: the global rcParams are left alone)."""
-    @functools.wraps(plot)
-    def wrapper(*args: Any, **kwargs: Any) -> Path:
-        with plt.style.context([hep.style.CMS, {"font.size": 14, "figure.dpi": 100}]):
-            return plot(*args, **kwargs)
-    return wrapper
+#: rcParams of the evaluation figures on top of the CMS style (set per figure, see gvae.plotstyle).
+RC = {"font.size": 14, "figure.dpi": 100}
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -49,23 +43,16 @@ def render(hits: Hits) -> np.ndarray:
     their tower (energy / 25 each, the end-to-end convention). Hits outside the window are dropped
     from the picture only.
     """
-    size, tower = geometry.IMAGE_SIZE, geometry.HCAL_TOWER_PIXELS
-    img = np.zeros((geometry.N_CHANNELS, size, size))
+    size = geometry.IMAGE_SIZE
     ie = np.floor(hits.x / geometry.PIXEL_SIZE + geometry.CENTRE_PIXEL + 0.5).astype(np.int64)
     ip = np.floor(hits.y / geometry.PIXEL_SIZE + geometry.CENTRE_PIXEL + 0.5).astype(np.int64)
     inside = (ie >= 0) & (ie < size) & (ip >= 0) & (ip < size)
-    for c in range(geometry.N_CHANNELS):
-        sel = inside & (hits.channel == c)
-        if c == geometry.HCAL:
-            t = np.zeros((size // tower, size // tower))
-            np.add.at(t, (ie[sel] // tower, ip[sel] // tower), hits.energy[sel])
-            img[c] = np.kron(t, np.ones((tower, tower))) / tower ** 2
-        else:
-            np.add.at(img[c], (ie[sel], ip[sel]), hits.energy[sel])
-    return img
+    n = int(inside.sum())
+    return paint(1, np.zeros(n, np.int64), np.asarray(hits.channel)[inside], ie[inside], ip[inside],
+                 np.asarray(hits.energy, np.float64)[inside], np.float64)[0]
 
 
-@_styled
+@styled(RC)
 def event_display(rows: Mapping[str, Hits], path: Path, title: str = "") -> Path:
     """One jet: a row per sample (original, GVAE, baseline), a column per channel, log colour scale
     shared down each column. Axes in (eta, phi) offset from the jet axis."""
@@ -93,7 +80,7 @@ def event_display(rows: Mapping[str, Hits], path: Path, title: str = "") -> Path
     return _save(fig, path)
 
 
-@_styled
+@styled(RC)
 def emd_histograms(emds: Mapping[str, np.ndarray], path: Path, R: float) -> Path:
     """EMD distributions per channel (and all channels), GVAE vs baseline.
 
@@ -149,7 +136,7 @@ def _draw_ratio(ax: plt.Axes, rax: plt.Axes, edges: np.ndarray, heights: Mapping
         ax.legend(fontsize=10)
 
 
-@_styled
+@styled(RC)
 def observable_histograms(tables: Mapping[str, Mapping[str, np.ndarray]], path: Path,
                           names: Sequence[str] = tuple(OBSERVABLES), columns: int = 4) -> Path:
     """Every observable in one figure: per observable the distributions of original, GVAE and
@@ -170,7 +157,7 @@ def observable_histograms(tables: Mapping[str, Mapping[str, np.ndarray]], path: 
     return _save(fig, path)
 
 
-@_styled
+@styled(RC)
 def radial_profile_plot(profiles: Mapping[str, np.ndarray], path: Path) -> Path:
     """Mean energy-weighted radial profile ``[n_bins]`` per sample, with a ratio panel."""
     fig, (ax, rax) = plt.subplots(2, 1, figsize=(9, 9), gridspec_kw={"height_ratios": [3, 1]}, sharex=True,

@@ -1,7 +1,7 @@
 """Plots of the generation evaluation, per jet type: generated vs real distributions with ratio
 panels, a gallery of generated jets beside real ones (a column per channel) and average images.
 
-The mplhep CMS style is applied per figure (``plt.style.context``), never globally.
+The mplhep CMS style is applied per figure (:func:`gvae.plotstyle.figure_style`), never globally.
 """
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import mplhep as hep  # noqa: E402
+import mplhep  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 
 from gvae import geometry  # noqa: E402
+from gvae.plotstyle import figure_style  # noqa: E402
 
 #: Distributions drawn (a panel pair each).
 DISTRIBUTIONS: tuple[str, ...] = ("mass_calo", "pt_calo", "energy_track", "energy_ecal", "energy_hcal", "n_hits_track",
@@ -52,7 +53,7 @@ def distributions(features: Mapping[str, object], path: Path, title: str) -> str
     names = list(features)
     cols = 4
     rows = -(-len(DISTRIBUTIONS) // cols)
-    with plt.style.context(hep.style.CMS):
+    with figure_style():
         fig = plt.figure(figsize=(5.5 * cols, 5.5 * rows), layout="constrained")
         grid = fig.add_gridspec(2 * rows, cols, height_ratios=[3, 1] * rows)
         for i, var in enumerate(DISTRIBUTIONS):
@@ -70,13 +71,13 @@ def distributions(features: Mapping[str, object], path: Path, title: str) -> str
             for k, v in values.items():
                 h = np.histogram(np.clip(v, edges[0], edges[-1]), bins=edges)[0].astype(np.float64)
                 h = h / max(h.sum(), 1.0)
-                hep.histplot(h, edges, ax=ax, color=_colour(names, k), label=_label(k), lw=2,
+                mplhep.histplot(h, edges, ax=ax, color=_colour(names, k), label=_label(k), lw=2,
                              ls="--" if k == "real_floor" else "-")
                 if k == "real":
                     ref = h
                 elif ref is not None:
                     ratio = np.divide(h, ref, out=np.full_like(h, np.nan), where=ref > 0)
-                    hep.histplot(ratio, edges, ax=rax, color=_colour(names, k), lw=2, ls="--" if k == "real_floor" else "-")
+                    mplhep.histplot(ratio, edges, ax=rax, color=_colour(names, k), lw=2, ls="--" if k == "real_floor" else "-")
             for a in (ax, rax):
                 a.minorticks_off()
             rax.axhline(1.0, color="black", lw=1, ls=":")
@@ -111,7 +112,7 @@ def image_grid(rows: Mapping[str, np.ndarray], path: Path, title: str, unit: str
     """A row per entry (label -> image ``[3, 125, 125]``), a column per channel, log colour scale shared
     down each column."""
     labels = list(rows)
-    with plt.style.context(hep.style.CMS):
+    with figure_style():
         fig, axes = plt.subplots(len(labels), geometry.N_CHANNELS, figsize=(4.5 * geometry.N_CHANNELS, 4.0 * len(labels)),
                                  squeeze=False, layout="constrained")
         for c, channel in enumerate(geometry.CHANNELS):
