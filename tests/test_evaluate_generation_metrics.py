@@ -205,3 +205,19 @@ def test_plots_set_their_style_per_figure(tmp_path) -> None:
     changed = [k for k in before if before[k] != plt.rcParams[k]]
     assert changed == []
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_as_sample_reads_hit_batches_and_images() -> None:
+    from gvae.jets import HitBatch, JetBatch
+
+    batch = HitBatch(jet=np.array([0, 0, 1]), channel=np.array([1, 2, 0]), ieta=np.array([62, 67, 60]),
+                     iphi=np.array([62, 62, 61]), energy=np.array([3.0, 5.0, 1.5], np.float32), counts=np.array([2, 1]),
+                     scalars={"eta": np.array([0.5, np.nan])})
+    s = as_sample(batch)
+    assert len(s) == 2 and list(s.eta) == [0.5, 0.0]
+    np.testing.assert_allclose(s.hits[0].x, [0.0, 5 * 0.0174])
+    np.testing.assert_allclose(s.hits[1].energy, [1.5])
+    images = batch.images()
+    j = as_sample(JetBatch(images, pt=np.ones(2), m0=np.ones(2), y=np.ones(2)))
+    np.testing.assert_allclose(np.sort(j.hits[0].energy), [3.0, 5.0], rtol=1e-6)
+    np.testing.assert_allclose(j.hits[1].y, [-0.0174])

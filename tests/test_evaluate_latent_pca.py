@@ -16,6 +16,7 @@ from gvae.evaluate.latent_pca import (NODE_DIM, GaussianPCAGenerator, LatentOnly
 from gvae.evaluate.reconstruction import evaluate_reconstruction_baselines
 from gvae.graphs.build import build_graphs
 from gvae.graphs.normalisation import Normalisation
+from gvae.jets import Hits as HitsType
 
 P = geometry.PIXEL_SIZE
 
@@ -128,7 +129,7 @@ def test_gaussian_pca_generator_is_seeded_and_per_type(generated_jets) -> None:
     np.testing.assert_allclose(np.cov(a, rowvar=False), np.cov(z[types == "ttbar"], rowvar=False),
                                atol=0.25 * np.abs(np.cov(z[types == "ttbar"], rowvar=False)).max())
     jets = gen.sample("qcd", 3, seed=1)
-    assert len(jets) == 3 and all(isinstance(h, Hits) for h in jets)
+    assert len(jets) == 3 and all(isinstance(h, HitsType) for h in jets)
     binned = GaussianPCAGenerator(pca, norm, pt_edges=[0, 600, 1e5]).fit(z, types, generated_jets.pt[:60])
     assert {b for _, b in binned.gaussians} <= {0, 1}
     with pytest.raises(ConfigError):

@@ -43,7 +43,8 @@ from gvae.evaluate.fpd import efp_features, efp_names, fpd, kpd
 from gvae.evaluate.hits import Hits
 from gvae.evaluate.images import image_to_hits
 from gvae.evaluate.observables import RADIAL_EDGES, observables_table, radial_profile
-from gvae.jets import JetBatch
+from gvae.jets import HitBatch, JetBatch
+from gvae.jets import Hits as HitsType
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ W1_FEATURES: tuple[str, ...] = (*JET_SCALARS, *RADIAL_BINS, *PER_HIT)
 #: Default threshold (GeV) for hit counts in generation: 0, every recorded (snapped, thresholded) hit.
 GENERATION_HIT_THRESHOLD = 0.0
 
-JetsLike = Union[JetBatch, Sequence[Hits], "JetSample"]
+JetsLike = Union[JetBatch, HitBatch, Sequence[Hits], "JetSample"]
 
 
 @dataclass
@@ -77,17 +78,22 @@ class JetSample:
 
 
 def as_sample(jets: JetsLike, name: str = "jets") -> JetSample:
-    """A :class:`JetBatch` (images read back as hits, HCAL per tower), a sequence of :class:`Hits`
-    (eta 0) or a :class:`JetSample` -> :class:`JetSample`."""
+    """A :class:`JetBatch` (images read back as hits, HCAL per tower), a :class:`gvae.jets.HitBatch`
+    (a hit file's jets), a sequence of :class:`gvae.jets.Hits` (eta 0) or a :class:`JetSample` ->
+    :class:`JetSample`."""
     if isinstance(jets, JetSample):
         return jets
+    if isinstance(jets, HitBatch):
+        eta = np.asarray(jets.scalars.get("eta", np.zeros(len(jets))), dtype=np.float64)
+        hits = [jets.jet_hits(b) for b in range(len(jets))]
+        return JetSample([Hits(h.x, h.y, h.energy, h.channel) for h in hits], np.where(np.isfinite(eta), eta, 0.0))
     if isinstance(jets, JetBatch):
         eta = np.asarray(jets.eta, dtype=np.float64)
         return JetSample([image_to_hits(img) for img in jets.images], np.where(np.isfinite(eta), eta, 0.0))
     hits = list(jets)
-    bad = [i for i, h in enumerate(hits) if not isinstance(h, Hits)]
+    bad = [i for i, h in enumerate(hits) if not isinstance(h, HitsType)]
     if bad:
-        raise InvalidInput(f"{name}: jet {bad[0]} is {type(hits[bad[0]]).__name__}, expected gvae.evaluate.Hits",
+        raise InvalidInput(f"{name}: jet {bad[0]} is {type(hits[bad[0]]).__name__}, expected gvae.jets.Hits",
                            row=bad[0], field=name)
     return JetSample(hits, np.zeros(len(hits)))
 
