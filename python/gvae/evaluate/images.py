@@ -29,6 +29,7 @@ from gvae import geometry
 from gvae.data.detector import DetectorConfig
 from gvae.errors import InvalidInput
 from gvae.evaluate.hits import Hits
+from gvae.jets import paint
 
 _S = geometry.IMAGE_SIZE
 _T = geometry.HCAL_TOWER_PIXELS
@@ -44,18 +45,10 @@ def pixel_indices(hits: Hits) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def hits_to_image(hits: Hits) -> np.ndarray:
     """Hits -> image float64 ``[3, 125, 125]`` in GeV, end-to-end convention (HCAL: ``E / 25`` per
-    pixel of the tower). Hits outside the window are dropped."""
+    pixel of the tower), painted by :func:`gvae.jets.paint`. Hits outside the window are dropped."""
     ie, ip, inside = pixel_indices(hits)
-    img = np.zeros((geometry.N_CHANNELS, _S, _S))
-    for c in range(geometry.N_CHANNELS):
-        sel = inside & (hits.channel == c)
-        if c == geometry.HCAL:
-            towers = np.zeros((geometry.N_TOWERS, geometry.N_TOWERS))
-            np.add.at(towers, (ie[sel] // _T, ip[sel] // _T), hits.energy[sel])
-            img[c] = np.kron(towers, np.ones((_T, _T))) / _T ** 2
-        else:
-            np.add.at(img[c], (ie[sel], ip[sel]), hits.energy[sel])
-    return img
+    return paint(1, np.zeros(int(inside.sum()), np.int64), np.asarray(hits.channel)[inside], ie[inside], ip[inside],
+                 np.asarray(hits.energy, np.float64)[inside], np.float64)[0]
 
 
 def image_to_hits(image: np.ndarray) -> Hits:
