@@ -34,6 +34,11 @@ TREE = "Delphes"
 _DECODE_ERRORS = (Exception,)
 
 
+def _one_line(exc: BaseException) -> str:
+    """``Type: message`` of an exception on one line (uproot's messages span several)."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
 @dataclass
 class EventChunk:
     """Events ``first_event .. first_event + n_events - 1`` of a Delphes file.
@@ -70,7 +75,7 @@ class DelphesFile:
         try:
             self._file = uproot.open(self.path)
         except _DECODE_ERRORS as exc:
-            raise FormatError(f"not a readable ROOT file ({type(exc).__name__}: {exc})", file=self.path) from exc
+            raise FormatError(f"not a readable ROOT file ({_one_line(exc)})", file=self.path) from exc
         try:
             self._tree = self._open_tree()
         except BaseException:
@@ -81,7 +86,7 @@ class DelphesFile:
         try:
             keys = self._file.keys(cycle=False)
         except _DECODE_ERRORS as exc:
-            raise CorruptFileError(f"cannot read the ROOT directory ({exc})", file=self.path) from exc
+            raise CorruptFileError(f"cannot read the ROOT directory ({_one_line(exc)})", file=self.path) from exc
         if self.tree_name not in keys:
             hint = " (a gvae jets file: read it without --from delphes)" if "jets" in keys else ""
             raise SchemaError(f"not a Delphes file: no TTree '{self.tree_name}' (objects: "
@@ -89,7 +94,7 @@ class DelphesFile:
         try:
             tree = self._file[self.tree_name]
         except _DECODE_ERRORS as exc:
-            raise CorruptFileError(f"cannot read the TTree '{self.tree_name}' ({type(exc).__name__}: {exc})",
+            raise CorruptFileError(f"cannot read the TTree '{self.tree_name}' ({_one_line(exc)})",
                                    file=self.path, field=self.tree_name) from exc
         if not isinstance(tree, uproot.TTree):
             raise SchemaError(f"'{self.tree_name}' is a {type(tree).__name__}, expected a TTree",
@@ -180,7 +185,7 @@ class DelphesFile:
                 try:
                     arr = branch.array(entry_start=a, entry_stop=b, library="ak")
                 except _DECODE_ERRORS as exc:
-                    raise CorruptFileError(f"cannot decode events {a}..{b - 1} ({type(exc).__name__}: {exc})",
+                    raise CorruptFileError(f"cannot decode events {a}..{b - 1} ({_one_line(exc)})",
                                            file=self.path, row=a, field=name) from exc
                 kind = np.float64 if np.issubdtype(branch.interpretation.content.to_dtype, np.floating) else np.int64
                 arrays[name] = ak.values_astype(arr, kind)
