@@ -265,18 +265,18 @@ def synthetic(tmp_path_factory) -> tuple[Path, dict]:
 
 
 def test_synthetic_chunking_gives_identical_jets(synthetic):
-    """Chunks of 7 events (crossing baskets and empty events) give the same jets as one chunk of all events,
+    """Chunks of 23 events (crossing baskets and empty events) give the same jets as one chunk of all events,
     and max_events reads a prefix."""
     path, _ = synthetic
     base = DelphesOptions(pt_min=40.0, eta_max=math.inf)
     whole, rep_whole = read_delphes(path, base)
-    small, rep_small = read_delphes(path, DelphesOptions(pt_min=40.0, eta_max=math.inf, chunk_size=7))
+    small, rep_small = read_delphes(path, DelphesOptions(pt_min=40.0, eta_max=math.inf, chunk_size=23))
     assert len(whole) > 50 and rep_whole.events == rep_small.events == 300
     np.testing.assert_array_equal(whole.images, small.images)
     for name in ("pt", "eta", "phi", "m0", "y"):
         np.testing.assert_array_equal(getattr(whole, name), getattr(small, name))
     np.testing.assert_array_equal(rep_whole.jets.event, rep_small.jets.event)
-    head, rep_head = read_delphes(path, DelphesOptions(pt_min=40.0, eta_max=math.inf, chunk_size=7, max_events=100))
+    head, rep_head = read_delphes(path, DelphesOptions(pt_min=40.0, eta_max=math.inf, chunk_size=23, max_events=100))
     n_head = int((rep_whole.jets.event < 100).sum())
     assert rep_head.events == 100 and len(head) == n_head
     np.testing.assert_array_equal(head.images, whole.images[:n_head])

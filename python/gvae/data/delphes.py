@@ -425,24 +425,25 @@ def cluster_eflow(chunk: EventChunk, radius: float, pt_min: float) -> tuple[np.n
     import fastjet._swig as fj_swig
 
     fj_swig.ClusterSequence.set_fastjet_banner_stream(None)
-    parts = []
-    pt = chunk.arrays["EFlowTrack.PT"]
-    eta = chunk.arrays["EFlowTrack.Eta"]
-    ok = (pt > 0) & (abs(eta) < 100)  # PT = 0 tracks (Eta = 999.9) carry nothing
-    parts.append((pt[ok], eta[ok], chunk.arrays["EFlowTrack.Phi"][ok]))
-    for name in NEUTRALS:
-        et = chunk.arrays[f"{name}.ET"]
-        ok = et > 0
-        parts.append((et[ok], chunk.arrays[f"{name}.Eta"][ok], chunk.arrays[f"{name}.Phi"][ok]))
-    pt = ak.concatenate([p[0] for p in parts], axis=1)
-    eta = ak.concatenate([p[1] for p in parts], axis=1)
-    phi = ak.concatenate([p[2] for p in parts], axis=1)
-    counts = np.asarray(ak.num(pt, axis=1), np.int64)
+    # flat numpy per collection, then grouped by event (tracks, photons, neutral hadrons within an event)
+    events_of, pts, etas, phis = [], [], [], []
+    for name, ptf in (("EFlowTrack", "PT"), *((n, "ET") for n in NEUTRALS)):
+        counts = chunk.counts(name, ptf)
+        pt, eta, phi = chunk.flat(name, ptf), chunk.flat(name, "Eta"), chunk.flat(name, "Phi")
+        ok = (pt > 0) & (np.abs(eta) < 100)  # EFlowTrack PT = 0 (Eta = 999.9) carries nothing
+        events_of.append(np.repeat(np.arange(chunk.n_events, dtype=np.int64), counts)[ok])
+        pts.append(pt[ok])
+        etas.append(eta[ok])
+        phis.append(phi[ok])
+    event_of = np.concatenate(events_of)
+    order = np.argsort(event_of, kind="stable")
+    pt, eta, phi = (np.concatenate(v)[order] for v in (pts, etas, phis))
+    counts = np.bincount(event_of, minlength=chunk.n_events)
     if counts.sum() == 0:
         z = np.zeros(0)
         return np.zeros(0, np.int64), z, z, z, z
-    events = ak.zip({"px": pt * np.cos(phi), "py": pt * np.sin(phi), "pz": pt * np.sinh(eta),
-                     "E": pt * np.cosh(eta)})
+    flat = ak.zip({"px": pt * np.cos(phi), "py": pt * np.sin(phi), "pz": pt * np.sinh(eta), "E": pt * np.cosh(eta)})
+    events = ak.unflatten(flat, counts)
     jetdef = fastjet.JetDefinition(fastjet.antikt_algorithm, radius)
     jets = fastjet.ClusterSequence(events, jetdef).inclusive_jets(min_pt=pt_min)
     event = np.repeat(np.arange(chunk.n_events, dtype=np.int64), np.asarray(ak.num(jets, axis=1), np.int64))

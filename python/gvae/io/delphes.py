@@ -19,7 +19,7 @@ Errors (all :class:`gvae.errors.DataError`, naming the file and the tree/branch)
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator, Mapping, Sequence
 
 import awkward as ak
@@ -49,14 +49,22 @@ class EventChunk:
     first_event: int
     n_events: int
     arrays: dict[str, ak.Array]
+    _flat: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _counts: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def counts(self, collection: str, field: str) -> np.ndarray:
         """Objects per event of ``collection`` (int64 ``[n_events]``), from the array of ``field``."""
-        return np.asarray(ak.num(self.arrays[f"{collection}.{field}"], axis=1), np.int64)
+        name = f"{collection}.{field}"
+        if name not in self._counts:
+            self._counts[name] = np.asarray(ak.num(self.arrays[name], axis=1), np.int64)
+        return self._counts[name]
 
     def flat(self, collection: str, field: str) -> np.ndarray:
         """All values of ``Collection.Field`` in the chunk, event after event (float64 or int64 ``[total]``)."""
-        return np.asarray(ak.flatten(self.arrays[f"{collection}.{field}"], axis=1))
+        name = f"{collection}.{field}"
+        if name not in self._flat:
+            self._flat[name] = np.asarray(ak.flatten(self.arrays[name], axis=1))
+        return self._flat[name]
 
 
 class DelphesFile:
@@ -178,18 +186,32 @@ class DelphesFile:
         for collection, fields in branches.items():
             resolved.update(self._resolve(collection, fields))
         stop = self.n_events if stop is None else min(stop, self.n_events)
-        for a in range(max(start, 0), stop, step):
-            b = min(a + step, stop)
-            arrays = {}
-            for name, branch in resolved.items():
-                try:
-                    arr = branch.array(entry_start=a, entry_stop=b, library="ak")
-                except _DECODE_ERRORS as exc:
-                    raise CorruptFileError(f"cannot decode events {a}..{b - 1} ({_one_line(exc)})",
-                                           file=self.path, row=a, field=name) from exc
-                kind = np.float64 if np.issubdtype(branch.interpretation.content.to_dtype, np.floating) else np.int64
-                arrays[name] = ak.values_astype(arr, kind)
-            yield EventChunk(a, b - a, arrays)
+        start = max(start, 0)
+        if start >= stop:
+            return
+        wanted = {id(b): name for name, b in resolved.items()}
+        kinds = {name: np.float64 if np.issubdtype(b.interpretation.content.to_dtype, np.floating) else np.int64
+                 for name, b in resolved.items()}
+        chunks = self._tree.iterate(filter_branch=lambda b: id(b) in wanted, step_size=step, entry_start=start,
+                                    entry_stop=stop, library="ak", how=dict, report=True)
+        a = start
+        while True:
+            try:
+                arrays, rep = next(chunks)
+            except StopIteration:
+                return
+            except _DECODE_ERRORS as exc:
+                raise CorruptFileError(f"cannot decode events from {a} ({_one_line(exc)})", file=self.path,
+                                       row=a) from exc
+            a, b = int(rep.tree_entry_start), int(rep.tree_entry_stop)
+            by_name = {}
+            for name in resolved:
+                if name not in arrays:
+                    raise CorruptFileError(f"uproot returned no values for the branch (got {sorted(arrays)})",
+                                           file=self.path, row=a, field=name)
+                by_name[name] = ak.values_astype(arrays[name], kinds[name])
+            yield EventChunk(a, b - a, by_name)
+            a = b
 
     def close(self) -> None:
         """Release the file."""
