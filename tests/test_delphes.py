@@ -417,8 +417,9 @@ def test_error_missing_branch_names_file_and_branch(tmp_path, drop, field, optio
 def test_error_not_root_missing_file_bad_values(tmp_path, synthetic):
     not_root = tmp_path / "x.root"
     not_root.write_bytes(b"PAR1" + bytes(100))
-    with pytest.raises(FormatError, match="not a readable ROOT file"):
+    with pytest.raises(FormatError, match="not a readable ROOT file") as err:
         read_delphes(not_root)
+    assert "\n" not in str(err.value) and err.value.file == str(not_root)  # one line for the CLI
     with pytest.raises(FormatError, match="no such file"):
         read_delphes(tmp_path / "missing.root")
     ev = synthetic_events(20, seed=1)
