@@ -152,7 +152,9 @@ def test_real_file_painted_plus_outside_equals_objects_within_radius(real_file, 
 def test_real_file_inspect_and_graph_convert_work_on_the_result(real_file, tmp_path, capsys):
     out = tmp_path / "jets.h5"
     report = convert_delphes(real_file, out, DelphesOptions(pt_min=20.0, eta_max=math.inf), progress=False)
-    summary = json.loads((tmp_path / "jets.h5.delphes.json").read_text())
+    summary = json.loads((tmp_path / "jets.h5.delphes.json").read_text(),
+                         parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert summary["options"]["eta_max"] == "inf"
     assert summary["jets_written"] == report.n_jets == io.count_jets(out)
     assert summary["labels"] == {"top": 0, "qcd": 0, "unknown": report.n_jets}
     assert data_main(["inspect", str(out), "--no-progress"]) == 0

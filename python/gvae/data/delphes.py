@@ -210,7 +210,8 @@ class DelphesReport:
 
     def summary(self) -> dict:
         """JSON-friendly summary (written to ``<OUT>.delphes.json``)."""
-        return {"source": self.source, "options": asdict(self.options), "events": self.events,
+        options = {k: ("inf" if isinstance(v, float) and math.isinf(v) else v) for k, v in asdict(self.options).items()}
+        return {"source": self.source, "options": options, "events": self.events,
                 "jets_clustered_above_pt_min": self.jets_clustered, "jets_failing_eta_cut": self.jets_failing_eta,
                 "jets_over_max_per_event": self.jets_over_max_per_event, "jets_written": self.n_jets,
                 "labels": dict(self.labels), "label_convention": {"1": "top", "0": "QCD (not top-matched)",
@@ -221,7 +222,7 @@ class DelphesReport:
         """Write the summary JSON and the per-jet CSV (row, event, rank, pt, eta, phi, m0, y,
         painted_{track,ecal,hcal}, outside_{track,ecal,hcal})."""
         with open(json_path, "w") as f:
-            json.dump(self.summary(), f, indent=2, default=_json_default)
+            json.dump(self.summary(), f, indent=2, allow_nan=False)
             f.write("\n")
         with open(csv_path, "w", newline="") as f:
             w = csv.writer(f)
@@ -242,12 +243,6 @@ class DelphesReport:
             "%d events -> %d jets (%d above pT, %d failed |eta|, %d over the per-event maximum); energy selected "
             "but outside the window: %s", self.events, self.n_jets, self.jets_clustered, self.jets_failing_eta,
             self.jets_over_max_per_event, parts)
-
-
-def _json_default(obj: object) -> object:
-    if isinstance(obj, float) and math.isinf(obj):
-        return "inf"
-    raise TypeError(type(obj).__name__)
 
 
 # ------------------------------------------------------------------------------------------------
