@@ -564,18 +564,21 @@ def read_delphes(path: str | os.PathLike, options: DelphesOptions | None = None)
     for batch, info in iter_delphes_jets(path, options, report):
         batches.append(batch)
         infos.append(info)
-    _finish(report, batches, infos)
+    _finish(report, [{n: getattr(b, n) for n in _REPORT_SCALARS} for b in batches], infos)
     if batches:
         return JetBatch.concatenate(batches), report
     from gvae.io._common import empty_batch
     return empty_batch(os.fspath(path)), report
 
 
-def _finish(report: DelphesReport, batches: list[JetBatch], infos: list[JetInfo]) -> None:
+_REPORT_SCALARS: tuple[str, ...] = ("pt", "eta", "phi", "m0", "y")
+
+
+def _finish(report: DelphesReport, scalars: list[dict[str, np.ndarray]], infos: list[JetInfo]) -> None:
+    """Fill the report's per-jet arrays from the blocks' scalars and infos."""
     report.jets = JetInfo.concatenate(infos)
-    for name in ("pt", "eta", "phi", "m0", "y"):
-        setattr(report, name, np.concatenate([getattr(b, name) for b in batches]) if batches
-                else np.zeros(0, np.float32))
+    for name in _REPORT_SCALARS:
+        setattr(report, name, np.concatenate([b[name] for b in scalars]) if scalars else np.zeros(0, np.float32))
     report.labels = {"top": int((report.y == 1).sum()), "qcd": int((report.y == 0).sum()),
                      "unknown": int((report.y == UNKNOWN_LABEL).sum())}
 
@@ -596,15 +599,14 @@ def convert_delphes(in_path: str | os.PathLike, out_path: str | os.PathLike, opt
     if os.path.abspath(in_path) == os.path.abspath(out_path):
         raise ConfigError("the Delphes input and the jet output are the same file")
     report = DelphesReport(in_path, options)
-    batches: list[JetBatch] = []  # only scalars are kept (images are dropped after writing)
+    scalars: list[dict[str, np.ndarray]] = []  # images are not kept after writing
     infos: list[JetInfo] = []
     with JetWriter(out_path) as writer:
         for batch, info in iter_delphes_jets(in_path, options, report, progress=progress):
             writer.write(batch)
             infos.append(info)
-            batch.images = np.zeros((0,), np.float32)  # free the images; scalars stay for the report
-            batches.append(batch)
-    _finish(report, batches, infos)
+            scalars.append({n: getattr(batch, n) for n in _REPORT_SCALARS})
+    _finish(report, scalars, infos)
     report.log()
     if report.n_jets == 0:
         log.warning("no jet of %s passed the selection (pT >= %g GeV, |eta| < %g): %s holds 0 jets",
