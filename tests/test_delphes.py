@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import uproot
 
+import gvae.data.delphes
 from gvae import geometry, io
 from gvae.data.__main__ import main as data_main
 from gvae.data.delphes_synthetic import synthetic_events, write_delphes
@@ -194,12 +195,13 @@ def synthetic(tmp_path_factory) -> tuple[Path, dict]:
     return path, as_float32(ev)
 
 
-def test_synthetic_chunking_gives_identical_jets(synthetic):
-    """Chunks of 23 events (crossing baskets and empty events) give the same jets as one chunk of all events,
-    and max_events reads a prefix."""
+def test_synthetic_chunking_gives_identical_jets(synthetic, monkeypatch):
+    """Chunks of 23 events (crossing baskets and empty events), with (jet, object) pairs built in small groups,
+    give the same jets as one chunk of all events; max_events reads a prefix."""
     path, _ = synthetic
     base = DelphesOptions(pt_min=40.0, eta_max=math.inf)
     whole, rep_whole = read_delphes(path, base)
+    monkeypatch.setattr(gvae.data.delphes, "MAX_PAIRS", 37)
     small, rep_small = read_delphes(path, DelphesOptions(pt_min=40.0, eta_max=math.inf, chunk_size=23))
     assert len(whole) > 50 and rep_whole.events == rep_small.events == 300
     np.testing.assert_array_equal(whole.images, small.images)

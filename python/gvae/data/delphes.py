@@ -338,6 +338,30 @@ class _Painted:
     outside: np.ndarray   # float64 [n_jets, 3]
 
 
+#: Most (jet, object) candidate pairs held at once (bounds memory for files with many towers).
+MAX_PAIRS = 2_000_000
+
+
+def _selected_pairs(jet_event: np.ndarray, jet_eta: np.ndarray, jet_phi: np.ndarray, counts: np.ndarray,
+                    sel_eta: np.ndarray, sel_phi: np.ndarray, r2: float) -> tuple[np.ndarray, np.ndarray]:
+    """(jet, object) pairs with ``dR^2 < r2``, candidates built for groups of jets of at most
+    :data:`MAX_PAIRS` pairs (a single jet may exceed it)."""
+    per_jet = counts[jet_event].astype(np.int64)
+    group = np.cumsum(per_jet) // MAX_PAIRS
+    bounds = np.flatnonzero(np.diff(group)) + 1
+    jets_out, objs_out = [], []
+    for a, b in zip(np.concatenate([[0], bounds]), np.concatenate([bounds, [len(jet_event)]])):
+        jet, obj = _pairs(jet_event[a:b], counts)
+        jet += a
+        dr2 = (sel_eta[obj] - jet_eta[jet]) ** 2 + wrap_phi(sel_phi[obj] - jet_phi[jet]) ** 2
+        keep = dr2 < r2
+        jets_out.append(jet[keep])
+        objs_out.append(obj[keep])
+    if not jets_out:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(jets_out), np.concatenate(objs_out)
+
+
 def select_and_place(jet_event: np.ndarray, jet_eta: np.ndarray, jet_phi: np.ndarray,
                      deposits: list[Deposits], radius: float) -> _Painted:
     """Objects within ``radius`` of each jet axis, with their pixel; sums per jet and channel of the
@@ -351,10 +375,7 @@ def select_and_place(jet_event: np.ndarray, jet_eta: np.ndarray, jet_phi: np.nda
         live = d.energy > 0
         counts = np.bincount(np.repeat(np.arange(len(d.counts)), d.counts)[live], minlength=len(d.counts))
         sel_eta, sel_phi, eta, phi, energy = (a[live] for a in (d.sel_eta, d.sel_phi, d.eta, d.phi, d.energy))
-        jet, obj = _pairs(jet_event, counts)
-        dr2 = (sel_eta[obj] - jet_eta[jet]) ** 2 + wrap_phi(sel_phi[obj] - jet_phi[jet]) ** 2
-        keep = dr2 < r2
-        jet, obj = jet[keep], obj[keep]
+        jet, obj = _selected_pairs(jet_event, jet_eta, jet_phi, counts, sel_eta, sel_phi, r2)
         ie = pixel_index(eta[obj] - jet_eta[jet])
         ip = pixel_index(wrap_phi(phi[obj] - jet_phi[jet]))
         e = energy[obj]

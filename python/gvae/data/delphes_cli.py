@@ -39,7 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--from", dest="source", choices=("jets", "delphes"), default="jets",
                    help="what IN is: a gvae jet file -> graph shards (default), or Delphes events -> a jet file")
     g.add_argument("--jet-radius", type=float, default=None, metavar="R",
-                   help=f"anti-kt radius; also the default painting radius (default: {d.jet_radius})")
+                   help=f"anti-kt radius; also the default painting radius; with --jets file set it to the "
+                        f"collection's R (Jet: 0.4, FatJet: 0.8 in the CMS card) (default: {d.jet_radius})")
     g.add_argument("--pt-min", type=float, default=None, metavar="GEV",
                    help=f"keep jets with pT >= GEV (default: {d.pt_min:g}, the project's generator cut)")
     g.add_argument("--eta-max", type=float, default=None, metavar="ETA",
