@@ -8,6 +8,7 @@ event by event, and plain per-jet loops for the energy sums and pixel positions.
 """
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -159,6 +160,18 @@ def test_real_file_inspect_and_graph_convert_work_on_the_result(real_file, tmp_p
     assert summary["options"]["eta_max"] == "inf"
     assert summary["jets_written"] == report.n_jets == io.count_jets(out)
     assert summary["labels"] == {"top": 0, "qcd": 0, "unknown": report.n_jets}
+    # per jet (CSV) and in totals (JSON): painted = what the written images hold, outside as reported
+    with open(tmp_path / "jets.h5.delphes.csv") as f:
+        rows = list(csv.DictReader(f))
+    written = io.read_jets(out).images.sum(axis=(2, 3), dtype=np.float64)
+    for c, name in enumerate(geometry.CHANNELS):
+        painted = np.array([float(r[f"painted_{name}"]) for r in rows])
+        outside = np.array([float(r[f"outside_{name}"]) for r in rows])
+        np.testing.assert_allclose(painted, written[:, c], rtol=2e-6, atol=1e-4)
+        np.testing.assert_array_equal(outside, report.jets.outside[:, c])
+        tot = summary["energy_per_channel"][name]
+        assert tot["outside_gev"] == pytest.approx(outside.sum()) and tot["painted_gev"] == pytest.approx(painted.sum())
+    assert summary["energy_per_channel"]["track"]["outside_gev"] > 0
     assert data_main(["inspect", str(out), "--no-progress"]) == 0
     assert f"{report.n_jets} unlabelled" in capsys.readouterr().out
     assert data_main(["convert", str(out), str(tmp_path / "graphs"), "--no-progress", "--builder", "python"]) == 0
