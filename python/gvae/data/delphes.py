@@ -52,7 +52,6 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Iterator
 
-import awkward as ak
 import numpy as np
 from tqdm import tqdm
 
@@ -437,6 +436,7 @@ def cluster_eflow(chunk: EventChunk, radius: float, pt_min: float) -> tuple[np.n
 
     Returns flat ``(event, pt, eta, phi, m)`` (float64; event int64 index within the chunk).
     """
+    import awkward as ak
     import fastjet
     import fastjet._swig as fj_swig
 

@@ -20,13 +20,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
 
-import awkward as ak
 import numpy as np
-import uproot
 
 from gvae.errors import CorruptFileError, DataError, FormatError, SchemaError
+
+if TYPE_CHECKING:
+    import awkward as ak
+
+# uproot and awkward are imported where they are used, so that importing this module (and building
+# the ``python -m gvae.data`` parser) stays fast.
 
 #: Name of the event tree Delphes writes.
 TREE = "Delphes"
@@ -56,6 +60,8 @@ class EventChunk:
         """Objects per event of ``collection`` (int64 ``[n_events]``), from the array of ``field``."""
         name = f"{collection}.{field}"
         if name not in self._counts:
+            import awkward as ak
+
             self._counts[name] = np.asarray(ak.num(self.arrays[name], axis=1), np.int64)
         return self._counts[name]
 
@@ -63,6 +69,8 @@ class EventChunk:
         """All values of ``Collection.Field`` in the chunk, event after event (float64 or int64 ``[total]``)."""
         name = f"{collection}.{field}"
         if name not in self._flat:
+            import awkward as ak
+
             self._flat[name] = np.asarray(ak.flatten(self.arrays[name], axis=1))
         return self._flat[name]
 
@@ -80,6 +88,8 @@ class DelphesFile:
         self.tree_name = tree
         if not os.path.exists(self.path):
             raise FormatError("no such file", file=self.path)
+        import uproot
+
         try:
             self._file = uproot.open(self.path)
         except _DECODE_ERRORS as exc:
@@ -91,6 +101,8 @@ class DelphesFile:
             raise
 
     def _open_tree(self):
+        import uproot
+
         try:
             keys = self._file.keys(cycle=False)
         except _DECODE_ERRORS as exc:
@@ -153,6 +165,8 @@ class DelphesFile:
                 raise SchemaError(f"required branch is missing from the tree '{self.tree_name}' "
                                   f"(collection '{collection}' has: {', '.join(self._fields_of(collection))})",
                                   file=self.path, field=name)
+        import uproot
+
         for name, branch in found.items():
             interp = getattr(branch, "interpretation", None)
             ok = isinstance(interp, uproot.AsJagged) and isinstance(interp.content, uproot.AsDtype) and \
@@ -189,6 +203,8 @@ class DelphesFile:
         start = max(start, 0)
         if start >= stop:
             return
+        import awkward as ak
+
         wanted = {id(b): name for name, b in resolved.items()}
         kinds = {name: np.float64 if np.issubdtype(b.interpretation.content.to_dtype, np.floating) else np.int64
                  for name, b in resolved.items()}
@@ -227,6 +243,8 @@ class DelphesFile:
 def looks_like_delphes(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a ROOT file with a ``Delphes`` TTree (never raises)."""
     try:
+        import uproot
+
         with uproot.open(os.fspath(path)) as f:
             return TREE in f.keys(cycle=False)
     except Exception:  # noqa: BLE001 - a yes/no probe
