@@ -29,9 +29,10 @@ from gvae.data.delphes_synthetic import synthetic_events, write_delphes
 from gvae.data.delphes import UNKNOWN_LABEL, DelphesOptions, convert_delphes, read_delphes
 from gvae.errors import ConfigError, FormatError, InvalidInput, SchemaError
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "delphes_ttbar_10events.root"
-if not REAL.exists():  # worktrees live one level deeper than the main checkout
-    REAL = Path("/work/shared/data/delphes_ttbar_10events.root")
+#: The real file: $GVAE_DELPHES_TEST_FILE, else ../shared/data/ beside the checkout (worktrees: one level up).
+_CANDIDATES = [Path(os.environ["GVAE_DELPHES_TEST_FILE"])] if os.environ.get("GVAE_DELPHES_TEST_FILE") else [
+    Path(__file__).resolve().parents[n] / "shared" / "data" / "delphes_ttbar_10events.root" for n in (2, 3)]
+REAL = next((p for p in _CANDIDATES if p.exists()), _CANDIDATES[0])
 NEUTRALS = ("EFlowPhoton", "EFlowNeutralHadron")
 CH = {name: i for i, name in enumerate(geometry.CHANNELS)}
 
@@ -39,7 +40,8 @@ CH = {name: i for i, name in enumerate(geometry.CHANNELS)}
 @pytest.fixture(scope="module")
 def real_file(tmp_path_factory) -> Path:
     if not REAL.exists():
-        pytest.fail(f"the shared test file {REAL} is missing (see ../shared/data/README.md)")
+        pytest.fail(f"the shared test file is missing (looked at {', '.join(map(str, _CANDIDATES))}; "
+                    "see ../shared/data/README.md or set GVAE_DELPHES_TEST_FILE)")
     dst = tmp_path_factory.mktemp("delphes") / "ttbar.root"
     shutil.copy(REAL, dst)
     return dst
