@@ -2,7 +2,7 @@
 
 What maps to what (positions are offsets from the jet axis, painted with the project geometry of
 :mod:`gvae.geometry`: pixel ``floor(d / 0.0174 + 62.5)``, HCAL tower = pixel // 5, each of a tower's
-5 x 5 pixels holds tower energy / 25):
+5 x 5 pixels holds tower energy / 25; images are made by the one painter :func:`gvae.jets.paint`):
 
 =================  ==================================================  ========================
 image channel      Delphes objects (``--calo eflow``, the default)     position / value
@@ -59,7 +59,7 @@ from gvae import geometry
 from gvae.errors import ConfigError, InvalidInput
 from gvae.io import JetWriter
 from gvae.io.delphes import TREE, DelphesFile, EventChunk
-from gvae.jets import JetBatch
+from gvae.jets import JetBatch, paint
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,6 @@ NEUTRALS: tuple[str, ...] = ("EFlowPhoton", "EFlowNeutralHadron")
 PAINT_BLOCK = 256
 
 _N = geometry.IMAGE_SIZE
-_T = geometry.HCAL_TOWER_PIXELS
-_NT = geometry.N_TOWERS
 
 
 @dataclass(frozen=True)
@@ -387,33 +385,6 @@ def select_and_place(jet_event: np.ndarray, jet_eta: np.ndarray, jet_phi: np.nda
     else:
         cat = [np.zeros(0, np.int64)] * 4 + [np.zeros(0)]
     return _Painted(*cat, painted=painted, outside=outside)
-
-
-def paint(n_jets: int, jet: np.ndarray, channel: np.ndarray, ie: np.ndarray, ip: np.ndarray,
-          energy: np.ndarray) -> np.ndarray:
-    """Hits -> float32 images ``[n_jets, 3, 125, 125]``.
-
-    Energies of a pixel (track, ECAL) or of an HCAL tower (pixel // 5) are summed in float64 and stored
-    as float32; each tower's 25 pixels hold float32(tower) / 25 (end-to-end convention, the rule of
-    :func:`gvae.io._common.hits_to_images`).
-    """
-    images = np.zeros((n_jets, geometry.N_CHANNELS, _N, _N), np.float32)
-    flat = images.reshape(-1)
-    pix = channel != geometry.HCAL
-    if pix.any():
-        key = ((jet[pix] * geometry.N_CHANNELS + channel[pix]) * _N + ie[pix]) * _N + ip[pix]
-        u, inv = np.unique(key, return_inverse=True)
-        flat[u] = np.bincount(inv, weights=energy[pix]).astype(np.float32)
-    hc = ~pix
-    if hc.any():
-        key = (jet[hc] * _NT + ie[hc] // _T) * _NT + ip[hc] // _T
-        u, inv = np.unique(key, return_inverse=True)
-        tower = np.bincount(inv, weights=energy[hc]).astype(np.float32)
-        towers = np.zeros(n_jets * _NT * _NT, np.float32)
-        towers[u] = (tower.astype(np.float64) / (_T * _T)).astype(np.float32)
-        towers = towers.reshape(n_jets, _NT, _NT)
-        images[:, geometry.HCAL] = np.repeat(np.repeat(towers, _T, axis=1), _T, axis=2)
-    return images
 
 
 # ------------------------------------------------------------------------------------------------
