@@ -10,12 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
+import _machine  # benchmarks/_machine.py (a script's folder is on sys.path)
 from gvae.data.delphes import DelphesOptions, convert_delphes
 from gvae.data.delphes_synthetic import synthetic_events, write_delphes
 
@@ -43,16 +42,14 @@ def main() -> None:
                 n_jets = report.n_jets
             rows.append({"case": name, "events": args.events, "jets": n_jets, "seconds": best,
                          "events_per_s": args.events / best, "jets_per_s": n_jets / best})
+    m = _machine.machine("uproot", "awkward", "fastjet", "pyarrow")
     result = {"command": f"python benchmarks/bench_delphes.py --events {args.events} --repeat {args.repeat}",
-              "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                          "load_average_1_5_15": list(os.getloadavg())},
-              "output": "parquet", "rows": rows}
+              "machine": m, "output": "parquet", "rows": rows}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "delphes.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = ["# Delphes conversion (`convert --from delphes`, synthetic tree, parquet output)", "",
-             f"Command: `{result['command']}`; {result['machine']['cores']} cores, load average "
-             f"{', '.join(f'{v:.1f}' for v in result['machine']['load_average_1_5_15'])} (shared machine).", "",
+             f"Command: `{result['command']}`; {_machine.describe(m)} (shared machine).", "",
              "| case | events | jets | s | events/s | jets/s |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['case']} | {r['events']} | {r['jets']} | {r['seconds']:.2f} | {r['events_per_s']:.0f} | "
               f"{r['jets_per_s']:.0f} |" for r in rows]
