@@ -1,6 +1,6 @@
 """Delphes ROOT files -> gvae jet images (gvae.io.delphes, gvae.data.delphes, ``convert --from delphes``).
 
-The real file ``../shared/data/delphes_ttbar_10events.root`` (10 ttbar events, Delphes CMS-like card,
+The real file ``tests/data/delphes_ttbar_10events.root`` (copy of ../shared/data/) (10 ttbar events, Delphes CMS-like card,
 nested split branches) is copied to a temporary directory; bigger synthetic Delphes-shaped trees are
 written with uproot (flat ``Collection.Field`` branches, several baskets) for chunking, edge cases and
 errors. Reference numbers are computed here independently: FastJet's classic PseudoJet interface
@@ -29,8 +29,10 @@ from gvae.data.delphes_synthetic import synthetic_events, write_delphes
 from gvae.data.delphes import UNKNOWN_LABEL, DelphesOptions, convert_delphes, read_delphes
 from gvae.errors import ConfigError, FormatError, InvalidInput, SchemaError
 
-#: The real file: $GVAE_DELPHES_TEST_FILE, else ../shared/data/ beside the checkout (worktrees: one level up).
+#: The real file: $GVAE_DELPHES_TEST_FILE, else the committed copy in tests/data/ (see its README),
+#: else ../shared/data/ beside the checkout (worktrees: one level up).
 _CANDIDATES = [Path(os.environ["GVAE_DELPHES_TEST_FILE"])] if os.environ.get("GVAE_DELPHES_TEST_FILE") else [
+    Path(__file__).resolve().parent / "data" / "delphes_ttbar_10events.root"] + [
     Path(__file__).resolve().parents[n] / "shared" / "data" / "delphes_ttbar_10events.root" for n in (2, 3)]
 REAL = next((p for p in _CANDIDATES if p.exists()), _CANDIDATES[0])
 NEUTRALS = ("EFlowPhoton", "EFlowNeutralHadron")
@@ -41,7 +43,7 @@ CH = {name: i for i, name in enumerate(geometry.CHANNELS)}
 def real_file(tmp_path_factory) -> Path:
     if not REAL.exists():
         pytest.fail(f"the shared test file is missing (looked at {', '.join(map(str, _CANDIDATES))}; "
-                    "see ../shared/data/README.md or set GVAE_DELPHES_TEST_FILE)")
+                    "see tests/data/README.md or set GVAE_DELPHES_TEST_FILE)")
     dst = tmp_path_factory.mktemp("delphes") / "ttbar.root"
     shutil.copy(REAL, dst)
     return dst
