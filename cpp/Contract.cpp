@@ -1,7 +1,9 @@
 // Parse and validate the model contract (docs/DESIGN.md section 8) with nlohmann_json.
 #include "gvae/Contract.h"
 
+#include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -18,6 +20,79 @@ namespace gvae {
 namespace {
 
 using Json = nlohmann::json;
+
+// Python's repr() of a finite double (what json.dumps writes): the shortest round-trip digits, in
+// fixed notation when the decimal exponent e satisfies -4 <= e < 16 (with ".0" when integral),
+// else d[.ddd]e+XX / e-XX with at least two exponent digits.
+std::string pythonFloatRepr(double value) {
+  char buf[64];
+  const auto res = std::to_chars(buf, buf + sizeof buf, value, std::chars_format::scientific);
+  const std::string sci(buf, res.ptr);  // e.g. "-1.2345e+16", "5e-324"
+  const std::size_t e = sci.find('e');
+  std::string mantissa = sci.substr(0, e);
+  const int exponent = std::atoi(sci.c_str() + e + 1);
+  std::string sign;
+  if (!mantissa.empty() && mantissa[0] == '-') {
+    sign = "-";
+    mantissa.erase(0, 1);
+  }
+  std::string digits;
+  for (char ch : mantissa)
+    if (ch != '.') digits += ch;
+  if (exponent >= -4 && exponent < 16) {
+    std::string out;
+    if (exponent < 0) {
+      out = "0." + std::string(static_cast<std::size_t>(-exponent - 1), '0') + digits;
+    } else {
+      const std::size_t point = static_cast<std::size_t>(exponent) + 1;
+      if (digits.size() <= point) {
+        out = digits + std::string(point - digits.size(), '0') + ".0";
+      } else {
+        out = digits.substr(0, point) + "." + digits.substr(point);
+      }
+    }
+    return sign + out;
+  }
+  std::string out = digits.substr(0, 1);
+  if (digits.size() > 1) out += "." + digits.substr(1);
+  const int a = std::abs(exponent);
+  return sign + out + "e" + (exponent < 0 ? "-" : "+") + (a < 10 ? "0" : "") + std::to_string(a);
+}
+
+// python's gvae.contract.canonical_json: json.dumps(sort_keys=True, separators=(",", ":"),
+// ensure_ascii=True). nlohmann writes strings, integers and literals the same way; its float
+// format differs from repr() for 1e15 <= |x| < 1e16, so floats are written by pythonFloatRepr.
+void canonicalJson(const Json& j, std::string& out) {
+  switch (j.type()) {
+    case Json::value_t::object: {
+      out += '{';
+      bool first = true;
+      for (auto it = j.begin(); it != j.end(); ++it) {  // std::map: keys in byte (= code point) order
+        if (!first) out += ',';
+        first = false;
+        out += Json(it.key()).dump(-1, ' ', true, Json::error_handler_t::strict);
+        out += ':';
+        canonicalJson(it.value(), out);
+      }
+      out += '}';
+      break;
+    }
+    case Json::value_t::array: {
+      out += '[';
+      for (std::size_t i = 0; i < j.size(); ++i) {
+        if (i) out += ',';
+        canonicalJson(j[i], out);
+      }
+      out += ']';
+      break;
+    }
+    case Json::value_t::number_float:
+      out += pythonFloatRepr(j.get<double>());
+      break;
+    default:
+      out += j.dump(-1, ' ', true, Json::error_handler_t::strict);
+  }
+}
 
 // Where a contract comes from plus the JSON pointer of the field, for error messages.
 class Validator {
@@ -232,7 +307,7 @@ Contract Contract::parse(const std::string& json_text, const std::string& source
   const std::string configHash = v.sha256(training, "/training", "config_sha256");
   std::string canonical;
   try {
-    canonical = config.dump(-1, ' ', /*ensure_ascii=*/true, Json::error_handler_t::strict);
+    canonicalJson(config, canonical);
   } catch (const Json::exception& e) {
     v.fail("/training/config", std::string("cannot be written as canonical JSON: ") + e.what());
   }

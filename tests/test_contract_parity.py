@@ -54,7 +54,9 @@ def _rehash(doc: dict[str, Any]) -> None:
 
 
 # A config whose canonical JSON exercises the number and string forms both sides must write alike.
-AWKWARD_CONFIG = {"lr": 1e-05, "tiny": 5e-324, "big": 1e16, "just_below": 1e15, "third": 1 / 3,
+AWKWARD_CONFIG = {"lr": 1e-05, "tiny": 5e-324, "big": 1e16, "just_below": 1e15,
+                  "sixteen_digits": 1234567890123456.0, "below_1e16": -9.999999999999998e15, "e_minus_4": -1e-4,
+                  "huge": 1.5e300, "third": 1 / 3,
                   "neg_zero": -0.0, "int": 123456789012, "neg": -7, "flags": [True, False, None],
                   "text": "caf\u00e9 \u2603 \U0001F600 \"quoted\" back\\slash tab\t nl\n",
                   "nested": {"b": 2.5, "a": [1.0, 100000.0, 0.0001, 123.456e-12]},
