@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from gvae import geometry
-from gvae.detector import DetectorConfig
-from gvae.generate import _EventSource, default_workers, generate_jets
+from gvae.data.detector import DetectorConfig
+from gvae.data.generate import _EventSource, default_workers, generate_jets
 from gvae.jets import JetBatch
 
 RESULTS = Path(__file__).resolve().parent / "results"

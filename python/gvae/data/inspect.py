@@ -133,7 +133,7 @@ def inspect(path: str | os.PathLike, out_dir: str | os.PathLike | None = None, e
     print(format_table(summary, path), flush=True)
     if out_dir is None:
         return summary
-    from gvae import display  # matplotlib only when plots are asked for
+    from gvae.data import display  # matplotlib only when plots are asked for
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

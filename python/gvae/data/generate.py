@@ -10,7 +10,7 @@ Jets: anti-kt R = 0.8 on the visible final-state particles, pT > 400 GeV, |eta| 
 jets of an event are kept in pT order. A ttbar jet is kept (label 1) only when a top quark and its
 b, q and q' all lie within dR < 0.8 of the jet axis; other ttbar jets are skipped. QCD jets get
 label 0. ``m0`` and ``pt`` are those of the generator-level (visible particle) jet; the image holds
-every final-state particle of the event around the jet axis, passed through :mod:`gvae.detector`.
+every final-state particle of the event around the jet axis, passed through :mod:`gvae.data.detector`.
 
 Determinism. The jets are made in blocks of :data:`BLOCK_SIZE`; block ``b`` of process ``p`` draws
 every random number (Pythia's and the detector's) from streams seeded by
@@ -35,9 +35,9 @@ import numpy as np
 from tqdm import tqdm
 
 from gvae import geometry
-from gvae.detector import DetectorConfig, Particles, simulate, wrap_phi
+from gvae.data.detector import DetectorConfig, Particles, simulate, wrap_phi
 from gvae.errors import ConfigError, GvaeError
-from gvae.jets import JetBatch
+from gvae.jets import SCALARS, JetBatch
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ class _EventSource:
         pythia.rndm.init(_pythia_seed(pythia_ss))
         rng = np.random.default_rng(detector_ss)
         images: list[np.ndarray] = []
-        scalars: dict[str, list[float]] = {name: [] for name in ("pt", "m0", "y", "eta", "phi", "ieta", "iphi")}
+        scalars: dict[str, list[float]] = {name: [] for name in SCALARS}
         max_events = max(_MAX_EVENTS_PER_JET * n_jets, 1000)
         events = failures = 0
         while len(images) < n_jets:
@@ -402,15 +402,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m gvae.generate --process ttbar --jets N --seed S --out FILE [--workers W]``."""
+    """``python -m gvae.data.generate --process ttbar --jets N --seed S --out FILE [--workers W]``."""
     parser = argparse.ArgumentParser(
-        prog="python -m gvae.generate",
+        prog="python -m gvae.data.generate",
         description="Generate CMS-like jet images with Pythia 8 + FastJet + a parametrised detector "
                     "(pp 13 TeV, pTHat > 400 GeV, anti-kt R=0.8 jets with pT > 400 GeV, |eta| < 1.4).")
     add_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return run(args)
+    from gvae.cli import run_stage
+
+    return run_stage("gvae.data.generate", lambda: run(args))
 
 
 if __name__ == "__main__":
