@@ -59,7 +59,7 @@ std::string pythonFloatRepr(double value) {
   return sign + out + "e" + (exponent < 0 ? "-" : "+") + (a < 10 ? "0" : "") + std::to_string(a);
 }
 
-// python's gvae.contract.canonical_json: json.dumps(sort_keys=True, separators=(",", ":"),
+// python's gvae.train.config.canonical_json: json.dumps(sort_keys=True, separators=(",", ":"),
 // ensure_ascii=True). nlohmann writes strings, integers and literals the same way; its float
 // format differs from repr() for 1e15 <= |x| < 1e16, so floats are written by pythonFloatRepr.
 void canonicalJson(const Json& j, std::string& out) {
@@ -299,7 +299,7 @@ Contract Contract::parse(const std::string& json_text, const std::string& source
   c.log_energy = v.norm(norm, "/normalisation", "log_energy");
 
   // The training config and its hash: sha256 of the canonical JSON (keys sorted, separators ',' ':',
-  // ASCII only), the bytes python's gvae.contract.canonical_json gives for the same document.
+  // ASCII only), the bytes python's gvae.train.config.canonical_json gives for the same document.
   const Json& training = v.at(root, "", "training");
   v.onlyKeys(training, "/training", {"config", "config_sha256"});
   const Json& config = v.at(training, "/training", "config");

@@ -34,7 +34,7 @@ struct Node {
   throw InvalidInput(msg.str());
 }
 
-// Same order of checks as gvae.graph.validate: channel, ieta, iphi, energy (finite, then >= 0).
+// Same order of checks as gvae.graphs.build.validate: channel, ieta, iphi, energy (finite, then >= 0).
 void validate(const Hit* hits, std::size_t n, long jet) {
   for (std::size_t i = 0; i < n; ++i) {
     const Hit& h = hits[i];

@@ -1,12 +1,12 @@
 """One table of tampered contracts, run through BOTH validators (issue 12).
 
 Each row edits a valid contract and states the outcome of the Python validator
-(:func:`gvae.contract.validate_contract`, JSON Schema + cross-field rules) and of the C++ one
+(:func:`gvae.export.contract.validate_contract`, JSON Schema + cross-field rules) and of the C++ one
 (``gvae::Contract::parse`` through :func:`gvae.native.parse_contract`), and the text each error
 must contain (Python names fields ``contract.a.b``, C++ as JSON pointers ``/a/b``).
 
 The two agree on every row but these deliberate differences (C++ is stricter; a hand edit is the
-only way to get there, since :func:`gvae.contract.build_contract` writes Python ints):
+only way to get there, since :func:`gvae.export.contract.build_contract` writes Python ints):
 
 - ``k``/``max_nodes``/``image_size`` written as a float with an integral value (``4.0``): JSON
   Schema counts it as an integer and Python accepts it; C++ wants a JSON integer.
@@ -14,7 +14,7 @@ only way to get there, since :func:`gvae.contract.build_contract` writes Python 
 
 Not a validator's job on either side: whether ``weights_sha256`` is the hash of the weights that
 travel with it (a well-formed hash of other weights is accepted by both). Python checks that at
-export and in ``--verify`` (:func:`gvae.contract.check_weights`); C++ cannot re-hash a loaded
+export and in ``--verify`` (:func:`gvae.export.contract.check_weights`); C++ cannot re-hash a loaded
 TorchScript/AOTInductor model's state dict, so it checks presence and form only.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ import pytest
 import torch
 
 import gvae.native as native
-from gvae import contract as gc
+from gvae.export import contract as gc
 from gvae.errors import ContractError
 from gvae.model import GVAE, ModelConfig
 

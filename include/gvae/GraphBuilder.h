@@ -83,7 +83,7 @@ public:
 
   /// The nonzero pixels of one image [3][125][125] (float32, row-major over channel, ieta, iphi)
   /// as hits in that order, appended to `hits` after clearing it. NaN pixels are kept (build()
-  /// then rejects them), as python's gvae.graph.image_hits does.
+  /// then rejects them), as python's gvae.graphs.build.hits_from_image does.
   static void imageHits(const float* image, std::vector<Hit>& hits);
 
 private:
