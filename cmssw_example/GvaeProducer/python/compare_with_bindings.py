@@ -111,7 +111,8 @@ def compare(input_gvh: str | Path, model_path: str | Path, details_gvr: str | Pa
         ieta, iphi = jet.hits["ieta"].astype(np.int64), jet.hits["iphi"].astype(np.int64)
         if not (np.array_equal(ieta, ref["ieta"][sl]) and np.array_equal(iphi, ref["iphi"][sl])):
             result.problems.append(f"{where}: pixel indices (ieta, iphi) differ from the bindings'")
-        if not (np.array_equal(ieta, nearest_pixel(jet.hits["x"])) and np.array_equal(iphi, nearest_pixel(jet.hits["y"]))):
+        if not (np.array_equal(ieta, nearest_pixel(jet.hits["x"]))
+                and np.array_equal(iphi, nearest_pixel(jet.hits["y"]))):
             result.problems.append(f"{where}: pixel indices (ieta, iphi) are not the nearest pixels of (x, y)")
         dx = np.abs(jet.hits["x"] - ref["x"][sl]).max()
         dy = np.abs(jet.hits["y"] - ref["y"][sl]).max()
