@@ -109,7 +109,8 @@ def _run_copy(args: argparse.Namespace) -> int:
     from gvae import io
 
     if os.path.abspath(args.input) == os.path.abspath(args.output):
-        raise GvaeError("IN and OUT are the same file")
+        from gvae.errors import ConfigError
+        raise ConfigError(f"copy: IN and OUT are the same file '{args.input}'")
     n = io.count_jets(args.input)
     stop = n if args.stop is None else min(args.stop, n)
     with tqdm(total=max(stop - args.start, 0), unit="jet", desc="copy", disable=args.no_progress) as bar:
