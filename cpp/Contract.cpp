@@ -1,13 +1,18 @@
 // Parse and validate the model contract (docs/DESIGN.md section 8) with nlohmann_json.
 #include "gvae/Contract.h"
 
+#include <charconv>
 #include <cmath>
+#include <cstdlib>
+#include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "Sha256.h"
 #include "gvae/Errors.h"
 #include "gvae/Geometry.h"
 
@@ -15,6 +20,79 @@ namespace gvae {
 namespace {
 
 using Json = nlohmann::json;
+
+// Python's repr() of a finite double (what json.dumps writes): the shortest round-trip digits, in
+// fixed notation when the decimal exponent e satisfies -4 <= e < 16 (with ".0" when integral),
+// else d[.ddd]e+XX / e-XX with at least two exponent digits.
+std::string pythonFloatRepr(double value) {
+  char buf[64];
+  const auto res = std::to_chars(buf, buf + sizeof buf, value, std::chars_format::scientific);
+  const std::string sci(buf, res.ptr);  // e.g. "-1.2345e+16", "5e-324"
+  const std::size_t e = sci.find('e');
+  std::string mantissa = sci.substr(0, e);
+  const int exponent = std::atoi(sci.c_str() + e + 1);
+  std::string sign;
+  if (!mantissa.empty() && mantissa[0] == '-') {
+    sign = "-";
+    mantissa.erase(0, 1);
+  }
+  std::string digits;
+  for (char ch : mantissa)
+    if (ch != '.') digits += ch;
+  if (exponent >= -4 && exponent < 16) {
+    std::string out;
+    if (exponent < 0) {
+      out = "0." + std::string(static_cast<std::size_t>(-exponent - 1), '0') + digits;
+    } else {
+      const std::size_t point = static_cast<std::size_t>(exponent) + 1;
+      if (digits.size() <= point) {
+        out = digits + std::string(point - digits.size(), '0') + ".0";
+      } else {
+        out = digits.substr(0, point) + "." + digits.substr(point);
+      }
+    }
+    return sign + out;
+  }
+  std::string out = digits.substr(0, 1);
+  if (digits.size() > 1) out += "." + digits.substr(1);
+  const int a = std::abs(exponent);
+  return sign + out + "e" + (exponent < 0 ? "-" : "+") + (a < 10 ? "0" : "") + std::to_string(a);
+}
+
+// python's gvae.train.config.canonical_json: json.dumps(sort_keys=True, separators=(",", ":"),
+// ensure_ascii=True). nlohmann writes strings, integers and literals the same way; its float
+// format differs from repr() for 1e15 <= |x| < 1e16, so floats are written by pythonFloatRepr.
+void canonicalJson(const Json& j, std::string& out) {
+  switch (j.type()) {
+    case Json::value_t::object: {
+      out += '{';
+      bool first = true;
+      for (auto it = j.begin(); it != j.end(); ++it) {  // std::map: keys in byte (= code point) order
+        if (!first) out += ',';
+        first = false;
+        out += Json(it.key()).dump(-1, ' ', true, Json::error_handler_t::strict);
+        out += ':';
+        canonicalJson(it.value(), out);
+      }
+      out += '}';
+      break;
+    }
+    case Json::value_t::array: {
+      out += '[';
+      for (std::size_t i = 0; i < j.size(); ++i) {
+        if (i) out += ',';
+        canonicalJson(j[i], out);
+      }
+      out += ']';
+      break;
+    }
+    case Json::value_t::number_float:
+      out += pythonFloatRepr(j.get<double>());
+      break;
+    default:
+      out += j.dump(-1, ' ', true, Json::error_handler_t::strict);
+  }
+}
 
 // Where a contract comes from plus the JSON pointer of the field, for error messages.
 class Validator {
@@ -75,9 +153,29 @@ class Validator {
     }
   }
 
+  // Refuse keys other than `allowed` (the schema's additionalProperties: false).
+  void onlyKeys(const Json& object, const std::string& path, const std::set<std::string>& allowed) const {
+    if (!object.is_object()) fail(path.empty() ? "/" : path, "expected an object");
+    for (auto it = object.begin(); it != object.end(); ++it)
+      if (allowed.count(it.key()) == 0) fail(path + "/" + it.key(), "unknown key (not in contract schema_version 1)");
+  }
+
+  // A string matching the ECMAScript regular expression `pattern` (the schema's "pattern").
+  std::string matching(const Json& parent, const std::string& parentPath, const std::string& key,
+                       const std::string& pattern, const std::string& what) const {
+    std::string v = string(parent, parentPath, key);
+    if (!std::regex_match(v, std::regex(pattern))) fail(parentPath + "/" + key, "expected " + what + ", got '" + v + "'");
+    return v;
+  }
+
+  std::string sha256(const Json& parent, const std::string& parentPath, const std::string& key) const {
+    return matching(parent, parentPath, key, "[0-9a-f]{64}", "a sha256 of 64 lowercase hex digits");
+  }
+
   FeatureNorm norm(const Json& parent, const std::string& parentPath, const std::string& key) const {
     const Json& v = at(parent, parentPath, key);
     const std::string path = parentPath + "/" + key;
+    onlyKeys(v, path, {"mean", "std"});
     FeatureNorm n;
     n.mean = number(v, path, "mean");
     n.std = number(v, path, "std");
@@ -90,6 +188,8 @@ class Validator {
               const std::string& dtype, const std::vector<long long>& dims) const {
     const std::string path = listPath + "/" + std::to_string(index);
     const Json& spec = list.at(index);
+    onlyKeys(spec, path, {"name", "dtype", "shape", "meaning"});
+    if (string(spec, path, "meaning").empty()) fail(path + "/meaning", "must not be empty");
     std::string gotName = string(spec, path, "name");
     if (gotName != name) fail(path + "/name", "expected '" + name + "', got '" + gotName + "'");
     std::string gotDtype = string(spec, path, "dtype");
@@ -126,6 +226,8 @@ Contract Contract::parse(const std::string& json_text, const std::string& source
 
   Contract c;
   c.document = json_text;
+  v.onlyKeys(root, "", {"schema_version", "model", "inputs", "outputs", "node_features", "output_features",
+                        "geometry", "graph", "normalisation", "latent", "training", "weights_sha256", "created_utc"});
 
   long long version = v.integer(root, "", "schema_version");
   if (version != kSchemaVersion)
@@ -134,8 +236,11 @@ Contract Contract::parse(const std::string& json_text, const std::string& source
   c.schema_version = static_cast<int>(version);
 
   const Json& model = v.at(root, "", "model");
-  c.model_name = v.string(model, "/model", "name");
-  c.model_version = v.string(model, "/model", "version");
+  v.onlyKeys(model, "/model", {"name", "version", "format", "device"});
+  c.model_name = v.matching(model, "/model", "name", "[A-Za-z0-9][A-Za-z0-9_.-]{0,63}",
+                            "a name of 1-64 characters [A-Za-z0-9_.-] starting with a letter or digit");
+  c.model_version = v.matching(model, "/model", "version", "[0-9]+\\.[0-9]+\\.[0-9]+([.+-][0-9A-Za-z.+-]*)?",
+                               "a version MAJOR.MINOR.PATCH[suffix]");
   c.format = v.string(model, "/model", "format");
   if (c.format != "torchscript" && c.format != "aoti")
     v.fail("/model/format", "expected 'torchscript' or 'aoti', got '" + c.format + "'");
@@ -144,6 +249,7 @@ Contract Contract::parse(const std::string& json_text, const std::string& source
     v.fail("/model/device", "expected 'cpu' or 'cuda', got '" + c.device + "'");
 
   const Json& graph = v.at(root, "", "graph");
+  v.onlyKeys(graph, "/graph", {"builder", "k", "max_nodes"});
   c.builder = v.string(graph, "/graph", "builder");
   if (c.builder != kGraphBuilder)
     v.fail("/graph/builder", "unknown graph builder '" + c.builder + "' (this libgvae implements '" +
@@ -153,6 +259,7 @@ Contract Contract::parse(const std::string& json_text, const std::string& source
   if (c.k >= c.max_nodes) v.fail("/graph/k", "k must be < max_nodes");
 
   const Json& latent = v.at(root, "", "latent");
+  v.onlyKeys(latent, "/latent", {"clusters", "dim"});
   c.clusters = v.positive(latent, "/latent", "clusters");
   c.latent_dim = v.positive(latent, "/latent", "dim");
 
@@ -170,6 +277,8 @@ Contract Contract::parse(const std::string& json_text, const std::string& source
 
   // The geometry the model was trained on must be the one this library builds graphs for.
   const Json& geo = v.at(root, "", "geometry");
+  v.onlyKeys(geo, "/geometry",
+             {"channels", "image_size", "pixel_size", "centre_pixel", "hcal_tower_pixels", "energy_unit", "coordinate_unit"});
   v.stringList(geo, "/geometry", "channels", {"track", "ecal", "hcal"});
   if (v.integer(geo, "/geometry", "image_size") != geometry::kImageSize)
     v.fail("/geometry/image_size", "expected " + std::to_string(geometry::kImageSize));
@@ -177,17 +286,39 @@ Contract Contract::parse(const std::string& json_text, const std::string& source
     v.fail("/geometry/centre_pixel", "expected " + std::to_string(geometry::kCentrePixel));
   if (v.integer(geo, "/geometry", "hcal_tower_pixels") != geometry::kHcalTowerPixels)
     v.fail("/geometry/hcal_tower_pixels", "expected " + std::to_string(geometry::kHcalTowerPixels));
-  if (std::abs(v.number(geo, "/geometry", "pixel_size") - geometry::kPixelSize) > 1e-9)
-    v.fail("/geometry/pixel_size", "expected " + std::to_string(geometry::kPixelSize));
+  // Exactly the double 0.0174 (the schema's const), as Python compares it.
+  if (v.number(geo, "/geometry", "pixel_size") != geometry::kPixelSize)
+    v.fail("/geometry/pixel_size", "expected 0.0174");
   if (v.string(geo, "/geometry", "energy_unit") != "GeV") v.fail("/geometry/energy_unit", "expected 'GeV'");
+  if (v.string(geo, "/geometry", "coordinate_unit").empty()) v.fail("/geometry/coordinate_unit", "must not be empty");
 
   const Json& norm = v.at(root, "", "normalisation");
+  v.onlyKeys(norm, "/normalisation", {"x", "y", "log_energy"});
   c.x = v.norm(norm, "/normalisation", "x");
   c.y = v.norm(norm, "/normalisation", "y");
   c.log_energy = v.norm(norm, "/normalisation", "log_energy");
 
-  if (root.contains("weights_sha256") && root["weights_sha256"].is_string())
-    c.weights_sha256 = root["weights_sha256"].get<std::string>();
+  // The training config and its hash: sha256 of the canonical JSON (keys sorted, separators ',' ':',
+  // ASCII only), the bytes python's gvae.train.config.canonical_json gives for the same document.
+  const Json& training = v.at(root, "", "training");
+  v.onlyKeys(training, "/training", {"config", "config_sha256"});
+  const Json& config = v.at(training, "/training", "config");
+  if (!config.is_object()) v.fail("/training/config", "expected an object");
+  const std::string configHash = v.sha256(training, "/training", "config_sha256");
+  std::string canonical;
+  try {
+    canonicalJson(config, canonical);
+  } catch (const Json::exception& e) {
+    v.fail("/training/config", std::string("cannot be written as canonical JSON: ") + e.what());
+  }
+  const std::string actual = detail::sha256Hex(canonical);
+  if (actual != configHash)
+    v.fail("/training/config_sha256", configHash + " is not the sha256 of the canonical config (" + actual +
+                                          "): the config was changed after hashing");
+
+  c.weights_sha256 = v.sha256(root, "", "weights_sha256");
+  v.matching(root, "", "created_utc", "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z",
+             "an ISO 8601 UTC time YYYY-MM-DDTHH:MM:SSZ");
   return c;
 }
 

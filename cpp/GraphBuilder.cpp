@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <exception>
 #include <limits>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gvae/Errors.h"
@@ -32,7 +34,7 @@ struct Node {
   throw InvalidInput(msg.str());
 }
 
-// Same order of checks as gvae.graph.validate: channel, ieta, iphi, energy (finite, then >= 0).
+// Same order of checks as gvae.graphs.build.validate: channel, ieta, iphi, energy (finite, then >= 0).
 void validate(const Hit* hits, std::size_t n, long jet) {
   for (std::size_t i = 0; i < n; ++i) {
     const Hit& h = hits[i];
@@ -191,6 +193,60 @@ Graph GraphBuilder::build(const Hit* hits, std::size_t n, long jet_index) const 
   for (int i = g.n_nodes; i < max_nodes; ++i)
     std::fill_n(g.neighbours.begin() + static_cast<std::ptrdiff_t>(i) * k, k, static_cast<std::int64_t>(i));
   return g;
+}
+
+void GraphBuilder::buildMany(std::size_t n, const HitSource& source, const GraphSink& sink, int threads,
+                             long first_jet) const {
+  if (n == 0) return;
+  const std::size_t t = std::clamp<std::size_t>(static_cast<std::size_t>(std::max(threads, 1)), 1, n);
+  std::vector<std::exception_ptr> errors(n);
+  // Worker w builds jets w, w + t, w + 2t, ...: a fixed assignment, so nothing is shared but
+  // the read-only builder, the caller's source/sink and each jet's own error slot.
+  auto work = [&](std::size_t w) {
+    std::vector<Hit> hits;
+    for (std::size_t b = w; b < n; b += t) {
+      try {
+        source(b, hits);
+        sink(b, build(hits, first_jet + static_cast<long>(b)));
+      } catch (...) {
+        errors[b] = std::current_exception();
+      }
+    }
+  };
+  if (t == 1) {
+    work(0);
+  } else {
+    std::vector<std::thread> pool;
+    pool.reserve(t);
+    try {
+      for (std::size_t w = 0; w < t; ++w) pool.emplace_back(work, w);
+    } catch (...) {
+      for (auto& th : pool) th.join();
+      throw;
+    }
+    for (auto& th : pool) th.join();
+  }
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+std::vector<Graph> GraphBuilder::buildMany(const std::vector<std::vector<Hit>>& jets, int threads,
+                                           long first_jet) const {
+  std::vector<Graph> graphs(jets.size());
+  buildMany(
+      jets.size(), [&jets](std::size_t b, std::vector<Hit>& hits) { hits = jets[b]; },
+      [&graphs](std::size_t b, const Graph& g) { graphs[b] = g; }, threads, first_jet);
+  return graphs;
+}
+
+void GraphBuilder::imageHits(const float* image, std::vector<Hit>& hits) {
+  hits.clear();
+  for (int c = 0; c < geometry::kNumChannels; ++c)
+    for (int i = 0; i < kSize; ++i)
+      for (int j = 0; j < kSize; ++j) {
+        const float e = image[(c * kSize + i) * kSize + j];
+        if (e != 0.f) hits.push_back(Hit{c, i, j, e});  // NaN != 0: kept, and rejected by build()
+      }
 }
 
 }  // namespace gvae

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <string>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -200,31 +202,127 @@ std::shared_ptr<const Model> Model::load(const std::string& path, Device device,
 
 namespace {
 
-void expectTensor(const at::Tensor& t, const char* name, at::ScalarType dtype, std::vector<int64_t> shape) {
-  if (!t.defined()) throw InvalidInput(std::string("model input '") + name + "' is undefined");
+std::string shapeText(at::IntArrayRef sizes) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < sizes.size(); ++i) s += (i ? ", " : "") + std::to_string(sizes[i]);
+  return s + "]";
+}
+
+void expectTensor(const at::Tensor& t, const std::string& source, const char* name, at::ScalarType dtype,
+                  const std::vector<int64_t>& shape) {
+  const std::string where = source + ": field '" + name + "': ";
+  if (!t.defined()) throw InvalidInput(where + "undefined tensor");
   if (t.scalar_type() != dtype)
-    throw InvalidInput(std::string("model input '") + name + "': dtype " + c10::toString(t.scalar_type()) +
-                       ", expected " + c10::toString(dtype));
-  if (t.sizes().vec() != shape) {
-    std::string want = "[", got = "[";
-    for (std::size_t i = 0; i < shape.size(); ++i) want += (i ? ", " : "") + std::to_string(shape[i]);
-    for (std::size_t i = 0; i < t.sizes().size(); ++i) got += (i ? ", " : "") + std::to_string(t.sizes()[i]);
-    throw InvalidInput(std::string("model input '") + name + "': shape " + got + "], expected " + want + "]");
+    throw InvalidInput(where + "dtype " + c10::toString(t.scalar_type()) + ", expected " + c10::toString(dtype));
+  if (t.sizes() != at::IntArrayRef(shape))
+    throw InvalidInput(where + "shape " + shapeText(t.sizes()) + ", expected " + shapeText(shape));
+}
+
+// A float is NaN or +-Inf iff its exponent bits are all ones (branch-free, vectorisable).
+inline std::uint32_t nonFinite(float v) noexcept {
+  std::uint32_t u;
+  std::memcpy(&u, &v, sizeof u);
+  return static_cast<std::uint32_t>((u & 0x7f800000u) == 0x7f800000u);
+}
+
+const char* kFeatureNames[6] = {"x", "y", "log_energy", "is_track", "is_ecal", "is_hcal"};
+
+// Per batch row: 1 where the row of `t` (CPU, contiguous, [B, ...]) holds a bad value.
+template <typename T, typename Bad>
+std::vector<std::uint8_t> badRowsCpu(const at::Tensor& t, Bad bad) {
+  const int64_t B = t.size(0), per = t.numel() / std::max<int64_t>(B, 1);
+  const T* p = t.const_data_ptr<T>();
+  std::vector<std::uint8_t> rows(static_cast<std::size_t>(B), 0);
+  for (int64_t b = 0; b < B; ++b) {
+    std::uint32_t acc = 0;
+    const T* row = p + b * per;
+    for (int64_t i = 0; i < per; ++i) acc |= bad(row[i]);
+    rows[static_cast<std::size_t>(b)] = acc != 0;
   }
+  return rows;
+}
+
+// First batch row flagged in `rowsBad` (bool [B] on any device), or -1.
+int64_t firstBadRow(const at::Tensor& rowsBad) {
+  at::Tensor cpu = rowsBad.to(at::kCPU);
+  if (!cpu.any().item<bool>()) return -1;
+  return cpu.nonzero()[0][0].item<int64_t>();
 }
 
 }  // namespace
 
+void validateInputs(const Contract& c, const at::Tensor& features, const at::Tensor& neighbours,
+                    const at::Tensor& mask, const at::Tensor& noise, const std::string& source) {
+  if (!features.defined() || features.dim() != 3 || features.size(0) < 1)
+    throw InvalidInput(source + ": field 'features': expected shape [B, " + std::to_string(c.max_nodes) +
+                       ", 6] with B >= 1, got " + (features.defined() ? shapeText(features.sizes()) : "undefined"));
+  const int64_t B = features.size(0), N = c.max_nodes, K = c.k;
+  expectTensor(features, source, "features", at::kFloat, {B, N, 6});
+  expectTensor(neighbours, source, "neighbours", at::kLong, {B, N, K});
+  expectTensor(mask, source, "mask", at::kBool, {B, N});
+  expectTensor(noise, source, "noise", at::kFloat, {B, c.clusters, c.latent_dim});
+
+  c10::InferenceMode guard;
+  // Neighbour indices: the AOTInductor kernels gather with them unchecked (std::terminate inside
+  // OpenMP on a bad one), TorchScript raises a bare RuntimeError; both are refused here.
+  {
+    const auto outside = [N](int64_t v) noexcept {
+      return static_cast<std::uint32_t>(static_cast<std::uint64_t>(v) >= static_cast<std::uint64_t>(N));
+    };
+    int64_t row = -1;
+    at::Tensor nb = neighbours;
+    if (nb.is_cpu()) {
+      nb = nb.contiguous();
+      const auto rows = badRowsCpu<int64_t>(nb, outside);
+      const auto it = std::find(rows.begin(), rows.end(), 1);
+      if (it != rows.end()) row = it - rows.begin();
+    } else {
+      row = firstBadRow(((nb < 0) | (nb >= N)).flatten(1).any(1));
+    }
+    if (row >= 0) {
+      const at::Tensor r = nb[row].to(at::kCPU).contiguous();
+      const int64_t* p = r.const_data_ptr<int64_t>();
+      for (int64_t i = 0; i < N * K; ++i)
+        if (outside(p[i]))
+          throw InvalidInput(source + ": batch row " + std::to_string(row) + ", field 'neighbours': node " +
+                             std::to_string(i / K) + ", slot " + std::to_string(i % K) + " holds index " +
+                             std::to_string(p[i]) + ", outside [0, " + std::to_string(N) + ")");
+    }
+  }
+  // Features and noise: NaN/Inf would run through the model silently.
+  const auto finite = [&](const at::Tensor& t, const char* field, int64_t width,
+                          const std::function<std::string(int64_t, int64_t)>& where) {
+    int64_t row = -1;
+    at::Tensor x = t;
+    if (x.is_cpu()) {
+      x = x.contiguous();
+      const auto rows = badRowsCpu<float>(x, nonFinite);
+      const auto it = std::find(rows.begin(), rows.end(), 1);
+      if (it != rows.end()) row = it - rows.begin();
+    } else {
+      row = firstBadRow(at::isfinite(x).logical_not().flatten(1).any(1));
+    }
+    if (row < 0) return;
+    const at::Tensor r = x[row].to(at::kCPU).contiguous();
+    const float* p = r.const_data_ptr<float>();
+    for (int64_t i = 0; i < r.numel(); ++i)
+      if (nonFinite(p[i]))
+        throw InvalidInput(source + ": batch row " + std::to_string(row) + ", field '" + field + "': " +
+                           where(i / width, i % width) + " is " + std::to_string(p[i]) + " (not finite)");
+  };
+  finite(features, "features", 6, [](int64_t node, int64_t col) {
+    return "node " + std::to_string(node) + ", feature '" + kFeatureNames[col] + "'";
+  });
+  finite(noise, "noise", c.latent_dim, [](int64_t cluster, int64_t dim) {
+    return "cluster " + std::to_string(cluster) + ", dimension " + std::to_string(dim);
+  });
+}
+
 at::Tensor Model::forward(const at::Tensor& features, const at::Tensor& neighbours, const at::Tensor& mask,
                           const at::Tensor& noise) const {
   const Contract& c = impl_->contract;
-  if (!features.defined() || features.dim() != 3 || features.size(0) < 1)
-    throw InvalidInput("model input 'features': expected shape [B, N, 6] with B >= 1");
+  validateInputs(c, features, neighbours, mask, noise, "Model::forward('" + impl_->path + "')");
   const int64_t B = features.size(0);
-  expectTensor(features, "features", at::kFloat, {B, c.max_nodes, 6});
-  expectTensor(neighbours, "neighbours", at::kLong, {B, c.max_nodes, c.k});
-  expectTensor(mask, "mask", at::kBool, {B, c.max_nodes});
-  expectTensor(noise, "noise", at::kFloat, {B, c.clusters, c.latent_dim});
 
   c10::InferenceMode guard;
   const c10::Device dev = impl_->device;

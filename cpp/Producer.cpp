@@ -33,12 +33,6 @@ std::uint64_t splitmix64(std::uint64_t z) noexcept {
   return z ^ (z >> 31);
 }
 
-int nearestPixel(float offset) noexcept {
-  const double p = std::nearbyint(static_cast<double>(offset) / geometry::kPixelSize + geometry::kCentrePixel);
-  if (!(p >= 0.0)) return 0;  // also NaN
-  return static_cast<int>(std::min<double>(p, geometry::kImageSize - 1));
-}
-
 }  // namespace
 
 std::uint64_t jetSeed(std::uint64_t seed, std::uint64_t jet_id) noexcept {
@@ -156,8 +150,8 @@ std::vector<JetResult> Producer::finish(const Batch& batch, const at::Tensor& re
       h.x = static_cast<float>(static_cast<double>(o[0]) * c.x.std + c.x.mean);
       h.y = static_cast<float>(static_cast<double>(o[1]) * c.y.std + c.y.mean);
       h.energy = static_cast<float>(std::exp(static_cast<double>(o[2]) * c.log_energy.std + c.log_energy.mean));
-      h.ieta = nearestPixel(h.x);
-      h.iphi = nearestPixel(h.y);
+      h.ieta = geometry::nearestPixel(h.x);
+      h.iphi = geometry::nearestPixel(h.y);
     }
   }
   return results;

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import gvae.native as native
+from gvae import geometry
 from gvae.errors import ContractError, DeviceUnavailable, GvaeError, InvalidInput, ModelLoadError
 from gvae.graphs.build import Hits, build_graph
 from gvae.graphs.normalisation import Normalisation
@@ -111,7 +112,11 @@ def test_producer_matches_python_graph_normalisation_and_eager_model(tiny: dict)
         np.testing.assert_allclose(out.x, physical[j, :n, 0], atol=1e-5)
         np.testing.assert_allclose(out.y, physical[j, :n, 1], atol=1e-5)
         np.testing.assert_allclose(out.energy, physical[j, :n, 2], rtol=1e-4)
-        np.testing.assert_array_equal(out.ieta, np.clip(np.rint(out.x / 0.0174 + 62), 0, 124).astype(int))
+        # the one rounding rule, both indices, exactly: gvae.geometry.nearest_pixel and written out
+        np.testing.assert_array_equal(out.ieta, geometry.nearest_pixel(out.x))
+        np.testing.assert_array_equal(out.iphi, geometry.nearest_pixel(out.y))
+        rule = np.clip(np.floor(out.y.astype(np.float64) / 0.0174 + 62 + 0.5), 0, 124)
+        np.testing.assert_array_equal(out.iphi, rule.astype(np.int64))
 
 
 def test_sampling_noise_is_torch_generator_noise(tiny: dict) -> None:
@@ -173,3 +178,10 @@ def test_configure_threads_is_once_per_process() -> None:
         native.configure_threads(intra + 1, inter)
     with pytest.raises(GvaeError, match=">= 1"):
         native.configure_threads(0, 1)
+
+
+def test_nearest_pixel_rule_at_halves_and_edges() -> None:
+    """gvae.geometry.nearest_pixel: halves round up, clamped, NaN -> 0 (the C++ values in test_producer)."""
+    got = geometry.nearest_pixel([0.0, 0.0087, -0.0087, -5.0, 5.0, np.nan])
+    np.testing.assert_array_equal(got, [62, 63, 62, 0, 124, 0])
+    assert got.dtype == np.int64

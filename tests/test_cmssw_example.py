@@ -19,6 +19,7 @@ import pytest
 
 import gvae.io
 import gvae.native
+from gvae import geometry
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "cmssw_example"
@@ -114,6 +115,11 @@ def test_streams_and_batching_do_not_change_the_output(cmssw_build: Path, jets_g
     ok_run(cmssw_build, tmp_path / "s4", *common, "process.numberOfStreams=4")
     for name in ("reco.gvh", "reco.gvr"):
         assert (tmp_path / "s1" / name).read_bytes() == (tmp_path / "s4" / name).read_bytes()
+    # the identity is not vacuous: several streams did the work (the processor starts all streams
+    # together before the first event is read, so one stream cannot drain the input alone)
+    per_stream = json.loads((tmp_path / "s4" / "timing.json").read_text())["events_per_stream"]
+    assert len(per_stream) == 4 and sum(per_stream) == gvae.io.count_jets(jets_gvh)
+    assert sum(n > 0 for n in per_stream) >= 2, per_stream
 
     # several jets per event, batched by 4 inside the producer: same jets, equal within tolerance
     ok_run(cmssw_build, tmp_path / "j7", *common, "process.numberOfStreams=3", "source.jetsPerEvent=7",
@@ -239,3 +245,10 @@ def test_output_gvh_is_read_by_gvae_io(cmssw_build: Path, jets_gvh: Path, model_
         assert np.all(jet.hits["ieta"][hcal] % 5 == 2) and np.all(jet.hits["iphi"][hcal] % 5 == 2)
         np.testing.assert_array_equal(jet.hits["energy"], detail.hits["energy"])
         assert np.all(jet.hits["energy"] > 0)
+        # output positions: the nearest pixel of the reconstructed (x, y), exactly; HCAL at its tower centre
+        ieta, iphi = geometry.nearest_pixel(detail.hits["x"]), geometry.nearest_pixel(detail.hits["y"])
+        np.testing.assert_array_equal(detail.hits["ieta"], ieta)
+        np.testing.assert_array_equal(detail.hits["iphi"], iphi)
+        ieta[hcal], iphi[hcal] = 5 * (ieta[hcal] // 5) + 2, 5 * (iphi[hcal] // 5) + 2
+        np.testing.assert_array_equal(jet.hits["ieta"], ieta)
+        np.testing.assert_array_equal(jet.hits["iphi"], iphi)

@@ -54,6 +54,13 @@ def test_report_follows_the_schema(evaluation: dict[str, Any]) -> None:
     assert report["data"]["n_jets"] == min(MAX_JETS, n_test)
     assert report["emd"]["channels"] == list(EMD_CHANNELS)
     assert report["settings"]["noise"] == "zero"
+    models = report["reconstruction_baselines"]["models"]
+    assert set(models) == {"gvae", "latent_only_pca", "true_mask_pca"}
+    assert models["true_mask_pca"]["emd"]["all"]["median"] == pytest.approx(report["emd"]["baseline"]["all"]["median"])
+    assert report["reconstruction_baselines"]["latent_only_pca"]["requested_components"] == \
+        report["checkpoint"]["latent"]["size"]
+    # 12 test jets: too few per type for generation figures, and the report says so
+    assert "generation" not in report and any("Generation figures skipped" in n for n in report["notes"])
 
 
 def test_baseline_has_the_gvae_latent_size(evaluation: dict[str, Any]) -> None:
@@ -73,7 +80,8 @@ def test_baseline_has_the_gvae_latent_size(evaluation: dict[str, Any]) -> None:
 def test_outputs_written(evaluation: dict[str, Any]) -> None:
     out, report = evaluation["out"], evaluation["report"]
     md = (out / "report.md").read_text()
-    assert "## EMD per jet [GeV]" in md and "| all | PCA |" in md and "energy_total" in md
+    assert "## Reconstruction at" in md and "PCA, latent only (no true mask/channel)" in md
+    assert "## EMD per jet [GeV]" in md and "| all | PCA (given true mask+channel) |" in md and "energy_total" in md
     assert "emd_histograms.png" in report["plots"] and "event_display_0.png" in report["plots"]
     assert {"observables.png", "radial_profile.png"} <= set(report["plots"])
     for name in report["plots"]:
@@ -122,7 +130,7 @@ def test_bad_checkpoint_is_a_clean_error(tmp_path: Path, graph_dataset: Any, cap
 def test_help_documents_every_flag() -> None:
     text = build_parser().format_help()
     for flag in ("--checkpoint", "--data", "--split", "--out", "--max-jets", "--batch-size", "--emd-radius",
-                 "--hit-threshold", "--workers", "--displays", "--baseline-max-train", "--no-plots", "--device"):
+                 "--hit-threshold", "--workers", "--displays", "--baseline-max-train", "--no-plots", "--device", "--seed", "--no-generation"):
         assert flag in text
 
 

@@ -8,7 +8,8 @@
 // device and the output copied back to the host inside it), `produce` times Producer::produce on
 // the same jets (graph building, normalisation, batching, forward, inverse normalisation).
 // `prepare` times Producer::prepare alone (graphs + normalisation + noise: the producer's own work
-// before the model). All are repeated alternately after a warm-up; the median is reported. One
+// before the model). `validate` times gvae::validateInputs alone (the input check inside
+// Model::forward, so part of `forward`). All are repeated alternately after a warm-up; the median is reported. One
 // JSON object per (model, batch size) on stdout.
 #include <algorithm>
 #include <chrono>
@@ -27,44 +28,6 @@
 #include <gvae/gvae.h>
 
 namespace {
-
-// DESIGN section 3.1 (.gvh): header, then per jet a fixed record and n_hits 12-byte hits.
-std::vector<gvae::JetHits> readGvh(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw gvae::DataError("cannot open '" + path + "'");
-  char magic[8];
-  uint32_t version = 0, reserved = 0;
-  uint64_t nJets = 0;
-  in.read(magic, 8);
-  in.read(reinterpret_cast<char*>(&version), 4);
-  in.read(reinterpret_cast<char*>(&reserved), 4);
-  in.read(reinterpret_cast<char*>(&nJets), 8);
-  if (!in || std::memcmp(magic, "GVAEHIT1", 8) != 0 || version != 1)
-    throw gvae::DataError("'" + path + "': not a version-1 .gvh file");
-  std::vector<gvae::JetHits> jets(nJets);
-  for (uint64_t j = 0; j < nJets; ++j) {
-    uint64_t eventId = 0;
-    float scalars[5];
-    uint32_t nHits = 0;
-    in.read(reinterpret_cast<char*>(&eventId), 8);
-    in.read(reinterpret_cast<char*>(scalars), 20);
-    in.read(reinterpret_cast<char*>(&nHits), 4);
-    jets[j].jet_id = eventId;
-    jets[j].hits.resize(nHits);
-    for (uint32_t i = 0; i < nHits; ++i) {
-      unsigned char rec[12];
-      in.read(reinterpret_cast<char*>(rec), 12);
-      uint16_t ieta, iphi;
-      float energy;
-      std::memcpy(&ieta, rec + 2, 2);
-      std::memcpy(&iphi, rec + 4, 2);
-      std::memcpy(&energy, rec + 8, 4);
-      jets[j].hits[i] = gvae::Hit{rec[0], ieta, iphi, energy};
-    }
-    if (!in) throw gvae::DataError("'" + path + "': truncated at jet " + std::to_string(j));
-  }
-  return jets;
-}
 
 std::vector<int> parseList(const std::string& s) {
   std::vector<int> out;
@@ -116,7 +79,7 @@ int main(int argc, char** argv) {
   }
   try {
     gvae::configureThreads(intra, 1);
-    std::vector<gvae::JetHits> all = readGvh(hits);
+    std::vector<gvae::JetHits> all = gvae::readGvhJets(hits);
     if (maxJets > 0 && all.size() > static_cast<std::size_t>(maxJets)) all.resize(static_cast<std::size_t>(maxJets));
     for (const std::string& path : models) {
       auto model = gvae::Model::load(path, gvae::parseDevice(device));
@@ -154,15 +117,23 @@ int main(int argc, char** argv) {
           (void)out;
           return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         };
+        // Model::forward's input validation alone (it is part of forward_s): shapes, neighbour range, finiteness.
+        auto timeValidate = [&] {
+          const auto t0 = std::chrono::steady_clock::now();
+          for (const auto& b : batches)
+            gvae::validateInputs(model->contract(), b.features, b.neighbours, b.mask, b.noise);
+          return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        };
         timeForward();  // warm-up (allocator, TorchScript profiling runs, CUDA context)
         timeProduce();
-        std::vector<double> fwd, prod, prep;
+        std::vector<double> fwd, prod, prep, val;
         for (int r = 0; r < repeats; ++r) {
+          val.push_back(timeValidate());
           fwd.push_back(timeForward());
           prod.push_back(timeProduce());
           prep.push_back(timePrepare());
         }
-        const double f = median(fwd), p = median(prod), g = median(prep);
+        const double f = median(fwd), p = median(prod), g = median(prep), v = median(val);
         const double nb = static_cast<double>(batches.size()), nj = static_cast<double>(jets.size());
         std::cout << "{\"model\": \"" << path << "\", \"format\": \"" << gvae::formatName(model->format())
                   << "\", \"device\": \"" << model->device().str() << "\", \"batch_size\": " << bs
@@ -175,7 +146,8 @@ int main(int argc, char** argv) {
                   << ", \"prepare_ms_per_jet\": " << 1e3 * g / nj << ", \"overhead\": " << p / f - 1.0
                   << ", \"overhead_min\": " << *std::min_element(prod.begin(), prod.end()) /
                                                      *std::min_element(fwd.begin(), fwd.end()) - 1.0
-                  << ", \"prepare_fraction\": " << g / f << "}"
+                  << ", \"prepare_fraction\": " << g / f << ", \"validate_ms_per_batch\": " << 1e3 * v / nb
+                  << ", \"validate_fraction\": " << v / f << "}"
                   << std::endl;
       }
     }

@@ -1,13 +1,12 @@
-// gvae._core graph bindings: numpy in, gvae::GraphBuilder, numpy out (same arrays as gvae.graph).
+// gvae._core graph bindings: numpy in, gvae::GraphBuilder (its buildMany thread pool and image
+// scanning), numpy out (same arrays as gvae.graph).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <exception>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "gvae/Errors.h"
@@ -80,31 +79,6 @@ void store(const gvae::Graph& g, const Stacked::Ptrs& p, std::size_t b, std::siz
   p.dropped[b] = g.dropped_energy_fraction;
 }
 
-// Run fn(b) for b in [0, n) on `threads` threads; rethrow the error of the lowest failing jet.
-template <typename Fn>
-void parallelFor(std::size_t n, int threads, Fn fn) {
-  const std::size_t t = std::max<std::size_t>(1, std::min<std::size_t>(static_cast<std::size_t>(std::max(threads, 1)), n));
-  std::vector<std::exception_ptr> errors(n);
-  auto work = [&](std::size_t w) {
-    for (std::size_t b = w; b < n; b += t) {
-      try {
-        fn(b);
-      } catch (...) {
-        errors[b] = std::current_exception();
-      }
-    }
-  };
-  if (t == 1) {
-    work(0);
-  } else {
-    std::vector<std::thread> pool;
-    for (std::size_t w = 0; w < t; ++w) pool.emplace_back(work, w);
-    for (auto& th : pool) th.join();
-  }
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
-}
-
 struct HitArrays {
   const std::int64_t* channel;
   const std::int64_t* ieta;
@@ -163,19 +137,14 @@ py::dict buildGraphsFromImages(const CArray<float>& images, int k, int max_nodes
   const float* data = images.data();
   {
     py::gil_scoped_release release;
-    parallelFor(n, threads, [&](std::size_t b) {
-      // Nonzero pixels, row-major over (channel, ieta, iphi) (NaN != 0 is kept and rejected).
-      const float* img = data + b * kChannels * kSize * kSize;
-      std::vector<gvae::Hit> hits;
-      for (int c = 0; c < kChannels; ++c)
-        for (int i = 0; i < kSize; ++i)
-          for (int j = 0; j < kSize; ++j) {
-            const float e = img[(c * kSize + i) * kSize + j];
-            if (e != 0.f) hits.push_back({c, i, j, e});
-          }
-      store(builder.build(hits, first_jet + static_cast<long>(b)), p, b, static_cast<std::size_t>(max_nodes),
-            static_cast<std::size_t>(k));
-    });
+    builder.buildMany(
+        n, [&](std::size_t b, std::vector<gvae::Hit>& hits) {
+          gvae::GraphBuilder::imageHits(data + b * kChannels * kSize * kSize, hits);
+        },
+        [&](std::size_t b, const gvae::Graph& g) {
+          store(g, p, b, static_cast<std::size_t>(max_nodes), static_cast<std::size_t>(k));
+        },
+        threads, first_jet);
   }
   return s.toDict();
 }
@@ -198,12 +167,14 @@ py::dict buildGraphsFromHits(const CArray<std::int64_t>& offsets, const CArray<s
   const HitArrays arrays{channel.data(), ieta.data(), iphi.data(), energy.data()};
   {
     py::gil_scoped_release release;
-    parallelFor(n, threads, [&](std::size_t b) {
-      const auto hits = hitsFromArrays(arrays, static_cast<std::size_t>(off[b]),
-                                       static_cast<std::size_t>(off[b + 1]));
-      store(builder.build(hits, first_jet + static_cast<long>(b)), p, b, static_cast<std::size_t>(max_nodes),
-            static_cast<std::size_t>(k));
-    });
+    builder.buildMany(
+        n, [&](std::size_t b, std::vector<gvae::Hit>& hits) {
+          hits = hitsFromArrays(arrays, static_cast<std::size_t>(off[b]), static_cast<std::size_t>(off[b + 1]));
+        },
+        [&](std::size_t b, const gvae::Graph& g) {
+          store(g, p, b, static_cast<std::size_t>(max_nodes), static_cast<std::size_t>(k));
+        },
+        threads, first_jet);
   }
   return s.toDict();
 }

@@ -2,6 +2,8 @@
 #ifndef GVAE_GEOMETRY_H
 #define GVAE_GEOMETRY_H
 
+#include <cmath>
+
 namespace gvae::geometry {
 
 inline constexpr int kNumChannels = 3;          // track, ecal, hcal
@@ -15,6 +17,16 @@ inline constexpr int kHcalTowerPixels = 5;      // an HCAL tower spans 5 x 5 cry
 
 /// Offset from the jet axis (eta or phi) of the centre of pixel index `pixel`.
 inline constexpr double pixelToOffset(double pixel) { return (pixel - kCentrePixel) * kPixelSize; }
+
+/// The pixel whose centre is nearest to `offset` (eta or phi from the jet axis), clamped to the
+/// window: floor(offset / kPixelSize + kCentrePixel + 0.5) in double (halves round up), then
+/// clamped to [0, kImageSize - 1]; NaN gives 0. python: gvae.geometry.nearest_pixel (same rule,
+/// same float64 operations, so the two agree bit for bit).
+inline int nearestPixel(double offset) noexcept {
+  const double p = std::floor(offset / kPixelSize + kCentrePixel + 0.5);
+  if (!(p >= 0.0)) return 0;  // also NaN
+  return p > kImageSize - 1 ? kImageSize - 1 : static_cast<int>(p);
+}
 
 }  // namespace gvae::geometry
 

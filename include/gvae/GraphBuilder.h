@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace gvae {
@@ -63,6 +64,27 @@ public:
   Graph build(const std::vector<Hit>& hits, long jet_index) const {
     return build(hits.data(), hits.size(), jet_index);
   }
+
+  /// Fills `hits` with the hits of jet b (0 <= b < n). Called from worker threads, concurrently
+  /// for different b: it must only read shared data.
+  using HitSource = std::function<void(std::size_t b, std::vector<Hit>& hits)>;
+  /// Receives the graph of jet b. Called from worker threads, concurrently for different b.
+  using GraphSink = std::function<void(std::size_t b, const Graph& graph)>;
+
+  /// Build the graphs of n jets on `threads` threads (clamped to [1, n]; 1 = the calling thread
+  /// only). Jet b is labelled first_jet + b in error messages. Every jet is built; if any fail,
+  /// the gvae::InvalidInput of the lowest failing b is rethrown after all threads joined (sink
+  /// calls already made for other jets stand). The graphs do not depend on `threads`.
+  void buildMany(std::size_t n, const HitSource& source, const GraphSink& sink, int threads = 1,
+                 long first_jet = 0) const;
+
+  /// As above, returning the graphs in jet order.
+  std::vector<Graph> buildMany(const std::vector<std::vector<Hit>>& jets, int threads = 1, long first_jet = 0) const;
+
+  /// The nonzero pixels of one image [3][125][125] (float32, row-major over channel, ieta, iphi)
+  /// as hits in that order, appended to `hits` after clearing it. NaN pixels are kept (build()
+  /// then rejects them), as python's gvae.graphs.build.hits_from_image does.
+  static void imageHits(const float* image, std::vector<Hit>& hits);
 
 private:
   GraphConfig config_;

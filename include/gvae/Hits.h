@@ -21,8 +21,8 @@ struct RecoHit {
   int channel = 0;     ///< channel of the input node (0 track, 1 ecal, 2 hcal)
   float x = 0.f;       ///< eta offset from the jet axis
   float y = 0.f;       ///< phi offset from the jet axis
-  int ieta = 0;        ///< nearest pixel to x, clamped to [0, 124]
-  int iphi = 0;        ///< nearest pixel to y, clamped to [0, 124]
+  int ieta = 0;        ///< geometry::nearestPixel(x): nearest pixel, halves up, clamped to [0, 124]
+  int iphi = 0;        ///< geometry::nearestPixel(y)
   float energy = 0.f;  ///< GeV (> 0)
 };
 

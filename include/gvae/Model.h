@@ -37,6 +37,17 @@ struct ModelOptions {
   std::size_t aoti_runners = 0;
 };
 
+/// Check model inputs against `contract` (DESIGN section 7) without running a model:
+///   - dtypes and shapes: features f32 [B,N,6] (B >= 1), neighbours i64 [B,N,k], mask bool [B,N],
+///     noise f32 [B,C,L];
+///   - every neighbour index in [0, N) (padding rows included: the compiled kernels gather them);
+///   - every feature and noise value finite.
+/// Throws gvae::InvalidInput whose message names `source`, the batch row and the field (and the
+/// node/slot or feature). One pass over each tensor: CPU tensors are scanned in place (made
+/// contiguous first), tensors on another device are reduced there and only a failing row is copied.
+void validateInputs(const Contract& contract, const at::Tensor& features, const at::Tensor& neighbours,
+                    const at::Tensor& mask, const at::Tensor& noise, const std::string& source = "model input");
+
 class Model {
  public:
   /// Load `path` on `device`, read and validate its embedded contract.
@@ -59,8 +70,8 @@ class Model {
   /// Raw model forward (DESIGN section 7) under c10::InferenceMode, thread-safe:
   ///   features f32 [B,N,6], neighbours i64 [B,N,k], mask bool [B,N], noise f32 [B,C,L]
   ///   -> reconstruction f32 [B,N,3] (normalised x', y', u'), on this model's device.
-  /// Inputs are moved to the model's device. Shapes and dtypes are checked against the contract
-  /// (gvae::InvalidInput on mismatch).
+  /// The inputs are checked with validateInputs() before either format runs (gvae::InvalidInput
+  /// naming the batch row and field), then moved to the model's device.
   at::Tensor forward(const at::Tensor& features, const at::Tensor& neighbours,
                      const at::Tensor& mask, const at::Tensor& noise) const;
 

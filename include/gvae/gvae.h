@@ -6,6 +6,7 @@
 #include "gvae/Errors.h"
 #include "gvae/Geometry.h"
 #include "gvae/GraphBuilder.h"
+#include "gvae/GvhFile.h"
 #include "gvae/Hits.h"
 #include "gvae/Model.h"
 #include "gvae/Producer.h"

@@ -7,6 +7,9 @@ library must agree on. Images are ``[channel, ieta, iphi]`` with channel order
 """
 from __future__ import annotations
 
+import numpy as np
+from numpy.typing import ArrayLike
+
 CHANNELS: tuple[str, ...] = ("track", "ecal", "hcal")
 TRACK, ECAL, HCAL = 0, 1, 2
 N_CHANNELS = len(CHANNELS)
@@ -25,6 +28,17 @@ def pixel_to_offset(pixel: float) -> float:
 def offset_to_pixel(offset: float) -> float:
     """Inverse of :func:`pixel_to_offset` (fractional pixel index)."""
     return offset / PIXEL_SIZE + CENTRE_PIXEL
+
+
+def nearest_pixel(offset: ArrayLike) -> np.ndarray:
+    """Pixel index int64 (same shape as ``offset``) whose centre is nearest to each eta/phi offset.
+
+    The one rounding rule of reconstructed hits (C++: ``gvae::geometry::nearestPixel``):
+    ``floor(offset / PIXEL_SIZE + CENTRE_PIXEL + 0.5)`` computed in float64 (halves round up),
+    clamped to ``[0, IMAGE_SIZE - 1]``; NaN gives 0.
+    """
+    p = np.floor(np.asarray(offset, dtype=np.float64) / PIXEL_SIZE + CENTRE_PIXEL + 0.5)
+    return np.clip(np.nan_to_num(p, nan=0.0), 0, IMAGE_SIZE - 1).astype(np.int64)
 
 
 def as_dict() -> dict:

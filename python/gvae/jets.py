@@ -25,7 +25,8 @@ class JetBatch:
     images: float32 ``[n, 3, 125, 125]``, channel order [track pT, ECAL, HCAL] in GeV, HCAL in the
         end-to-end convention (each of a tower's 5 x 5 pixels holds tower energy / 25).
     pt, m0: jet pT and mass in GeV (generator-level jet from visible particles).
-    y: label, 1.0 for a top jet, 0.0 for QCD.
+    y: label, 1.0 for a top jet, 0.0 for QCD, -1.0 unknown (e.g. jets converted from Delphes without
+        ``--match-top``; :data:`gvae.data.delphes.UNKNOWN_LABEL`).
     eta, phi: jet axis; NaN where unknown.
     ieta, iphi: jet-axis crystal indices (eta / 0.0174 and phi / 0.0174, rounded); -1 where unknown.
     source, first_row: the file the chunk came from and the row index of its first jet, so that

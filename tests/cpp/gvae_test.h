@@ -68,44 +68,6 @@ inline std::vector<gvae::JetHits> syntheticJets(std::size_t n, std::uint64_t see
   return jets;
 }
 
-/// Jets of a .gvh hits file (DESIGN section 3.1); throws gvae::DataError naming the file.
-inline std::vector<gvae::JetHits> readGvh(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw gvae::DataError("cannot open '" + path + "'");
-  char magic[8];
-  std::uint32_t version = 0, reserved = 0;
-  std::uint64_t nJets = 0;
-  in.read(magic, 8);
-  in.read(reinterpret_cast<char*>(&version), 4);
-  in.read(reinterpret_cast<char*>(&reserved), 4);
-  in.read(reinterpret_cast<char*>(&nJets), 8);
-  if (!in || std::memcmp(magic, "GVAEHIT1", 8) != 0 || version != 1)
-    throw gvae::DataError("'" + path + "': not a version-1 .gvh file");
-  std::vector<gvae::JetHits> jets(nJets);
-  for (std::uint64_t j = 0; j < nJets; ++j) {
-    std::uint64_t eventId = 0;
-    float scalars[5];
-    std::uint32_t nHits = 0;
-    in.read(reinterpret_cast<char*>(&eventId), 8);
-    in.read(reinterpret_cast<char*>(scalars), sizeof scalars);
-    in.read(reinterpret_cast<char*>(&nHits), 4);
-    jets[j].jet_id = eventId;
-    jets[j].hits.resize(nHits);
-    for (std::uint32_t i = 0; i < nHits; ++i) {
-      unsigned char rec[12];
-      in.read(reinterpret_cast<char*>(rec), 12);
-      std::uint16_t ieta, iphi;
-      float energy;
-      std::memcpy(&ieta, rec + 2, 2);
-      std::memcpy(&iphi, rec + 4, 2);
-      std::memcpy(&energy, rec + 8, 4);
-      jets[j].hits[i] = gvae::Hit{rec[0], ieta, iphi, energy};
-    }
-    if (!in) throw gvae::DataError("'" + path + "': truncated at jet " + std::to_string(j));
-  }
-  return jets;
-}
-
 /// Largest |a - b| over all reconstructed hits (x, y, energy); infinity if the structure differs.
 inline double maxDifference(const std::vector<gvae::JetResult>& a, const std::vector<gvae::JetResult>& b,
                             bool relativeEnergy = true) {

@@ -73,5 +73,34 @@ int main() {
                  "/geometry/channels");
   expectRejected(valid, [](json& d) { d["model"]["format"] = "onnx"; }, "/model/format");
   expectRejected(valid, [](json& d) { d["model"]["device"] = "tpu"; }, "/model/device");
+  // The rest of the schema and the config hash, as python's gvae.contract.validate_contract
+  // (tests/test_contract_parity.py runs one table through both validators).
+  expectRejected(valid, [](json& d) { d["geometry"]["centre_pixel"] = 61; }, "/geometry/centre_pixel");
+  expectRejected(valid, [](json& d) { d["geometry"]["pixel_size"] = 0.0175; }, "/geometry/pixel_size");
+  expectRejected(valid, [](json& d) { d["geometry"]["pixel_size"] = 0.01740000001; }, "/geometry/pixel_size");
+  expectRejected(valid, [](json& d) { d["geometry"]["hcal_tower_pixels"] = 4; }, "/geometry/hcal_tower_pixels");
+  expectRejected(valid, [](json& d) { d["geometry"]["energy_unit"] = "MeV"; }, "/geometry/energy_unit");
+  expectRejected(valid, [](json& d) {
+    d["graph"]["k"] = 64;
+    d["inputs"][1]["shape"] = {"batch", 64, 64};
+  }, "/graph/k", "k must be < max_nodes");
+  expectRejected(valid, [](json& d) { d.erase("weights_sha256"); }, "/weights_sha256", "missing");
+  expectRejected(valid, [](json& d) { d["weights_sha256"] = "abc"; }, "/weights_sha256", "sha256");
+  expectRejected(valid, [](json& d) { d["training"]["config"]["seed"] = 1235; }, "/training/config_sha256",
+                 "not the sha256 of the canonical config");
+  expectRejected(valid, [](json& d) { d["training"]["config_sha256"] = std::string(64, '0'); },
+                 "/training/config_sha256");
+  expectRejected(valid, [](json& d) { d["extra"] = 1; }, "/extra", "unknown key");
+  expectRejected(valid, [](json& d) { d["model"]["extra"] = 1; }, "/model/extra", "unknown key");
+  expectRejected(valid, [](json& d) { d["inputs"][2]["unit"] = "none"; }, "/inputs/2/unit", "unknown key");
+  expectRejected(valid, [](json& d) { d["created_utc"] = "yesterday"; }, "/created_utc", "ISO 8601");
+  expectRejected(valid, [](json& d) { d.erase("created_utc"); }, "/created_utc", "missing");
+  expectRejected(valid, [](json& d) { d["model"]["name"] = "my model"; }, "/model/name");
+  // The config hash is recomputed from the canonical JSON: key order and whitespace do not matter.
+  {
+    json reordered = valid;
+    const std::string pretty = reordered.dump(4);
+    GVAE_CHECK(gvae::Contract::parse(pretty, "pretty").k == 4);
+  }
   return gvae_test::finish("test_contract");
 }

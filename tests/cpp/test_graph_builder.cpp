@@ -11,20 +11,12 @@
 #include <utility>
 #include <vector>
 
-#include "gvae/Errors.h"
-#include "gvae/GraphBuilder.h"
+#include "gvae_test.h"
 
 namespace {
 
-int failures = 0;
-
-#define CHECK(cond)                                                                   \
-  do {                                                                                \
-    if (!(cond)) {                                                                    \
-      std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);   \
-      ++failures;                                                                     \
-    }                                                                                 \
-  } while (0)
+// The shared checks of tests/cpp/gvae_test.h under this file's short name.
+#define CHECK(cond) GVAE_CHECK(cond)
 
 using gvae::Graph;
 using gvae::GraphBuilder;
@@ -194,6 +186,61 @@ void testErrors() {
   CHECK(throwsWith([] { GraphBuilder b({8, 0}); }, {"max_nodes"}));
 }
 
+// GraphBuilder::buildMany: the graphs do not depend on the thread count (bitwise equal to build()
+// jet by jet), every jet is built, and the error of the lowest failing jet is the one thrown.
+bool sameGraph(const Graph& a, const Graph& b) {
+  return a.features == b.features && a.pixels == b.pixels && a.neighbours == b.neighbours && a.mask == b.mask &&
+         a.n_nodes == b.n_nodes && a.n_hits == b.n_hits && a.total_energy == b.total_energy &&
+         a.dropped_energy_fraction == b.dropped_energy_fraction;
+}
+
+void testBuildMany() {
+  const GraphBuilder builder({8, 64});
+  std::vector<std::vector<Hit>> jets;
+  for (const auto& j : gvae_test::syntheticJets(57, 3)) jets.push_back(j.hits);
+  std::vector<Graph> serial;
+  for (std::size_t b = 0; b < jets.size(); ++b) serial.push_back(builder.build(jets[b], static_cast<long>(b)));
+  for (int threads : {1, 2, 4, 100}) {
+    const std::vector<Graph> many = builder.buildMany(jets, threads);
+    CHECK(many.size() == jets.size());
+    bool same = many.size() == serial.size();
+    for (std::size_t b = 0; same && b < many.size(); ++b) same = sameGraph(many[b], serial[b]);
+    GVAE_CHECK_MSG(same, threads << " threads");
+  }
+  CHECK(builder.buildMany(std::vector<std::vector<Hit>>{}, 4).empty());
+  // Jets 9 and 30 are bad: jet 9 (labelled first_jet + 9 = 109) is reported, every good jet was sunk.
+  jets[30][0].ieta = 200;
+  jets[9][2].energy = -1.f;
+  std::vector<int> sunk(jets.size(), 0);
+  GVAE_CHECK_THROWS(gvae::InvalidInput,
+                    builder.buildMany(
+                        jets.size(), [&](std::size_t b, std::vector<Hit>& hits) { hits = jets[b]; },
+                        [&](std::size_t b, const Graph&) { ++sunk[b]; }, 4, 100),
+                    "jet 109", "hit 2", "energy");
+  for (std::size_t b = 0; b < jets.size(); ++b) GVAE_CHECK_MSG(sunk[b] == (b == 9 || b == 30 ? 0 : 1), "jet " << b);
+  GVAE_CHECK_THROWS(gvae::InvalidInput, builder.buildMany(jets, 1, 0), "jet 9,");
+}
+
+// GraphBuilder::imageHits: nonzero pixels in (channel, ieta, iphi) row-major order, NaN kept.
+void testImageHits() {
+  std::vector<float> image(3 * 125 * 125, 0.f);
+  auto at = [&](int c, int i, int j) -> float& { return image[static_cast<std::size_t>((c * 125 + i) * 125 + j)]; };
+  at(2, 0, 1) = 4.f;
+  at(0, 124, 124) = 1.5f;
+  at(0, 3, 7) = 2.f;
+  at(1, 62, 62) = std::numeric_limits<float>::quiet_NaN();
+  std::vector<Hit> hits = {Hit{0, 0, 0, 9.f}};  // cleared first
+  GraphBuilder::imageHits(image.data(), hits);
+  CHECK(hits.size() == 4);
+  if (hits.size() == 4) {
+    CHECK(hits[0].channel == 0 && hits[0].ieta == 3 && hits[0].iphi == 7 && hits[0].energy == 2.f);
+    CHECK(hits[1].channel == 0 && hits[1].ieta == 124 && hits[1].iphi == 124);
+    CHECK(hits[2].channel == 1 && hits[2].ieta == 62 && std::isnan(hits[2].energy));
+    CHECK(hits[3].channel == 2 && hits[3].ieta == 0 && hits[3].iphi == 1 && hits[3].energy == 4.f);
+  }
+  CHECK(throwsWith([&] { GraphBuilder({4, 16}).build(hits, 5); }, {"jet 5", "hit 2", "energy"}));
+}
+
 }  // namespace
 
 int main() {
@@ -203,10 +250,7 @@ int main() {
   testKnnBruteForce();
   testTruncation();
   testErrors();
-  if (failures) {
-    std::fprintf(stderr, "test_graph_builder: %d check(s) failed\n", failures);
-    return 1;
-  }
-  std::printf("test_graph_builder: all checks passed\n");
-  return 0;
+  testBuildMany();
+  testImageHits();
+  return gvae_test::finish("test_graph_builder");
 }

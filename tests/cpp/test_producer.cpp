@@ -3,6 +3,8 @@
 // input error (naming the jet and the field).
 #include <limits>
 
+#include <ATen/ATen.h>
+
 #include "gvae_test.h"
 
 namespace {
@@ -23,9 +25,13 @@ void checkResults(const std::vector<gvae::JetHits>& jets, const std::vector<gvae
       GVAE_CHECK(h.channel >= 0 && h.channel <= 2);
       GVAE_CHECK(std::isfinite(h.x) && std::isfinite(h.y) && std::isfinite(h.energy));
       GVAE_CHECK(h.energy > 0.f);
-      GVAE_CHECK(h.ieta >= 0 && h.ieta <= 124 && h.iphi >= 0 && h.iphi <= 124);
-      const int expectEta = std::clamp(static_cast<int>(std::lround(h.x / 0.0174 + 62)), 0, 124);
-      GVAE_CHECK(std::abs(h.ieta - expectEta) <= 1);  // nearest pixel (rounding at .5 aside)
+      // The one rounding rule (Geometry.h nearestPixel, python gvae.geometry.nearest_pixel), written
+      // out here independently: floor(offset / 0.0174 + 62 + 0.5) in double, clamped to [0, 124].
+      const auto rule = [](float offset) {
+        return static_cast<int>(std::clamp(std::floor(static_cast<double>(offset) / 0.0174 + 62 + 0.5), 0.0, 124.0));
+      };
+      GVAE_CHECK_MSG(h.ieta == rule(h.x) && h.iphi == rule(h.y),
+                     "x " << h.x << " -> ieta " << h.ieta << ", y " << h.y << " -> iphi " << h.iphi);
     }
   }
 }
@@ -98,10 +104,44 @@ int main() {
   GVAE_CHECK(gvae_test::identical(ca, cb));
   GVAE_CHECK(gvae_test::maxDifference(s1.produce(jets, &g1), ca) > 1e-3);
   // Caller generator draws are the torch CPU generator's: torch.randn(shape, generator=seeded).
+  // Golden values: python -c "import torch; print(torch.randn(2, 3, generator=torch.Generator().manual_seed(5)))"
+  // with torch 2.13 (float32, written as hex floats so the comparison is exact).
   gvae::NoiseGenerator g3(5);
   const at::Tensor n1 = g3.normal({2, 3});
   GVAE_CHECK(n1.sizes() == at::IntArrayRef({2, 3}) && n1.scalar_type() == at::kFloat);
+  const float torchRandnSeed5[6] = {-0x1.f276a8p-2f, -0x1.35281ap-1f, -0x1.1dbecap-1f,
+                                    0x1.55c5bep-1f,  -0x1.944e5ep-3f, 0x1.f15a42p+0f};
+  for (int i = 0; i < 6; ++i)
+    GVAE_CHECK_MSG(n1.contiguous().data_ptr<float>()[i] == torchRandnSeed5[i], "draw " << i);
+  GVAE_CHECK(g3.seed() == 5);
+  // The per-jet seed is splitmix64(seed ^ splitmix64(jet_id)) (Producer.h), written out here.
+  const auto splitmix = [](std::uint64_t z) {
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  };
+  GVAE_CHECK(gvae::jetSeed(99, 7) == splitmix(99 ^ splitmix(7)));
   GVAE_CHECK(gvae::jetSeed(1, 2) != gvae::jetSeed(2, 1));
+  // Without a caller generator, jet b's noise is NoiseGenerator(jetSeed(seed, jet_id)).normal({C, L}),
+  // whatever the batch; with one, the batch's noise is one draw of [B, C, L] from it.
+  {
+    const int C = ts->contract().clusters, L = ts->contract().latent_dim;
+    const gvae::Producer::Batch b = s2.prepare(jets.data() + 10, 3, nullptr, 10);
+    for (int i = 0; i < 3; ++i) {
+      gvae::NoiseGenerator own(gvae::jetSeed(99, jets[10 + static_cast<std::size_t>(i)].jet_id));
+      GVAE_CHECK(b.noise[i].equal(own.normal({C, L})));
+    }
+    gvae::NoiseGenerator caller(17), copy(17);
+    const gvae::Producer::Batch c = s2.prepare(jets.data(), 4, &caller);
+    GVAE_CHECK(c.noise.equal(copy.normal({4, C, L})));
+    GVAE_CHECK(gvae::Producer(ts, config(4)).prepare(jets.data(), 4).noise.abs().max().item<float>() == 0.f);
+  }
+  // Rounding rule at halves and at the window edges.
+  GVAE_CHECK(gvae::geometry::nearestPixel(0.0) == 62);
+  GVAE_CHECK(gvae::geometry::nearestPixel(0.0087) == 63 && gvae::geometry::nearestPixel(-0.0087) == 62);
+  GVAE_CHECK(gvae::geometry::nearestPixel(-5.0) == 0 && gvae::geometry::nearestPixel(5.0) == 124);
+  GVAE_CHECK(gvae::geometry::nearestPixel(std::nan("")) == 0);
 
   // Mode parsing and configuration errors.
   GVAE_CHECK(gvae::parseMode("sampling") == gvae::Mode::Sampling);

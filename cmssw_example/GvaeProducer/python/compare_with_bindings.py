@@ -5,10 +5,12 @@ round trip), reconstructs them with the bindings (same model, batch size, mode a
 compares jet by jet with the ``.gvr`` details file ``gvaeRun`` wrote:
 
 * same jets in the same order (event ids), same node counts, channels and graph diagnostics;
-* reconstructed ``x, y`` within ``--atol-xy`` and energies within ``--rtol-energy`` (+ ``--atol-energy``).
+* reconstructed ``x, y`` within ``--atol-xy`` and energies within ``--rtol-energy`` (+ ``--atol-energy``);
+* pixel indices ``(ieta, iphi)`` equal to the bindings' and to ``gvae.geometry.nearest_pixel(x, y)``.
 
 With ``--reco`` it also reads the reconstructed ``.gvh`` with ``gvae.io.read_jets`` and checks that
-it holds the same jets (pt of the input) with the energy of the details file.
+it holds the same jets (pt of the input) with the energy of the details file, each hit at the
+nearest pixel of its reconstructed ``(x, y)`` (HCAL: that pixel's tower centre).
 
 Exit status 0 when everything agrees, 1 otherwise; ``--out`` writes the numbers as JSON.
 """
@@ -23,6 +25,8 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from gvae.geometry import HCAL, HCAL_TOWER_PIXELS, nearest_pixel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from recofile import read_gvh_hits, read_reco_details  # noqa: E402
@@ -104,6 +108,12 @@ def compare(input_gvh: str | Path, model_path: str | Path, details_gvr: str | Pa
             result.problems.append(f"{where}: channels differ")
         if len(jet.hits) == 0:
             continue
+        ieta, iphi = jet.hits["ieta"].astype(np.int64), jet.hits["iphi"].astype(np.int64)
+        if not (np.array_equal(ieta, ref["ieta"][sl]) and np.array_equal(iphi, ref["iphi"][sl])):
+            result.problems.append(f"{where}: pixel indices (ieta, iphi) differ from the bindings'")
+        if not (np.array_equal(ieta, nearest_pixel(jet.hits["x"]))
+                and np.array_equal(iphi, nearest_pixel(jet.hits["y"]))):
+            result.problems.append(f"{where}: pixel indices (ieta, iphi) are not the nearest pixels of (x, y)")
         dx = np.abs(jet.hits["x"] - ref["x"][sl]).max()
         dy = np.abs(jet.hits["y"] - ref["y"][sl]).max()
         de = np.abs(jet.hits["energy"].astype(np.float64) - ref["energy"][sl])
@@ -132,6 +142,18 @@ def _check_reco_gvh(reco_gvh: Path, input_gvh: Path, details: list, result: Comp
         return
     if not np.array_equal(reco.pt, original.pt):
         result.problems.append(f"{reco_gvh}: jet pt differs from the input's (order or content)")
+    # hit positions: the nearest pixel of each reconstructed (x, y); HCAL hits at their tower's centre
+    tower = HCAL_TOWER_PIXELS
+    for j, (raw, detail) in enumerate(zip(read_gvh_hits(reco_gvh), details)):
+        ieta, iphi = nearest_pixel(detail.hits["x"]), nearest_pixel(detail.hits["y"])
+        hcal = detail.hits["channel"] == HCAL
+        ieta[hcal] = tower * (ieta[hcal] // tower) + tower // 2
+        iphi[hcal] = tower * (iphi[hcal] // tower) + tower // 2
+        if not (len(raw.hits) == len(ieta) and np.array_equal(raw.hits["ieta"], ieta)
+                and np.array_equal(raw.hits["iphi"], iphi)
+                and np.array_equal(raw.hits["channel"], detail.hits["channel"])):
+            result.problems.append(f"{reco_gvh}: row {j}: hit positions are not the nearest pixels (tower "
+                                   "centres for HCAL) of the reconstructed (x, y)")
     image_energy = reco.images.reshape(len(reco), -1).astype(np.float64).sum(axis=1)
     detail_energy = np.array([d.hits["energy"].astype(np.float64).sum() for d in details])
     if not np.allclose(image_energy, detail_energy, rtol=1e-5, atol=1e-5):

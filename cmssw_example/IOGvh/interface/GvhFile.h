@@ -1,5 +1,6 @@
-// Reader and writer of the .gvh gvae hits binary (docs/DESIGN.md section 3.1), no ROOT needed,
-// and of the .gvr reconstruction-details file of this example (README.md, "Output files").
+// Writer of the .gvh gvae hits binary (docs/DESIGN.md section 3.1), no ROOT needed, and of the
+// .gvr reconstruction-details file of this example (README.md, "Output files"). The reader is
+// libgvae's gvae::GvhReader (gvae/GvhFile.h), shared with the tests and the benchmark.
 //
 // .gvh, little-endian:
 //   header : char[8] "GVAEHIT1" | uint32 version = 1 | uint32 reserved = 0 | uint64 n_jets
@@ -17,48 +18,20 @@
 #include <vector>
 
 #include "DataFormats/GvaeJets/interface/JetCollection.h"
+#include "gvae/GvhFile.h"
 #include "gvae/Hits.h"
 
 namespace gvh {
 
-inline constexpr char kMagic[8] = {'G', 'V', 'A', 'E', 'H', 'I', 'T', '1'};
+using gvae::gvh::kHeaderBytes;
+using gvae::gvh::kHitBytes;
+using gvae::gvh::kJetHeaderBytes;
+using gvae::gvh::kMagic;
+using gvae::gvh::kMaxHits;
+using gvae::gvh::kVersion;
 inline constexpr char kRecoMagic[8] = {'G', 'V', 'A', 'E', 'R', 'C', 'O', '1'};
-inline constexpr std::uint32_t kVersion = 1;
-inline constexpr std::uint64_t kHeaderBytes = 24;     // magic, version, reserved, n_jets
-inline constexpr std::uint64_t kJetHeaderBytes = 32;  // event_id, 5 floats, n_hits
-inline constexpr std::uint64_t kHitBytes = 12;
 inline constexpr std::uint64_t kRecoJetHeaderBytes = 40;
 inline constexpr std::uint64_t kRecoHitBytes = 20;
-/// Most hits a jet may have: one per pixel of each channel (as gvae::kMaxHitsPerJet).
-inline constexpr std::uint32_t kMaxHits = 3 * 125 * 125;
-
-/// One jet of a .gvh file.
-struct JetRecord {
-  gvaedf::JetKinematics kinematics;
-  std::vector<gvae::Hit> hits;
-};
-
-/// Sequential reader. The constructor validates the whole file's structure (magic, version,
-/// reserved field, the n_hits chain of every jet, n_jets against the actual content, trailing
-/// bytes) before any jet is returned, so a truncated or corrupt file fails fast, naming the jet.
-/// next() validates every hit (channel, pads, ieta/iphi in [0,125), energy finite and >= 0).
-class GvhReader {
- public:
-  explicit GvhReader(const std::string& path);
-  const std::string& path() const noexcept { return path_; }
-  std::uint64_t size() const noexcept { return nJets_; }
-  std::uint64_t position() const noexcept { return next_; }
-  /// Read the next jet into `jet`; false at the end of the file.
-  bool next(JetRecord& jet);
-
- private:
-  [[noreturn]] void fail(const std::string& what, std::int64_t row = -1, const std::string& field = "") const;
-  std::string path_;
-  std::ifstream in_;
-  std::uint64_t nJets_ = 0;
-  std::uint64_t next_ = 0;
-  std::vector<unsigned char> buffer_;
-};
 
 /// Writes a .gvh file to `<path>.tmp`; commit() writes n_jets into the header and renames it to
 /// `path`. A writer destroyed without commit() removes its temporary file.

@@ -20,17 +20,18 @@ GvhSource::GvhSource(const std::string& label, const edm::ParameterSet& pset)
   if (skip < 0)
     throw edm::Exception(edm::errors::Category::Configuration,
                          pset.origin("skipEvents") + ": parameter 'skipEvents' must be >= 0");
-  gvh::JetRecord discard;
+  gvae::GvhJet discard;
   for (std::int64_t e = 0; e < skip; ++e)
     for (int j = 0; j < jetsPerEvent_; ++j) reader_.next(discard);
 }
 
 std::unique_ptr<edm::Event> GvhSource::readEvent() {
   auto jets = std::make_unique<gvaedf::JetCollection>();
-  gvh::JetRecord record;
+  gvae::GvhJet record;
   while (static_cast<int>(jets->hits.size()) < jetsPerEvent_ && reader_.next(record)) {
-    jets->kinematics.push_back(record.kinematics);
-    jets->hits.push_back(gvae::JetHits{record.kinematics.eventID, std::move(record.hits)});
+    jets->kinematics.push_back(gvaedf::JetKinematics{record.event_id, record.pt, record.eta, record.phi, record.m0,
+                                                     record.label});
+    jets->hits.push_back(gvae::JetHits{record.event_id, std::move(record.hits)});
     record.hits = {};
   }
   if (jets->hits.empty()) return nullptr;

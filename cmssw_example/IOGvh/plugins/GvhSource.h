@@ -24,7 +24,7 @@ class GvhSource : public edm::InputSource {
   std::uint64_t numberOfJets() const noexcept { return reader_.size(); }
 
  private:
-  gvh::GvhReader reader_;
+  gvae::GvhReader reader_;
   int jetsPerEvent_;
   std::uint64_t nextIndex_ = 0;
 };

@@ -45,15 +45,15 @@ std::string writeSample(const std::string& name) {
 void testRoundTrip() {
   const std::string path = writeSample("roundtrip.gvh");
   CHECK(!exists(path + ".tmp"));
-  gvh::GvhReader reader(path);
+  gvae::GvhReader reader(path);
   CHECK(reader.size() == 3);
   const auto expected = sampleJets();
-  gvh::JetRecord jet;
+  gvae::GvhJet jet;
   for (std::size_t j = 0; j < expected.size(); ++j) {
     CHECK(reader.next(jet));
-    CHECK(jet.kinematics.eventID == j);
-    CHECK(jet.kinematics.pt == 100.f + j);
-    CHECK(jet.kinematics.m0 == 170.f);
+    CHECK(jet.event_id == j);
+    CHECK(jet.pt == 100.f + j);
+    CHECK(jet.m0 == 170.f);
     CHECK(jet.hits.size() == expected[j].size());
     for (std::size_t h = 0; h < jet.hits.size() && h < expected[j].size(); ++h) {
       CHECK(jet.hits[h].channel == expected[j][h].channel);
@@ -84,17 +84,17 @@ void expectCorrupt(const std::string& name, Edit edit, const std::string& text, 
   const std::string path = dir + "/" + name;
   spit(path, bytes);
   if (atOpen) {
-    CHECK_THROWS(gvh::GvhReader{path}, gvae::DataError, text);
-    CHECK_THROWS(gvh::GvhReader{path}, gvae::DataError, "file '" + path + "'");
+    CHECK_THROWS(gvae::GvhReader{path}, gvae::DataError, text);
+    CHECK_THROWS(gvae::GvhReader{path}, gvae::DataError, "file '" + path + "'");
   } else {
-    gvh::GvhReader reader(path);
-    gvh::JetRecord jet;
+    gvae::GvhReader reader(path);
+    gvae::GvhJet jet;
     CHECK_THROWS(while (reader.next(jet)) {}, gvae::DataError, text);
   }
 }
 
 void testCorruptions() {
-  CHECK_THROWS(gvh::GvhReader{dir + "/does_not_exist.gvh"}, gvae::DataError, "cannot open");
+  CHECK_THROWS(gvae::GvhReader{dir + "/does_not_exist.gvh"}, gvae::DataError, "cannot open");
   expectCorrupt("magic.gvh", [](auto& b) { b[3] = 'X'; }, "field 'magic': not a .gvh file");
   expectCorrupt("version.gvh", [](auto& b) { b[8] = 2; }, "field 'version': unsupported version 2");
   expectCorrupt("short.gvh", [](auto& b) { b.resize(10); }, "too short");

@@ -3,6 +3,13 @@
 with the same latent size (:mod:`~gvae.evaluate.baseline`), plots (:mod:`~gvae.evaluate.plots`) and
 the JSON/markdown report (:mod:`~gvae.evaluate.report`); the pipeline is :mod:`~gvae.evaluate.run`.
 
+Issue 14 (model-independent, for latent-only decoders and generation): detector snapping
+(:mod:`~gvae.evaluate.images`), the latent-only PCA and Gaussian-PCA generator baselines
+(:mod:`~gvae.evaluate.latent_pca`, :func:`gvae.evaluate.reconstruction.evaluate_reconstruction_baselines`),
+generation figures with truth floors (:func:`gvae.evaluate.generation.evaluate_generation`, with
+:mod:`~gvae.evaluate.fpd` and :mod:`~gvae.evaluate.classifier`), their plots
+(:mod:`~gvae.evaluate.plots_generation`) and report sections (:mod:`~gvae.evaluate.report_generation`).
+
 Light on purpose (no torch import): the EMD worker processes only need :mod:`~gvae.evaluate.emd`.
 """
 from __future__ import annotations

@@ -22,7 +22,7 @@ from gvae.evaluate.observables import OBSERVABLES, RADIAL_EDGES  # noqa: E402
 
 #: Colours of the three samples, the same in every plot.
 COLOURS = {"original": "black", "gvae": "tab:blue", "baseline": "tab:orange"}
-LABELS = {"original": "Original", "gvae": "GVAE", "baseline": "PCA baseline"}
+LABELS = {"original": "Original", "gvae": "GVAE", "baseline": "PCA (given true mask+channel)"}
 
 
 #: rcParams of the evaluation figures on top of the CMS style (set per figure, see gvae.plotstyle).

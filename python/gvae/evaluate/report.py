@@ -22,6 +22,10 @@ and ``report.md`` (the same numbers as tables).
 - ``timing_s``: wall-clock seconds per stage
 - ``plots``: file names relative to the report directory
 - ``notes``: list of sentences the reader must know (rank-limited baseline, assumptions)
+- optional ``reconstruction_baselines`` and ``generation`` (issue 14): see
+  :mod:`gvae.evaluate.report_generation`
+
+The ``baseline`` of ``emd``/``observables`` is the PCA that is GIVEN the true node mask and channels.
 
 Undefined statistics (NaN) are written as ``null``.
 """
@@ -34,6 +38,8 @@ from typing import Any
 
 from gvae.evaluate.emd import EMD_CHANNELS
 from gvae.evaluate.observables import OBSERVABLES
+from gvae.evaluate.report_generation import (GENERATION_SCHEMA, RECONSTRUCTION_SCHEMA, generation_markdown,
+                                             reconstruction_markdown)
 
 SCHEMA_VERSION = 1
 
@@ -104,6 +110,8 @@ REPORT_SCHEMA: dict[str, Any] = {
         "timing_s": {"type": "object", "additionalProperties": _NUM},
         "plots": {"type": "array", "items": {"type": "string"}},
         "notes": {"type": "array", "items": {"type": "string"}},
+        "reconstruction_baselines": RECONSTRUCTION_SCHEMA,
+        "generation": GENERATION_SCHEMA,
     },
 }
 
@@ -148,6 +156,10 @@ def _fmt(x: float | None) -> str:
     return f"{x:.4g}"
 
 
+#: Label of today's PCA baseline, which is given each jet's true node mask and channels.
+_PCA_TRUE_MASK = "PCA (given true mask+channel)"
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The report as markdown tables."""
     r = report
@@ -163,7 +175,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"fraction dropped by truncation {_fmt(r['data']['mean_dropped_energy_fraction'])}",
         f"- reconstruction: deterministic (noise = 0, latent mean); EMD radius R = {r['settings']['emd_R']}, "
         f"hit threshold {r['settings']['hit_threshold_gev']} GeV",
-        f"- baseline: PCA on {b['representation'] if 'representation' in b else 'node features'}, "
+        f"- baseline: PCA on {b['representation'] if 'representation' in b else 'node features'}, given the true "
+        f"node mask and channels at decoding, "
         f"{b['components']} components (requested {b['requested_components']}), fitted on {b['training_jets']} "
         f"training jets, explained variance {_fmt(b['explained_variance_fraction'])}",
         "",
@@ -176,7 +189,7 @@ def markdown(report: dict[str, Any]) -> str:
         for m in ("gvae", "baseline"):
             s = r["emd"][m][c]
             frac = _fmt(r["emd"]["gvae_better_fraction"][c]) if m == "gvae" else ""
-            lines.append(f"| {c} | {'GVAE' if m == 'gvae' else 'PCA'} | {_fmt(s['mean'])} | **{_fmt(s['median'])}** | "
+            lines.append(f"| {c} | {'GVAE' if m == 'gvae' else _PCA_TRUE_MASK} | {_fmt(s['mean'])} | **{_fmt(s['median'])}** | "
                          f"{_fmt(s['q16'])} | {_fmt(s['q84'])} | {_fmt(s['q95'])} | {frac} |")
     lines += ["", "Better by median EMD: " + ", ".join(f"{c}: **{w}**" for c, w in r["emd"]["better_by_median"].items()),
               "", "## Observables: response (reco / original) and W1 between distributions", "",
@@ -186,7 +199,7 @@ def markdown(report: dict[str, Any]) -> str:
         for m in ("gvae", "baseline"):
             c = o[m]
             resp = c["response"]
-            lines.append(f"| {n} | {'GVAE' if m == 'gvae' else 'PCA'} | {_fmt(resp['median'])} | {_fmt(resp['mean'])} | "
+            lines.append(f"| {n} | {'GVAE' if m == 'gvae' else _PCA_TRUE_MASK} | {_fmt(resp['median'])} | {_fmt(resp['mean'])} | "
                          f"{_fmt(resp['q16'])} - {_fmt(resp['q84'])} | {_fmt(c['w1'])} | "
                          f"{_fmt(c['original']['mean'])} | {_fmt(c['reconstruction']['mean'])} |")
     rp = r["radial_profile"]
@@ -195,6 +208,10 @@ def markdown(report: dict[str, Any]) -> str:
     for i in range(len(rp["edges"]) - 1):
         lines.append(f"| {rp['edges'][i]:.2f}-{rp['edges'][i + 1]:.2f} | {_fmt(rp['original'][i])} | "
                      f"{_fmt(rp['gvae'][i])} | {_fmt(rp['baseline'][i])} |")
+    if r.get("reconstruction_baselines"):
+        lines += reconstruction_markdown(r["reconstruction_baselines"])
+    if r.get("generation"):
+        lines += generation_markdown(r["generation"])
     if r["notes"]:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in r["notes"]]
     if r["plots"]:

@@ -55,6 +55,8 @@ class Settings:
     baseline_max_train: int | None = None
     plots: bool = True
     device: str = "cpu"
+    seed: int = 0
+    generation: bool = True
     notes: list[str] = field(default_factory=list)
 
 
@@ -257,6 +259,19 @@ def finding_notes(settings: Settings, rec: dict[str, Any], by_median: dict[str, 
     return notes
 
 
+def issue14_sections(settings: Settings, inputs: Inputs, out: Path, rec: dict[str, Any], emds: dict[str, np.ndarray],
+                     tables: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]:
+    """The latent-only PCA beside the GVAE and today's PCA, and the Gaussian-PCA generation figures
+    with truth floors (:func:`gvae.evaluate.baseline_sections.sections`)."""
+    from gvae.evaluate.baseline_sections import sections
+
+    c, l = inputs.model.latent_shape
+    return sections(settings.data, inputs.shards, inputs.norm, c * l, rec, emds, tables, emd_R=settings.emd_R,
+                    workers=settings.workers, hit_threshold=settings.hit_threshold, batch_size=settings.batch_size,
+                    max_train=settings.baseline_max_train, out=out if settings.plots else None, seed=settings.seed,
+                    generation=settings.generation)
+
+
 def make_plots(settings: Settings, out: Path, rec: dict[str, Any], emds: dict[str, np.ndarray],
                tables: dict[str, dict[str, np.ndarray]], profiles: dict[str, np.ndarray]) -> list[str]:
     """Write the figures into ``out``; returns their file names."""
@@ -342,9 +357,15 @@ def evaluate(settings: Settings) -> dict[str, Any]:
     notes = list(settings.notes) + inputs.notes + baseline_notes(pca, c * l) + finding_notes(
         settings, rec, emd_verdict(emds)[1], pca, inputs.model.latent_shape, inputs.shards.max_nodes)
     plot_files = timed("plots", make_plots, settings, out, rec, emds, tables, profiles) if settings.plots else []
+    extra = timed("issue14_sections", issue14_sections, settings, inputs, out, rec, emds, tables)
+    timing.update(extra["timing_s"])
+    notes += extra["notes"]
+    plot_files += extra["plots"]
 
     _write_per_jet(out / "per_jet.csv", rec["row"], emds, tables)
     report = build_report(settings, inputs, pca, rec, emds, tables, profiles, timing, plot_files, notes)
+    report = plain_report({**report, **{k: extra[k] for k in ("reconstruction_baselines", "generation")
+                                        if extra[k] is not None}})
     write_json(report, out / "report.json")
     write_markdown(report, out / "report.md")
     log.info("wrote %s and %s", out / "report.json", out / "report.md")

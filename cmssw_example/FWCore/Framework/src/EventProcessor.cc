@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <exception>
 #include <map>
 #include <mutex>
@@ -36,6 +37,24 @@ struct EventProcessor::Loop {
 
   std::vector<std::vector<ModuleTiming>> producerTiming;  // [stream][producer], stream-private
   std::vector<std::uint64_t> eventsPerStream;             // stream-private slots
+
+  // Start line: every stream thread waits here until all of them are running (or the loop is
+  // stopped), so that no stream drains the source before the others have started.
+  std::mutex startMutex;
+  std::condition_variable startCv;
+  unsigned started = 0;
+  unsigned streams = 0;
+  void waitForAllStreams() {
+    std::unique_lock<std::mutex> lock(startMutex);
+    ++started;
+    startCv.notify_all();
+    startCv.wait(lock, [this] { return started >= streams || stop.load(); });
+  }
+  void release() {
+    std::lock_guard<std::mutex> lock(startMutex);
+    stop = true;
+    startCv.notify_all();
+  }
 
   std::mutex errorMutex;
   std::exception_ptr firstError;
@@ -83,6 +102,7 @@ struct EventProcessor::Loop {
 
   void runStream(unsigned s) {
     try {
+      waitForAllStreams();
       while (auto event = next()) {
         event->setStreamID(s);
         for (std::size_t p = 0; p < self.producers_.size(); ++p) {
@@ -136,6 +156,7 @@ TimeReport EventProcessor::run() {
 
   loop.producerTiming.assign(streams, std::vector<ModuleTiming>(producers_.size()));
   loop.eventsPerStream.assign(streams, 0);
+  loop.streams = streams;
 
   // The event loop: N streams on N threads (stream 0 on a thread of its own too, so that every
   // stream sees the same environment).
@@ -147,9 +168,11 @@ TimeReport EventProcessor::run() {
       try {
         threads.emplace_back([&loop, s] { loop.runStream(s); });
       } catch (...) {  // could not start a thread: stop the ones running, then report
-        std::lock_guard<std::mutex> lock(loop.errorMutex);
-        if (!loop.firstError) loop.firstError = std::current_exception();
-        loop.stop = true;
+        {
+          std::lock_guard<std::mutex> lock(loop.errorMutex);
+          if (!loop.firstError) loop.firstError = std::current_exception();
+        }
+        loop.release();  // the started threads stop waiting at the start line
         break;
       }
     }

@@ -1,0 +1,113 @@
+"""Report sections of issue 14: reconstruction baselines at the latent size and generation figures
+with their truth floors. Rendered into ``report.md`` by :func:`gvae.evaluate.report.markdown`
+and checked by the schema of :mod:`gvae.evaluate.report` when present.
+
+``reconstruction_baselines`` (see :func:`reconstruction_section`)::
+
+    {"latent_size": int, "n_train": int, "n_test": int,
+     "models": {name: {"label": str, "summary": {...} | null,
+                       "emd": {channel: summary}, "observables": {name: compare}}}}
+
+``generation``: the dict returned by :func:`gvae.evaluate.generation.evaluate_generation`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from gvae.evaluate.emd import EMD_CHANNELS
+
+_NUM = {"type": ["number", "null"]}
+_SUMMARY = {"type": "object", "required": ["median", "q16", "q84"],
+            "properties": {k: _NUM for k in ("mean", "std", "q05", "q16", "median", "q84", "q95")}}
+#: Schema of the ``reconstruction_baselines`` section.
+RECONSTRUCTION_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["latent_size", "models"],
+    "properties": {
+        "latent_size": {"type": "integer", "minimum": 1},
+        "models": {"type": "object", "additionalProperties": {
+            "type": "object", "required": ["label", "emd", "observables"],
+            "properties": {"label": {"type": "string"},
+                           "emd": {"type": "object", "required": list(EMD_CHANNELS),
+                                   "properties": {c: _SUMMARY for c in EMD_CHANNELS}},
+                           "observables": {"type": "object"}}}}},
+}
+_FIG = {"type": "object", "required": ["value", "floor", "multiple"],
+        "properties": {"value": _NUM, "floor": _NUM, "multiple": _NUM}}
+#: Schema of the ``generation`` section.
+GENERATION_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["settings", "types"],
+    "properties": {
+        "types": {"type": "object", "additionalProperties": {
+            "type": "object", "required": ["n_jets", "floor", "samples"],
+            "properties": {"n_jets": {"type": "integer", "minimum": 1},
+                           "samples": {"type": "object", "additionalProperties": {
+                               "type": "object", "required": ["w1", "fpd", "kpd", "auc"],
+                               "properties": {"w1": {"type": "object", "additionalProperties": _FIG},
+                                              "fpd": _FIG, "kpd": _FIG, "auc": _FIG}}}}}},
+        "plots": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+#: Observables whose responses the reconstruction table shows.
+RESPONSES: tuple[str, ...] = ("n_hits_track", "n_hits_ecal", "n_hits_hcal", "energy_total", "mass_calo")
+
+
+def _fmt(x: Any) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    return f"{x:.4g}"
+
+
+def reconstruction_markdown(section: dict[str, Any]) -> list[str]:
+    """Markdown lines of the ``reconstruction_baselines`` section."""
+    models = section["models"]
+    lines = ["", f"## Reconstruction at {section['latent_size']} numbers per jet: EMD [GeV] median (q16-q84)", "",
+             "| model | " + " | ".join(EMD_CHANNELS) + " |", "|---|" + "---|" * len(EMD_CHANNELS)]
+    for m in models.values():
+        cells = [f"**{_fmt(m['emd'][c]['median'])}** ({_fmt(m['emd'][c]['q16'])}-{_fmt(m['emd'][c]['q84'])})"
+                 for c in EMD_CHANNELS]
+        lines.append(f"| {m['label']} | " + " | ".join(cells) + " |")
+    lines += ["", "Responses (reco / original), median (q16-q84):", "",
+              "| model | " + " | ".join(RESPONSES) + " |", "|---|" + "---|" * len(RESPONSES)]
+    for m in models.values():
+        cells = []
+        for o in RESPONSES:
+            r = m["observables"].get(o, {}).get("response")
+            cells.append("n/a" if r is None else f"{_fmt(r['median'])} ({_fmt(r['q16'])}-{_fmt(r['q84'])})")
+        lines.append(f"| {m['label']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _mult(x: Any) -> str:
+    return "n/a" if x is None else f"{x:.2f}x"
+
+
+def generation_markdown(section: dict[str, Any], max_w1_rows: int | None = None) -> list[str]:
+    """Markdown lines of the ``generation`` section: per jet type, a summary table (FPD, KPD, AUC,
+    W1s within 2x floor) and the W1 table, every figure beside its floor and as a multiple of it."""
+    lines = ["", "## Generation vs held-out Pythia jets (each figure beside its truth floor)", "",
+             "Floor = the same figure between two disjoint halves of the real jets, same size as every sample. "
+             "W1/FPD/KPD multiple = value / floor (FPD, KPD: / max(floor, floor error)); AUC multiple = "
+             "|AUC - 0.5| / max(|floor - 0.5|, sigma_0)."]
+    for t, entry in section["types"].items():
+        samples = entry["samples"]
+        lines += ["", f"### {t}: {entry['n_jets']} jets per sample", "",
+                  "| sample | FPD (floor) | x floor | KPD (floor) | x floor | AUC (floor) | x floor | W1s within 2x floor |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for name, s in samples.items():
+            f, k, a = s["fpd"], s["kpd"], s["auc"]
+            lines.append(f"| {name} | {_fmt(f['value'])} ± {_fmt(f['error'])} ({_fmt(f['floor'])} ± {_fmt(f['floor_error'])}) "
+                         f"| {_mult(f['multiple'])} | {_fmt(k['value'])} ± {_fmt(k['error'])} ({_fmt(k['floor'])} ± "
+                         f"{_fmt(k['floor_error'])}) | {_mult(k['multiple'])} | {_fmt(a['value'])} ({_fmt(a['floor'])}) "
+                         f"| {_mult(a['multiple'])} | {s['w1_within_2x_floor']} / {s['w1_count']} |")
+        names = list(samples)
+        lines += ["", "| W1 of | floor | " + " | ".join(f"{n} (x floor)" for n in names) + " |",
+                  "|---|---|" + "---|" * len(names)]
+        features = list(entry["floor"]["w1"])
+        for feat in features[:max_w1_rows] if max_w1_rows else features:
+            cells = [f"{_fmt(samples[n]['w1'][feat]['value'])} ({_mult(samples[n]['w1'][feat]['multiple'])})" for n in names]
+            lines.append(f"| {feat} | {_fmt(entry['floor']['w1'][feat])} | " + " | ".join(cells) + " |")
+    if section.get("notes"):
+        lines += [""] + [f"- {n}" for n in section["notes"]]
+    return lines
