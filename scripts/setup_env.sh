@@ -27,6 +27,14 @@ deps = list(p["dependencies"]) + list(p.get("optional-dependencies", {}).get("te
 print("\n".join(deps))
 PYEOF
   "$PY" -m pip install --quiet -r "$VENV/.gvae-requirements.txt"
+  # energyflow (EFPs for FPD/KPD) without its dependency resolution: its `wasserstein` dependency
+  # declares numpy<2, which would downgrade numpy under pyarrow (see pyproject's `efp` extra).
+  "$PY" - <<'PYEOF' > "$VENV/.gvae-efp.txt"
+import tomllib
+print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["efp"]))
+PYEOF
+  "$PY" -m pip install --quiet --no-deps -r "$VENV/.gvae-efp.txt"
+  "$PY" -c "import numpy, pyarrow, energyflow; assert int(numpy.__version__.split('.')[0]) >= 2, numpy.__version__"
   PYTHON="$PY" bash scripts/install_horovod.sh
   echo "$deps_hash" > "$stamp"
 fi
