@@ -43,8 +43,12 @@ def test_jet_selection_cuts(physics_jets: JetBatch):
     assert np.all(b.pt > 400.0)
     assert np.all(np.abs(b.eta) < 1.4)
     assert np.all((b.phi >= -np.pi) & (b.phi <= np.pi))
-    np.testing.assert_array_equal(b.ieta, np.round(b.eta / geometry.PIXEL_SIZE).astype(np.int32))
-    np.testing.assert_array_equal(b.iphi, np.round(b.phi / geometry.PIXEL_SIZE).astype(np.int32))
+    # ieta/iphi: crystal indices of the window centre, a whole number of HCAL towers (5 crystals)
+    # from the jet axis (the hottest HCAL tower within dR < 0.4 of it; DetectorConfig.centre_dr)
+    for index, axis in ((b.ieta, b.eta), (b.iphi, b.phi)):
+        shift = index - np.round(axis / geometry.PIXEL_SIZE).astype(np.int32)
+        assert np.all(shift % geometry.HCAL_TOWER_PIXELS == 0)
+        assert np.all(np.abs(shift) <= 20)  # 4 towers = 0.35 < 0.4
 
 
 def test_top_mass_peak_and_lighter_qcd(physics_jets: JetBatch):

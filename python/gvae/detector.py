@@ -391,8 +391,9 @@ def _gamma_smear(rng: np.random.Generator, energy: np.ndarray, rel_sigma: np.nda
     stays > 0 where a Gaussian of 100 %/sqrt(E) would often go negative)."""
     out = np.zeros_like(energy)
     ok = energy > 0
-    shape = 1.0 / np.square(rel_sigma[ok])
-    out[ok] = rng.gamma(shape, energy[ok] / shape)
+    rel = np.broadcast_to(rel_sigma, energy.shape)[ok]
+    shape = 1.0 / np.square(np.maximum(rel, 1e-6))
+    out[ok] = np.where(rel > 0, rng.gamma(shape, energy[ok] / shape), energy[ok])
     return out
 
 
