@@ -239,7 +239,7 @@ def comparison_plot(a: FileStats, b: FileStats, label_a: str, label_b: str, path
         axes = fig.subplots(2, 3, gridspec_kw=dict(left=0.06, right=0.98, bottom=0.08, top=0.93, wspace=0.25,
                                                   hspace=0.35))
         for row, (values_a, values_b, what) in enumerate(((a.counts, b.counts, "hits"),
-                                                          (a.energies, b.energies, "energy [GeV]"))):
+                                                          (a.energies, b.energies, "sum [GeV]"))):
             for c in range(geometry.N_CHANNELS):
                 ax = axes[row, c]
                 both = np.concatenate([values_a[:, c], values_b[:, c]]).astype(np.float64)
@@ -273,7 +273,8 @@ def inspect(path: str | os.PathLike, out_dir: str | os.PathLike | None = None, e
         compare = os.fspath(compare)
         other, _ = collect(compare, start, stop, progress=progress)
         other_summary = other.summary()
-        print("", format_table(other_summary, compare), "", format_comparison(summary, other_summary, path, compare),
+        print("", format_table(other_summary, compare), "",
+              format_comparison(summary, other_summary, Path(path).name, Path(compare).name),
               sep="\n", flush=True)
         summary["compare"] = {"file": compare, "summary": other_summary,
                               "difference": compare_summaries(summary, other_summary)}
