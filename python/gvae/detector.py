@@ -1,40 +1,59 @@
-"""A CMS-like parametrised detector response: final-state particles around a jet axis -> one
-end-to-end jet image ``float32 [3, 125, 125]`` (channels [track pT, ECAL, HCAL], GeV).
+"""A CMS-like parametrised detector response: final-state particles around a jet axis (hard event
+plus pile-up) -> one end-to-end jet image ``float32 [3, 125, 125]`` (channels [track pT, ECAL, HCAL], GeV).
 
 Every number of the response lives in :class:`DetectorConfig`, each with the CMS value it is
-modelled on. The model, in the order it is applied to each particle:
+modelled on and its source. The model, in the order it is applied to each particle:
 
 1. **Tracker and magnet.** A charged particle moves on a helix in the solenoid field ``B``. At the
    ECAL front face (radius ``R``) its azimuth has turned by ``asin(0.3 B R / (2 pT))`` (pT in GeV,
    B in T, R in m); a positive charge turns towards smaller phi (the Lorentz force
    ``q v x B`` with ``B`` along +z). A particle with ``pT < 0.3 B R / 2`` (0.74 GeV for CMS) curls up
    inside the tracker and never reaches the calorimeters: it is removed from every channel.
-   Tracks are reconstructed with a fixed efficiency inside the tracker acceptance and a Gaussian
-   pT resolution; the track channel holds the measured pT at the pixel of the ECAL impact point.
+   Tracks are reconstructed with the efficiency of the CMS tracking paper (JINST 9 P10009: 94 % for
+   |eta| < 0.9, 85 % beyond, muons 100 %) and a Gaussian resolution ``1.5 % (+) 2.36e-4 pT``
+   (2.8 % at 100 GeV); the track channel holds the measured pT at the pixel of the ECAL impact point.
    The polar angle is unchanged by the field, so eta is taken at the vertex.
-2. **ECAL** (PbWO4 crystals, one crystal = one pixel). Photons and electrons deposit their energy,
+2. **Tracker material.** A photon converts before the ECAL with probability
+   ``1 - exp(-7/9 X/X0)`` for the tracker's material budget at its eta (0.4 X0 at eta 0 rising to
+   1.8 X0 at |eta| 1.5); the e+ e- legs share its energy by the Bethe-Heitler spectrum, bend from
+   the conversion radius and shower in the ECAL separately (no track).
+3. **ECAL** (PbWO4 crystals, one crystal = one pixel). Photons and electrons deposit their energy,
    smeared with ``sigma/E = S/sqrt(E) (+) C`` (the noise term is applied per crystal, below), spread
    over neighbouring crystals by a core + tail transverse profile (the Moliere radius of PbWO4,
    2.2 cm, is about one crystal: ~75 % of the energy lands in the impact crystal, ~96 % in 3 x 3).
-   A hadron crosses ~1.1 interaction lengths of PbWO4: with probability ``exp(-1.1)`` it passes as
+   A hadron crosses ~1.1 interaction lengths of PbWO4: with probability ``exp(-1.13)`` it passes as
    a minimum-ionising particle (MIP) and leaves ``mip_ecal`` in one crystal; otherwise its shower
-   starts in the ECAL and a uniformly drawn fraction of its (smeared) energy is deposited there with
-   a wider profile. Muons leave a MIP. Every crystal gets Gaussian electronics noise; crystals below
-   the zero-suppression threshold read zero.
-3. **HCAL** (towers of 5 x 5 crystals). The rest of a hadron's energy (smeared with the hadronic
+   starts at an exponentially distributed depth and the ECAL holds the part of its longitudinal
+   profile that fits in the remaining depth (the first interaction's pi0s with the electromagnetic
+   profile, the rest with the PDG hadronic profile), spread with a wider transverse profile.
+   Muons leave a MIP. Every crystal gets Gaussian electronics noise; crystals below the
+   zero-suppression threshold read zero.
+4. **Non-compensation.** The hadronic part of a shower reads less than an electron of the same
+   energy: Groom's ``pi/e = 1 - (1 - h/e) (E/E0)^(m-1)``, with the ECAL at its electron scale
+   (e/h = 2.4) and the HCAL calibrated with 50 GeV pions (e/h = 1.4): a 5 GeV hadron reads ~0.8 of
+   its energy, a 200 GeV one ~1.0.
+5. **HCAL** (towers of 5 x 5 crystals). The rest of a hadron's energy (smeared with the hadronic
    resolution ``100 %/sqrt(E) (+) 5 %``) is shared between the tower hit and its neighbours by a
-   Gaussian lateral profile; muons leave a MIP. Towers get Gaussian noise and a threshold. In the
-   image each of a tower's 25 pixels holds tower energy / 25 (end-to-end convention).
-4. **Invisible particles** (neutrinos) leave nothing.
+   Gaussian lateral profile holding 95 % within one interaction length (sigma = 0.435 towers);
+   muons leave a MIP. Towers get Gaussian noise and a threshold. In the image each of a tower's 25
+   pixels holds tower energy / 25 (end-to-end convention).
+6. **Invisible particles** (neutrinos) leave nothing.
+7. **The window** (end-to-end convention, ``centre_on_hcal``): the response is simulated on a
+   window larger by ``centre_dr`` (in whole towers) on each side and the 125 x 125 image is cut
+   around the most energetic HCAL tower within ``dR < centre_dr`` of the jet axis; the shift is a
+   whole number of towers (returned by :func:`simulate_window`). Without an HCAL tower there the
+   jet axis stays the centre.
 
-Simplifications (documented, deliberate): no pile-up, no material interactions before the ECAL
-(photon conversions, bremsstrahlung), no e/h non-compensation (hadron energies are the calibrated
-response), the whole 125 x 125 window is treated as barrel, calorimeter deposits of charged
-particles sit at the ECAL-surface impact point in both calorimeters.
+Simplifications (documented, deliberate): no bremsstrahlung of electrons in the tracker, no
+conversion tracks, one response factor per calorimeter for the whole hadronic deposit (Groom's
+pi/e at the hadron's energy), the whole window is treated as barrel, calorimeter deposits of
+charged particles sit at the ECAL-surface impact point in both calorimeters; pile-up
+(:mod:`gvae.data.pileup`) is in-time only, from vertices at the origin.
 
-Pixel convention (``gvae.geometry``): the jet axis is the centre of pixel (62, 62); a particle at
-``(deta, dphi)`` from the axis lands in pixel ``floor(d / 0.0174 + 62.5)``. HCAL tower ``t`` covers
-pixels ``5t .. 5t+4`` of the same window.
+Pixel convention (``gvae.geometry``): before the re-centring the jet axis is the centre of pixel
+(62, 62); a particle at ``(deta, dphi)`` from the axis lands in pixel ``floor(d / 0.0174 + 62.5)``.
+HCAL tower ``t`` covers pixels ``5t .. 5t+4`` of the same window. After the re-centring pixel
+(62, 62) is the centre of the hottest tower and the jet axis lies ``-shift`` pixels from it.
 """
 from __future__ import annotations
 
