@@ -13,7 +13,7 @@ from fixtures_data import GENERATED_SEED
 from gvae import geometry, io
 from gvae.errors import ConfigError
 from gvae.generate import (BLOCK_SIZE, PROCESSES, _interleave, _plan, add_arguments, generate_jets, main,
-                           pythia_settings)
+                           pileup_from_args, pythia_settings)
 from gvae.jets import JetBatch
 
 TOP_MASS = 172.5
@@ -134,12 +134,20 @@ def test_help_documents_every_flag(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for flag in ("--process", "--jets", "--seed", "--out", "--workers", "--chunk-size", "--no-progress"):
+    for flag in ("--process", "--jets", "--seed", "--out", "--workers", "--chunk-size", "--no-progress", "--pileup",
+                 "--pileup-library-events", "--pileup-cache", "--no-centre"):
         assert flag in text
     parser = argparse.ArgumentParser()
     add_arguments(parser)  # the hook python -m gvae.data generate uses
     args = parser.parse_args(["--process", "qcd", "--jets", "3", "--seed", "1", "--out", "x.parquet"])
     assert (args.process, args.jets, args.seed, args.workers, args.chunk_size) == ("qcd", 3, 1, None, 256)
+    assert (args.pileup, args.no_centre) == (20.0, False)  # pile-up and the end-to-end centring by default
+    pileup = pileup_from_args(parser.parse_args(["--process", "qcd", "--jets", "3", "--seed", "1", "--out", "x.h5",
+                                                 "--pileup", "35", "--pileup-library-events", "100"]))
+    assert pileup.mu == 35.0 and pileup.library.n_events == 100
+    for bad in (["--pileup", "-1"], ["--pileup", "nan"], ["--pileup-library-events", "0"]):
+        with pytest.raises(ConfigError):
+            pileup_from_args(parser.parse_args(["--process", "qcd", "--jets", "3", "--seed", "1", "--out", "x.h5", *bad]))
 
 
 def test_bad_arguments_raise_config_error():
