@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from gvae import geometry
+from gvae.data.detector import DetectorConfig
+from gvae.data.generate import _EventSource, default_workers, generate_jets
 from gvae.data.pileup import NO_PILEUP, PileupConfig, PileupSettings, generate_library
-from gvae.detector import DetectorConfig
-from gvae.generate import _EventSource, default_workers, generate_jets
 from gvae.jets import JetBatch
 
 RESULTS = Path(__file__).resolve().parent / "results"

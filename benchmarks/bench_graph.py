@@ -1,4 +1,4 @@
-"""Graph building benchmark: graphs/s of the Python builder (gvae.graph) and the C++ builder
+"""Graph building benchmark: graphs/s of the Python builder (gvae.graphs.build) and the C++ builder
 (gvae::GraphBuilder through gvae._core) on the same generated jets, side by side in one run, with a
 check that both give identical arrays, plus the truncation statistics of the sample.
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from gvae import _core, io
-from gvae.graph import build_graphs
+from gvae.graphs.build import build_graphs
 
 RESULTS = Path(__file__).resolve().parent / "results"
 KEYS = ("features", "pixels", "neighbours", "mask", "n_nodes", "n_hits", "total_energy", "dropped_energy_fraction")
@@ -64,7 +64,7 @@ def main() -> None:
         jets = io.read_jets(args.input, stop=args.jets)
         source = args.input
     else:
-        from gvae.generate import generate_jets
+        from gvae.data.generate import generate_jets
         jets = generate_jets("mixed", args.jets, args.seed, workers=1, progress=False)
         source = f"generated mixed, seed {args.seed}"
     images = jets.images

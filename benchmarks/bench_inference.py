@@ -7,7 +7,7 @@ producer's overhead = produce / forward - 1 (graph building, normalisation and i
 forward includes moving inputs to the device and the output back). The batch-64 time is compared
 with the paper's 0.13088 s per batch of 64 on an NVIDIA T4.
 
-Inputs: generated jets (``gvae.generate``, Pythia 8 + detector, seeded) written to a ``.gvh`` hits
+Inputs: generated jets (``gvae.data.generate``, Pythia 8 + detector, seeded) written to a ``.gvh`` hits
 file, and a model: the committed reference model ``export/reference/gvae_reference.{pt,pt2}`` (demo
 architecture, CPU) when present, else a seeded randomly initialised GVAE of the default
 architecture (timings do not depend on training) exported once.
@@ -89,7 +89,7 @@ def jets_file(args: argparse.Namespace) -> Path:
     if args.hits is not None:
         return args.hits
     from gvae import io
-    from gvae.generate import generate_jets
+    from gvae.data.generate import generate_jets
 
     cached = sorted((int(p.stem.split("-")[2]), p) for p in args.cache.glob(f"jets-mixed-*-{args.seed}.gvh"))
     bigger = [p for n, p in cached if n >= args.jets]

@@ -3,7 +3,7 @@ speed and file size per jet.
 
 Writes ``benchmarks/results/read.json`` and ``read.md``. Default (``--jets 1000``, synthetic jets
 with the hit counts of the generated ones) takes well under a minute on 2 cores; ``--source
-generated`` reads Pythia jets from :mod:`gvae.generate` instead (slower to prepare: ~30 jets/s).
+generated`` reads Pythia jets from :mod:`gvae.data.generate` instead (slower to prepare: ~30 jets/s).
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import numpy as np
 
 import gvae.io as gio
 from gvae.io._common import images_to_hits
-from gvae.io.synthetic import synthetic_jets
+from gvae.data.synthetic import synthetic_jets
 from gvae.jets import JetBatch
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -51,7 +51,7 @@ def machine() -> dict:
 def make_jets(source: str, n: int, seed: int) -> JetBatch:
     """The jets every format is measured on."""
     if source == "generated":
-        from gvae.generate import generate_jets
+        from gvae.data.generate import generate_jets
         return generate_jets("mixed", n, seed)
     return synthetic_jets(n, seed)
 
@@ -130,8 +130,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jets", type=int, default=1000, help="jets written and read in every format (default 1000)")
     parser.add_argument("--source", choices=("synthetic", "generated"), default="synthetic",
-                        help="synthetic: gvae.io.synthetic jets with generated-like sparsity (fast); "
-                             "generated: Pythia jets from gvae.generate (mixed ttbar/QCD)")
+                        help="synthetic: gvae.data.synthetic jets with generated-like sparsity (fast); "
+                             "generated: Pythia jets from gvae.data.generate (mixed ttbar/QCD)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the jets (default 1)")
     parser.add_argument("--chunk-size", type=int, default=256, help="jets per chunk for writing and reading")
     parser.add_argument("--repeat", type=int, default=3, help="full reads per format; the best is reported")

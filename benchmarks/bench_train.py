@@ -2,7 +2,7 @@
 data-wait share of the step time, forward time against the number of nodes.
 
 Writes ``benchmarks/results/train.json`` and ``train.md``. Inputs are real graphs
-(:func:`gvae.graph.build_graph`) of synthetic jet-like hits, or a converted shard directory
+(:func:`gvae.graphs.build.build_graph`) of synthetic jet-like hits, or a converted shard directory
 (``--data``). Weak-scaling efficiency as in the paper (arXiv 2022 GVAE, Fig. 5): every process
 does the same work W (``--steps`` steps of ``--batch`` jets); speedup = N * T_1 / T_N and
 efficiency = speedup / N = T_1 / T_N, with T_N the wall time of the N-process run.
@@ -27,10 +27,10 @@ import numpy as np
 import torch
 
 from gvae import geometry
-from gvae.graph import Hits, build_graph, stack_graphs
+from gvae.graphs.build import Hits, build_graph, stack_graphs
 from gvae.model import GVAE, LossConfig, ModelConfig, gvae_loss
-from gvae.normalisation import Normalisation
-from gvae.shards import FORMAT_VERSION, ShardWriter, write_metadata
+from gvae.graphs.normalisation import Normalisation
+from gvae.graphs.shards import FORMAT_VERSION, ShardWriter, write_metadata
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEMO = dict(hidden=32, clusters=[100, 50], encoder_layers=[2, 1, 1], decoder_layers=[1, 1, 2],
@@ -134,8 +134,8 @@ def bench_scaling(steps: int, batch: int) -> dict:
 
 def bench_data_wait(n_jets: int) -> dict:
     """One epoch of the real training loop (GraphShards -> DataLoader -> model) on 400-node graphs."""
-    from gvae.training.config import Config
-    from gvae.training.loop import RunOptions, Trainer
+    from gvae.train.config import Config
+    from gvae.train.loop import RunOptions, Trainer
 
     with tempfile.TemporaryDirectory() as tmp:
         arrays = graphs(n_jets + 32, 400, seed=5)

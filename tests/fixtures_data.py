@@ -24,8 +24,8 @@ from typing import Callable
 import numpy as np
 import pytest
 
-import gvae.detector
-import gvae.generate
+import gvae.data.detector
+import gvae.data.generate
 import gvae.data.pileup
 from gvae.jets import SCALARS, JetBatch
 
@@ -40,7 +40,7 @@ _PROCESS = "mixed"
 
 def _cache_key(process: str, n_jets: int, seed: int) -> str:
     h = hashlib.sha256()
-    for module in (gvae.detector, gvae.generate, gvae.data.pileup):
+    for module in (gvae.data.detector, gvae.data.generate, gvae.data.pileup):
         h.update(inspect.getsource(module).encode())
     for dist in ("pythia8mc", "fastjet", "numpy", "scipy"):
         try:
@@ -52,7 +52,7 @@ def _cache_key(process: str, n_jets: int, seed: int) -> str:
 
 
 def cached_generated_jets(cache_dir: Path, process: str, n_jets: int, seed: int) -> JetBatch:
-    """``gvae.generate.generate_jets(process, n_jets, seed)`` (one worker), read from
+    """``gvae.data.generate.generate_jets(process, n_jets, seed)`` (one worker), read from
     ``cache_dir`` when an identical run was cached there, else generated and cached."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / f"{process}-{n_jets}-{seed}-{_cache_key(process, n_jets, seed)}.npz"
@@ -63,7 +63,7 @@ def cached_generated_jets(cache_dir: Path, process: str, n_jets: int, seed: int)
                                 source=f"<generated {process} seed={seed}>")
         except (OSError, KeyError, ValueError):  # a damaged cache entry is regenerated
             path.unlink(missing_ok=True)
-    batch = gvae.generate.generate_jets(process, n_jets, seed, workers=1, progress=False)
+    batch = gvae.data.generate.generate_jets(process, n_jets, seed, workers=1, progress=False)
     tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
     np.savez(tmp, images=batch.images, **batch.scalars())
     os.replace(tmp, path)  # atomic: concurrent sessions never read a half-written file

@@ -4,7 +4,7 @@
   (parquet file of ``generated_file_factory``) with ``GRAPH_K`` = 8, ``GRAPH_MAX_NODES`` = 400, split
   0.8/0.1/0.1 (96/12/12 jets), seed ``GRAPH_SEED``, shards of ``GRAPH_SHARD_SIZE`` = 40 jets (train has
   three shards). Holds ``dataset.json`` and ``{train,val,test}/shard-NNNNN.pt``; read it with
-  ``gvae.shards.GraphShards(graph_dataset, split)``. Treat it as read-only.
+  ``gvae.graphs.shards.GraphShards(graph_dataset, split)``. Treat it as read-only.
 """
 from __future__ import annotations
 

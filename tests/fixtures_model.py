@@ -2,10 +2,10 @@
 
 * ``trained_checkpoint``: ``Path`` of ``best.pt`` of a tiny GVAE (:data:`TINY_MODEL`) trained
   for 2 epochs on the ``graph_dataset`` fixture (graphs of the generated jets) through the real
-  :class:`gvae.training.loop.Trainer`; the run directory (``last.pt``, ``metrics.csv``, ...) is its
+  :class:`gvae.train.loop.Trainer`; the run directory (``last.pt``, ``metrics.csv``, ...) is its
   parent. Load it with :func:`gvae.model.load_model`. Session scoped, a few seconds.
 * ``synthetic_graphs``: a small shard directory (DESIGN §6) of synthetic jet-like hit patterns
-  built with :func:`gvae.graph.build_graph` (48 nodes, k = 4) for fast training tests.
+  built with :func:`gvae.graphs.build.build_graph` (48 nodes, k = 4) for fast training tests.
 * helpers: :func:`random_model_inputs` (valid ``features6, neighbours, mask`` batches),
   :func:`write_synthetic_graphs`, :func:`tiny_config` (a dict config for the tiny model).
 """
@@ -19,9 +19,9 @@ import pytest
 import torch
 
 from gvae import geometry
-from gvae.graph import Hits, build_graph, stack_graphs
-from gvae.normalisation import Normalisation
-from gvae.shards import FORMAT_VERSION, ShardWriter, write_metadata
+from gvae.graphs.build import Hits, build_graph, stack_graphs
+from gvae.graphs.normalisation import Normalisation
+from gvae.graphs.shards import FORMAT_VERSION, ShardWriter, write_metadata
 
 __all__ = ["TINY_MODEL", "tiny_config", "random_hits", "random_model_inputs",
            "write_synthetic_graphs", "synthetic_graphs", "trained_checkpoint"]
@@ -116,9 +116,9 @@ def _dataset_dir(graph_dataset: Any) -> Path:
 @pytest.fixture(scope="session")
 def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory, graph_dataset: Any) -> Path:
     """``best.pt`` of the tiny GVAE trained 2 epochs on ``graph_dataset``."""
-    from gvae.shards import read_metadata
-    from gvae.training.config import Config
-    from gvae.training.loop import RunOptions, Trainer
+    from gvae.graphs.shards import read_metadata
+    from gvae.train.config import Config
+    from gvae.train.loop import RunOptions, Trainer
 
     data = _dataset_dir(graph_dataset)
     meta = read_metadata(data)

@@ -16,8 +16,8 @@ import torch
 
 import gvae.native as native
 from gvae.errors import ContractError, DeviceUnavailable, GvaeError, InvalidInput, ModelLoadError
-from gvae.graph import Hits, build_graph
-from gvae.normalisation import Normalisation
+from gvae.graphs.build import Hits, build_graph
+from gvae.graphs.normalisation import Normalisation
 
 _MAKER = Path(__file__).parent / "cpp" / "make_test_models.py"
 
@@ -83,7 +83,7 @@ def test_model_properties_and_forward_shapes(tiny: dict) -> None:
 
 
 def test_producer_matches_python_graph_normalisation_and_eager_model(tiny: dict) -> None:
-    """C++ graphs + normalisation + model + inverse == gvae.graph + gvae.normalisation + eager."""
+    """C++ graphs + normalisation + model + inverse == gvae.graphs.build + gvae.graphs.normalisation + eager."""
     model = native.Model.load(str(tiny["path"]))
     producer = native.Producer(model, batch_size=7)
     norm = Normalisation.from_dict(tiny["contract"]["normalisation"])

@@ -10,9 +10,9 @@ import jsonschema
 import pytest
 import torch
 
-from gvae import contract as gc
+from gvae.export import contract as gc
 from gvae import geometry
-from gvae.errors import ContractError, ModelLoadError
+from gvae.errors import ConfigError, ContractError, ModelLoadError
 from gvae.model import GVAE, ModelConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,14 +70,38 @@ def test_built_contract_has_the_design_layout(doc: dict, small_model: GVAE) -> N
     assert gc.loads(gc.dumps(doc)) == doc
 
 
-def test_config_hash_is_the_sha256_of_canonical_json(doc: dict) -> None:
+def test_config_hash_is_the_sha256_of_canonical_json(doc: dict, small_model: GVAE) -> None:
     import hashlib
     text = json.dumps(doc["training"]["config"], sort_keys=True, separators=(",", ":"))
     assert doc["training"]["config_sha256"] == hashlib.sha256(text.encode()).hexdigest()
     reordered = dict(reversed(list(doc["training"]["config"].items())))
     assert gc.config_sha256(reordered) == doc["training"]["config_sha256"]
-    with pytest.raises(ContractError, match="canonical JSON"):
+    with pytest.raises(ConfigError, match="canonical JSON"):  # a bad config (one function, gvae.train.config)
         gc.canonical_json({"lr": float("nan")})
+    with pytest.raises(ContractError, match="canonical JSON"):  # ... and a bad contract when building one
+        cfg = small_model.config
+        gc.build_contract(config={"lr": float("nan")}, normalisation=NORM, k=cfg.k, max_nodes=cfg.max_nodes,
+                          clusters=cfg.latent_clusters, latent_dim=cfg.latent_dim,
+                          state_dict=small_model.state_dict())
+
+
+def test_one_config_hash_for_training_checkpoints_and_contracts(small_model: GVAE) -> None:
+    """``Config.sha256()`` (run summaries, checkpoints, --resume) and the contract's
+    ``training.config_sha256`` are the same function of the same config: one hash everywhere."""
+    import hashlib
+
+    from gvae.train.config import Config, load_config
+
+    config = load_config(REPO / "configs" / "demo.yaml")
+    tree = config.to_dict()
+    canonical = json.dumps(tree, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+    assert config.sha256() == gc.config_sha256(tree) == hashlib.sha256(canonical).hexdigest()
+    cfg = small_model.config
+    built = gc.build_contract(config=tree, normalisation=NORM, k=cfg.k, max_nodes=cfg.max_nodes,
+                              clusters=cfg.latent_clusters, latent_dim=cfg.latent_dim,
+                              state_dict=small_model.state_dict())
+    assert built["training"]["config_sha256"] == config.sha256()
+    assert Config.from_dict(built["training"]["config"]).sha256() == config.sha256()
 
 
 def test_weights_hash_follows_the_documented_byte_order() -> None:

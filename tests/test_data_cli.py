@@ -12,7 +12,7 @@ import torch
 
 from gvae import io
 from gvae.data.__main__ import main
-from gvae.shards import GraphShards
+from gvae.graphs.shards import GraphShards
 
 
 @pytest.mark.parametrize("command", [[], ["generate"], ["convert"], ["inspect"], ["copy"]])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gvae import geometry
-from gvae.detector import DetectorConfig, Particles, bend_to_ecal, simulate, towers_to_image
+from gvae.data.detector import DetectorConfig, Particles, bend_to_ecal, simulate, towers_to_image
 from gvae.errors import ConfigError, InvalidInput
 
 #: The default detector without electronics noise (empty channels are exactly empty) and with the

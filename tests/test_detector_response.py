@@ -13,7 +13,7 @@ import pytest
 from gvae import geometry
 from gvae.data.pileup import (NO_PILEUP, PileupConfig, PileupLibrary, PileupSettings, cached_library,
                               library_path, overlay)
-from gvae.detector import DetectorConfig, Particles, simulate, simulate_window
+from gvae.data.detector import DetectorConfig, Particles, simulate, simulate_window
 from gvae.errors import ConfigError
 
 TRACK, ECAL, HCAL = geometry.TRACK, geometry.ECAL, geometry.HCAL
@@ -120,7 +120,7 @@ def test_generator_pileup_keeps_the_jet_and_adds_hits(physics_jets):
     """The same seed with and without pile-up: identical generator-level jets (pile-up has its own
     random stream and is not clustered), more hits with pile-up."""
     from fixtures_data import GENERATED_SEED
-    from gvae.generate import generate_jets
+    from gvae.data.generate import generate_jets
 
     n = 8
     clean = generate_jets("mixed", n, GENERATED_SEED, workers=1, progress=False, pileup=NO_PILEUP)

@@ -22,7 +22,7 @@ import torch
 import yaml
 
 from fixtures_model import tiny_config
-from gvae.train import main
+from gvae.train.__main__ import main
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 BIN = Path(sys.executable).parent

@@ -19,8 +19,8 @@ from gvae.evaluate.emd import EMD_CHANNELS, event_emds
 from gvae.evaluate.hits import hits_from_features, hits_from_reconstruction
 from gvae.evaluate.report import REPORT_SCHEMA
 from gvae.model import InferenceModel, load_model
-from gvae.normalisation import Normalisation
-from gvae.shards import GraphShards, collate, model_inputs
+from gvae.graphs.normalisation import Normalisation
+from gvae.graphs.shards import GraphShards, collate, model_inputs
 
 MAX_JETS = 12
 

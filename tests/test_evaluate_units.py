@@ -16,7 +16,7 @@ from gvae.evaluate.observables import OBSERVABLES, RADIAL_EDGES, compare, summar
 from gvae.evaluate.plots import render
 from gvae.evaluate.report import REPORT_SCHEMA, SCHEMA_VERSION, markdown, validate, write_json
 from gvae.evaluate.run import MAX_NODE_ENERGY, _to_physical
-from gvae.normalisation import Normalisation
+from gvae.graphs.normalisation import Normalisation
 
 
 def test_render_follows_the_image_convention() -> None:

@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from gvae import contract as gc
+from gvae.export import contract as gc
 from gvae import export as gx
+from gvae.export import __main__ as gx_cli
+from gvae.export import job as gx_job
 from gvae.errors import ContractError, DeviceUnavailable
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -73,7 +75,10 @@ def test_embedded_contract_equals_sidecar_and_describes_the_model(exported_model
         assert embedded["normalisation"][f]["std"] == pytest.approx(
             data_meta["normalisation"][f]["std"])
     gc.check_weights(embedded, export_source.state_dict)
-    fresh = gc.contract_from_checkpoint(exported_models["checkpoint"], name="gvae_test", fmt=fmt)
+    fresh = gx.contract_from_checkpoint(exported_models["checkpoint"], name="gvae_test", fmt=fmt)
+    # one config hash: the checkpoint's (Config.sha256) is the contract's
+    from gvae.train.checkpoint import load_checkpoint
+    assert load_checkpoint(exported_models["checkpoint"])["config_sha256"] == embedded["training"]["config_sha256"]
     assert {k: v for k, v in fresh.items() if k != "created_utc"} == \
         {k: v for k, v in embedded.items() if k != "created_utc"}
 
@@ -99,7 +104,7 @@ def test_verify_passes_on_the_fresh_exports(exported_models: dict, export_source
     for path in artifacts.values():
         max_abs, max_rel = report.worst(path.name)
         assert 0.0 <= max_abs <= gx.DEFAULT_ATOL * 10
-    summary = gx.summary(gx.ExportResult(artifacts, {f: gc.sidecar_path(p) for f, p in
+    summary = gx_cli.summary(gx.ExportResult(artifacts, {f: gc.sidecar_path(p) for f, p in
                                                      artifacts.items()},
                                          exported_models["seconds"], report))
     assert summary["verify"]["ok"] and summary["artifacts"]["aoti"]["bytes"] > 0
@@ -125,10 +130,10 @@ def test_cli_verify_fails_with_measured_differences(exported_torchscript: dict, 
     def buggy_export(source, path, device, doc):
         return real(_perturbed(source), path, device, doc)
 
-    monkeypatch.setattr(gx, "export_torchscript", buggy_export)
+    monkeypatch.setattr(gx_job, "export_torchscript", buggy_export)  # the name export() calls
     summary = tmp_path / "summary.json"
     with caplog.at_level(logging.INFO, logger="gvae.export"):
-        rc = gx.main(["--checkpoint", str(exported_torchscript["checkpoint"]), "--out",
+        rc = gx_cli.main(["--checkpoint", str(exported_torchscript["checkpoint"]), "--out",
                       str(tmp_path / "out"), "--format", "torchscript", "--verify",
                       "--data", str(exported_torchscript["data"]), "--summary", str(summary)])
     assert rc == 1
@@ -144,7 +149,7 @@ def test_cli_verify_fails_with_measured_differences(exported_torchscript: dict, 
 
 def test_cli_torchscript_export_and_verify_pass(exported_torchscript: dict, tmp_path: Path) -> None:
     out = tmp_path / "ts"
-    rc = gx.main(["--checkpoint", str(exported_torchscript["checkpoint"]), "--out", str(out),
+    rc = gx_cli.main(["--checkpoint", str(exported_torchscript["checkpoint"]), "--out", str(out),
                   "--format", "torchscript", "--name", "cli_model", "--verify",
                   "--data", str(exported_torchscript["data"]), "--summary", str(tmp_path / "s.json")])
     assert rc == 0
@@ -175,7 +180,7 @@ def test_tampered_sidecar_is_refused_by_verify(exported_torchscript: dict, expor
 
 def test_help_documents_every_flag(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as info:
-        gx.main(["--help"])
+        gx_cli.main(["--help"])
     assert info.value.code == 0
     text = capsys.readouterr().out
     for flag in ("--checkpoint", "--reference", "--config", "--jets", "--heldout-jets", "--epochs",
@@ -190,9 +195,9 @@ def test_cuda_without_gpu_is_device_unavailable(tmp_path: Path,
     with pytest.raises(DeviceUnavailable, match="CUDA is not available"):
         gx.resolve_device("cuda")
     with caplog.at_level(logging.ERROR, logger="gvae.export"):
-        rc = gx.main(["--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path),
+        rc = gx_cli.main(["--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path),
                       "--device", "cuda"])
-    assert rc == 1 and "DeviceUnavailable" in caplog.text
+    assert rc == 2 and "DeviceUnavailable" in caplog.text  # bad input or config (gvae.cli)
 
 
 def test_portable_aoti_build_pins_the_instruction_set() -> None:
@@ -212,7 +217,7 @@ def test_portable_aoti_build_pins_the_instruction_set() -> None:
 def test_cuda_export_of_both_formats_passes_verify(exported_torchscript: dict, tmp_path: Path
                                                    ) -> None:
     summary = tmp_path / "summary.json"
-    rc = gx.main(["--checkpoint", str(exported_torchscript["checkpoint"]), "--out",
+    rc = gx_cli.main(["--checkpoint", str(exported_torchscript["checkpoint"]), "--out",
                   str(tmp_path / "cuda"), "--device", "cuda", "--verify",
                   "--data", str(exported_torchscript["data"]), "--summary", str(summary)])
     assert rc == 0

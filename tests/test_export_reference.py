@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from gvae import contract as gc
+from gvae.export import contract as gc
 from gvae import export as gx
-from gvae.graph import build_graphs
+from gvae.graphs.build import build_graphs
 from gvae.io import read_jets
-from gvae.normalisation import Normalisation
+from gvae.graphs.normalisation import Normalisation
 
 REFERENCE = Path(__file__).resolve().parents[1] / "export" / "reference"
 PT, PT2 = REFERENCE / "gvae_reference.pt", REFERENCE / "gvae_reference.pt2"

@@ -12,8 +12,8 @@ import pytest
 from fixtures_data import GENERATED_SEED
 from gvae import geometry, io
 from gvae.errors import ConfigError
-from gvae.generate import (BLOCK_SIZE, PROCESSES, _interleave, _plan, add_arguments, generate_jets, main,
-                           pileup_from_args, pythia_settings)
+from gvae.data.generate import (BLOCK_SIZE, PROCESSES, _interleave, _plan, add_arguments, generate_jets, main,
+                                pileup_from_args, pythia_settings)
 from gvae.jets import JetBatch
 
 TOP_MASS = 172.5
@@ -95,7 +95,7 @@ def test_hcal_blocks_uniform_and_thresholds(physics_jets: JetBatch):
     hcal = physics_jets.images[:, geometry.HCAL].reshape(-1, 25, 5, 25, 5)
     assert np.array_equal(hcal, np.broadcast_to(hcal[:, :, :1, :, :1], hcal.shape))
     towers = hcal[:, :, 0, :, 0] * 25
-    from gvae.detector import DetectorConfig
+    from gvae.data.detector import DetectorConfig
     config = DetectorConfig()
     assert np.all((towers == 0) | (towers >= config.hcal_threshold * (1 - 1e-6)))
     ecal = physics_jets.images[:, geometry.ECAL]

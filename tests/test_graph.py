@@ -8,7 +8,7 @@ import pytest
 
 from gvae import geometry
 from gvae.errors import ConfigError, InvalidInput
-from gvae.graph import Hits, build_graph, build_graphs, hits_from_image, knn
+from gvae.graphs.build import Hits, build_graph, build_graphs, hits_from_image, knn
 
 
 def brute_force_knn(pixels: np.ndarray, k: int) -> np.ndarray:

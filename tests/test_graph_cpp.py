@@ -6,7 +6,7 @@ import pytest
 
 from gvae import _core
 from gvae.errors import InvalidInput
-from gvae.graph import build_graph, build_graphs, hits_from_image
+from gvae.graphs.build import build_graph, build_graphs, hits_from_image
 
 KEYS = ("features", "pixels", "neighbours", "mask", "n_nodes", "n_hits", "total_energy", "dropped_energy_fraction")
 

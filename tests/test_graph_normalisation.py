@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from gvae.errors import ConfigError
-from gvae.graph import build_graphs
-from gvae.normalisation import Normalisation, NormalisationAccumulator
+from gvae.graphs.build import build_graphs
+from gvae.graphs.normalisation import Normalisation, NormalisationAccumulator
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 For the 240 generated ``physics_jets`` and the session's trained model exported to TorchScript
 and AOTInductor (``exported_models``): the C++ producer (C++ graph builder, normalisation from
 the contract, batching, exported model, inverse normalisation) must reproduce the Python chain
-``gvae.graph.build_graph`` -> ``Normalisation.apply`` -> eager ``InferenceModel`` ->
+``gvae.graphs.build.build_graph`` -> ``Normalisation.apply`` -> eager ``InferenceModel`` ->
 ``Normalisation.invert`` for batch sizes 1, 7 and 64, deterministic and sampling modes.
 
 Tolerance (stated): on every real node, |dx|, |dy| <= 1e-5 (eta/phi offset; a pixel is 0.0174)
@@ -21,8 +21,8 @@ import pytest
 import torch
 
 import gvae.native as native
-from gvae.graph import build_graph, hits_from_image
-from gvae.normalisation import Normalisation
+from gvae.graphs.build import build_graph, hits_from_image
+from gvae.graphs.normalisation import Normalisation
 
 ATOL_XY = 1e-5
 RTOL_E = 1e-4

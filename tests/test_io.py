@@ -15,7 +15,7 @@ from gvae import geometry
 from gvae.errors import FormatError, InvalidInput
 from gvae.io import gvh
 from gvae.io.parquet import to_table
-from gvae.io.synthetic import synthetic_jets
+from gvae.data.synthetic import synthetic_jets
 from gvae.jets import SCALARS, JetBatch
 
 FORMATS = ["parquet", "h5", "root", "gvh"]

@@ -14,7 +14,7 @@ import uproot
 import gvae.io as gio
 from gvae.errors import CorruptFileError, DataError, FormatError, InvalidInput, SchemaError
 from gvae.io.parquet import to_table
-from gvae.io.synthetic import synthetic_jets
+from gvae.data.synthetic import synthetic_jets
 from gvae.jets import JetBatch
 
 N_JETS = 20

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from gvae.errors import CorruptFileError, DataError, SchemaError
-from gvae.graph import build_graphs
-from gvae.normalisation import Normalisation
-from gvae.shards import SHARD_DTYPES, GraphShards, collate, load_shard, model_inputs, read_metadata
+from gvae.graphs.build import build_graphs
+from gvae.graphs.normalisation import Normalisation
+from gvae.graphs.shards import SHARD_DTYPES, GraphShards, collate, load_shard, model_inputs, read_metadata
 
 
 def test_metadata(graph_dataset):

@@ -11,11 +11,11 @@ import yaml
 from fixtures_model import tiny_config
 from gvae.errors import ConfigError, ModelLoadError
 from gvae.model import GVAE, InferenceModel, load_model
-from gvae.train import build_parser, main
-from gvae.training.config import Config, load_config
-from gvae.training.data import RankBatchSampler, jet_noise
-from gvae.training.distributed import detect_backend
-from gvae.training.loop import effective_lr, lr_lambda
+from gvae.train.__main__ import build_parser, main
+from gvae.train.config import Config, load_config
+from gvae.train.data import RankBatchSampler, jet_noise
+from gvae.train.distributed import detect_backend
+from gvae.train.loop import effective_lr, lr_lambda
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -226,7 +226,7 @@ def test_backend_detection(monkeypatch):
 
 def test_trained_checkpoint_fixture_on_generated_graphs(trained_checkpoint, graph_dataset):
     """The shared fixture (used by evaluate/export tests): a real checkpoint on real graphs."""
-    from gvae.shards import GraphShards, collate
+    from gvae.graphs.shards import GraphShards, collate
 
     loaded = load_model(trained_checkpoint)
     assert loaded.model_config.max_nodes == 400 and loaded.model_config.k == 8

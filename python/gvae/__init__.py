@@ -1,7 +1,9 @@
 """gvae: fast detector reconstruction and simulation with a Graph Variational Autoencoder.
 
 Data path, top to bottom: files (:mod:`gvae.io`) -> events (:mod:`gvae.jets`) -> graphs
-(:mod:`gvae.graph`) -> model (:mod:`gvae.model`) -> reconstructed hits.
+(:mod:`gvae.graphs`) -> model (:mod:`gvae.model`) -> reconstructed hits. One package per stage
+command: ``python -m gvae.data`` (generate, inspect, convert, copy), ``python -m gvae.train``,
+``python -m gvae.evaluate``, ``python -m gvae.export``.
 """
 from __future__ import annotations
 

@@ -60,7 +60,13 @@ class DeviceUnavailable(GvaeError):
     """The requested device (e.g. CUDA) is not available (C++: ``gvae::DeviceUnavailable``)."""
 
 
+class VerificationError(ContractError):
+    """An exported model (or another comparison a command makes) differs from its reference
+    beyond the tolerance; stage commands exit with 1 on it (:mod:`gvae.cli`)."""
+
+
 __all__ = [
     "GvaeError", "ConfigError", "DataError", "FormatError", "SchemaError", "CorruptFileError",
     "InvalidInput", "ModelLoadError", "ContractError", "DeviceUnavailable",
+    "VerificationError",
 ]

@@ -10,6 +10,8 @@ from gvae import geometry
 
 #: Scalar per-jet columns, in the order they are written. ``y`` is the label (1 = top, 0 = QCD).
 SCALARS: tuple[str, ...] = ("pt", "m0", "y", "eta", "phi", "ieta", "iphi")
+#: Scalars every file format must provide; the others default to "unknown" (NaN / -1).
+REQUIRED_SCALARS: tuple[str, ...] = ("pt", "m0", "y")
 SCALAR_DTYPES: dict[str, type] = {
     "pt": np.float32, "m0": np.float32, "y": np.float32, "eta": np.float32,
     "phi": np.float32, "ieta": np.int32, "iphi": np.int32,

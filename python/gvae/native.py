@@ -81,7 +81,7 @@ class JetOutput:
 def flatten_hits(jets: Sequence[Any]) -> dict[str, np.ndarray]:
     """Per-jet hits -> the flat arrays of :meth:`Producer.produce`.
 
-    Each jet is a :class:`gvae.graph.Hits`, an object with ``channel, ieta, iphi, energy``
+    Each jet is a :class:`gvae.graphs.build.Hits`, an object with ``channel, ieta, iphi, energy``
     attributes, or a ``(channel, ieta, iphi, energy)`` tuple. Returns channel/ieta/iphi int32,
     energy float32 (per hit) and counts int64 (per jet).
     """

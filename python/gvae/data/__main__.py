@@ -9,19 +9,20 @@ from typing import Sequence
 
 from tqdm import tqdm
 
+from gvae.cli import run_stage
 from gvae.errors import GvaeError
 
 log = logging.getLogger("gvae.data")
 
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:
-    import gvae.generate
+    import gvae.data.generate
 
     p = sub.add_parser("generate", help="generate jet images with Pythia 8 + FastJet + the CMS-like detector",
                        description="Generate jets (pp 13 TeV, anti-kt R=0.8, pT > 400 GeV, |eta| < 1.4) as "
                                    "125x125 images [track pT, ECAL, HCAL] and write them to FILE.")
-    gvae.generate.add_arguments(p)
-    p.set_defaults(func=gvae.generate.run)
+    gvae.data.generate.add_arguments(p)
+    p.set_defaults(func=gvae.data.generate.run)
 
 
 def _add_convert(sub: argparse._SubParsersAction) -> None:
@@ -89,7 +90,7 @@ def _add_inspect(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_inspect(args: argparse.Namespace) -> int:
-    from gvae.data.inspect_file import inspect
+    from gvae.data.inspect import inspect
 
     if args.events < 0:
         raise GvaeError(f"--events must be >= 0, got {args.events}")
@@ -148,11 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        return int(args.func(args) or 0)
-    except GvaeError as exc:
-        log.error("%s: %s", type(exc).__name__, exc)
-        return 2
+    return run_stage(log, lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -21,9 +21,9 @@ from tqdm import tqdm
 import gvae
 from gvae import geometry, io
 from gvae.errors import ConfigError
-from gvae.graph import BUILDER_NAME, FEATURES, build_graphs, check_config
-from gvae.normalisation import NODE_FEATURES, NormalisationAccumulator
-from gvae.shards import FORMAT_VERSION, METADATA_FILE, SPLITS, ShardWriter, write_metadata
+from gvae.graphs.build import BUILDER_NAME, FEATURES, build_graphs, check_config
+from gvae.graphs.normalisation import NODE_FEATURES, NormalisationAccumulator
+from gvae.graphs.shards import FORMAT_VERSION, METADATA_FILE, SPLITS, ShardWriter, write_metadata
 
 log = logging.getLogger(__name__)
 

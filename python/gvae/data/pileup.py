@@ -47,7 +47,7 @@ class PileupSettings:
     """How the minimum-bias library is made (every field is part of the cache key)."""
 
     sqrt_s: float = 13000.0
-    """pp centre-of-mass energy in GeV (the same as the hard process, :mod:`gvae.generate`)."""
+    """pp centre-of-mass energy in GeV (the same as the hard process, :mod:`gvae.data.generate`)."""
     n_events: int = 4000
     """Events in the library (~20 s of Pythia on one core; sampled with rotation and reflection)."""
     seed: int = 1

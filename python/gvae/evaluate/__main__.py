@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from gvae.errors import GvaeError
+from gvae.cli import run_stage
 from gvae.evaluate.emd import DEFAULT_R
 from gvae.evaluate.observables import DEFAULT_THRESHOLD
 
@@ -56,21 +56,22 @@ def _fmt(value: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the process exit status (2 for a gvae error, with its message)."""
+    """Entry point; returns the exit status of :func:`gvae.cli.run_stage` (2 for a gvae error, one line)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run_stage("gvae.evaluate", lambda: _evaluate_and_print(args))
+
+
+def _evaluate_and_print(args: argparse.Namespace) -> int:
+    """Run the evaluation and print its headline numbers; returns 0."""
     from gvae.evaluate.run import Settings, evaluate
 
     settings = Settings(checkpoint=args.checkpoint, data=args.data, split=args.split, out=args.out,
                         max_jets=args.max_jets, batch_size=args.batch_size, emd_R=args.emd_radius,
                         hit_threshold=args.hit_threshold, workers=max(1, args.workers), displays=args.displays,
                         baseline_max_train=args.baseline_max_train, plots=not args.no_plots, device=args.device)
-    try:
-        report = evaluate(settings)
-    except GvaeError as exc:
-        logging.getLogger("gvae.evaluate").error("%s: %s", type(exc).__name__, exc)
-        return 2
+    report = evaluate(settings)
     emd = report["emd"]
     print("median EMD [GeV]  " + "  ".join(
         f"{c}: GVAE {_fmt(emd['gvae'][c]['median'])} / PCA {_fmt(emd['baseline'][c]['median'])}"

@@ -15,7 +15,7 @@ import torch
 from gvae.errors import DeviceUnavailable
 from gvae.model import InferenceModel
 from gvae.model import load_model as _load_checkpoint
-from gvae.normalisation import Normalisation
+from gvae.graphs.normalisation import Normalisation
 
 
 @dataclass

@@ -40,7 +40,7 @@ from gvae.evaluate.hits import Hits
 
 log = logging.getLogger(__name__)
 
-#: Default EMD radius: the anti-kt R of the generated jets (gvae.generate).
+#: Default EMD radius: the anti-kt R of the generated jets (gvae.data.generate).
 DEFAULT_R = 0.8
 #: EMD "channels": each detector channel on its own, then all hits together.
 EMD_CHANNELS: tuple[str, ...] = (*geometry.CHANNELS, "all")

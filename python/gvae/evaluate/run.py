@@ -28,8 +28,8 @@ from gvae.evaluate.hits import Hits, hits_from_features, hits_from_reconstructio
 from gvae.evaluate.observables import (DEFAULT_THRESHOLD, OBSERVABLES, RADIAL_EDGES, compare, observables_table,
                                        radial_profile, summary)
 from gvae.evaluate.report import SCHEMA_VERSION, write_json, write_markdown
-from gvae.normalisation import Normalisation
-from gvae.shards import GraphShards, collate, model_inputs
+from gvae.graphs.normalisation import Normalisation
+from gvae.graphs.shards import GraphShards, collate, model_inputs
 
 log = logging.getLogger(__name__)
 

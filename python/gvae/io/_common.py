@@ -11,15 +11,13 @@ import numpy as np
 
 from gvae import geometry
 from gvae.errors import DataError, InvalidInput
-from gvae.jets import SCALARS, JetBatch
+from gvae.jets import REQUIRED_SCALARS, SCALARS, JetBatch
 
 N, C = geometry.IMAGE_SIZE, geometry.N_CHANNELS
 T = geometry.HCAL_TOWER_PIXELS
 N_TOWERS = geometry.N_TOWERS
 #: Pixels in one image (all channels).
 IMAGE_VALUES = C * N * N
-#: Scalars every format must provide; the others default to "unknown" (NaN / -1).
-REQUIRED_SCALARS: tuple[str, ...] = ("pt", "m0", "y")
 OPTIONAL_SCALARS: tuple[str, ...] = tuple(s for s in SCALARS if s not in REQUIRED_SCALARS)
 
 

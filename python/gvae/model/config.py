@@ -1,6 +1,6 @@
 """Architecture configuration of the GVAE: every number the model is built from.
 
-The training configuration tree (:mod:`gvae.training.config`) embeds this dataclass as its
+The training configuration tree (:mod:`gvae.train.config`) embeds this dataclass as its
 ``model`` section; a checkpoint stores it so that a model can be rebuilt without the YAML file.
 """
 from __future__ import annotations

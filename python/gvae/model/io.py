@@ -1,4 +1,4 @@
-"""Load a trained GVAE from a training checkpoint (written by :mod:`gvae.training.checkpoint`)."""
+"""Load a trained GVAE from a training checkpoint (written by :mod:`gvae.train.checkpoint`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

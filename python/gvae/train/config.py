@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,23 @@ from gvae.model.config import ModelConfig
 from gvae.model.losses import LossConfig
 
 AMP_MODES = ("off", "bf16", "fp16")
+
+
+def canonical_json(obj: Any) -> bytes:
+    """Canonical JSON bytes of ``obj``: sorted keys, no whitespace (separators ``,`` ``:``), ASCII;
+    NaN/Inf and non-JSON types raise :class:`ConfigError`."""
+    try:
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                          allow_nan=False).encode("ascii")
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"training config is not canonical JSON: {err}") from err
+
+
+def config_sha256(config: Mapping[str, Any]) -> str:
+    """THE hash of a training config (a :meth:`Config.to_dict` tree): sha256 (hex) of its
+    :func:`canonical_json`. :meth:`Config.sha256`, checkpoints and the export contract's
+    ``training.config_sha256`` all use this one function."""
+    return hashlib.sha256(canonical_json(config)).hexdigest()
 SCHEDULERS = ("cosine", "constant")
 LR_SCALINGS = ("linear", "sqrt", "none")
 
@@ -117,8 +135,8 @@ class Config:
         return asdict(self)
 
     def sha256(self) -> str:
-        """Hash of the canonical JSON form."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+        """:func:`config_sha256` of :meth:`to_dict` (the hash the export contract carries)."""
+        return config_sha256(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Config":

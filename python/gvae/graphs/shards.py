@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from gvae.errors import CorruptFileError, DataError, SchemaError
-from gvae.normalisation import Normalisation
+from gvae.graphs.normalisation import Normalisation
 
 log = logging.getLogger(__name__)
 

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import torch
 
+from gvae.cli import run_stage
 from gvae.errors import GvaeError
-from gvae.training.config import AMP_MODES, load_config
-from gvae.training.distributed import BACKENDS, make_backend
-from gvae.training.loop import RunOptions, Trainer, effective_lr
+from gvae.train.config import AMP_MODES, load_config
+from gvae.train.distributed import BACKENDS, make_backend
+from gvae.train.loop import RunOptions, Trainer, effective_lr
 
 log = logging.getLogger("gvae.train")
 
@@ -97,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         if flag is not None:
             overrides.append(f"{key}={flag}")
     backend = None
-    try:
+
+    def body() -> int:
+        nonlocal backend
         config = load_config(args.config, overrides)
         if not config.data.dir:
             raise GvaeError("no data directory: pass --data DIR or set data.dir in the config")
@@ -126,10 +129,10 @@ def main(argv: list[str] | None = None) -> int:
                      result.epochs_done, result.seconds, result.best_val_loss, result.best_epoch,
                      Path(args.out) / "best.pt")
         return 0
-    except GvaeError as exc:
-        logging.basicConfig(level=logging.INFO)
-        log.error("%s: %s", type(exc).__name__, exc)
-        return 2
+
+    logging.basicConfig(level=logging.INFO)  # until _setup_logging: errors before it still print
+    try:
+        return run_stage(log, body)
     finally:
         if backend is not None:
             backend.shutdown()

@@ -198,7 +198,7 @@ def occupancy_maps(occupancy: np.ndarray, path: str | os.PathLike, n_jets: int, 
     """Fraction of jets with a hit in each pixel ``[3, 125, 125]``, one panel per channel (log scale)."""
     from matplotlib.figure import Figure
 
-    from gvae import display
+    from gvae.data import display
 
     with display._style():
         fig = Figure(figsize=(18, 6.5))
@@ -214,7 +214,7 @@ def mean_image_plot(mean_image: np.ndarray, path: str | os.PathLike, title: str)
     """A mean image ``[3, 125, 125]`` per channel and combined (log scale) with ``title``."""
     from matplotlib.figure import Figure
 
-    from gvae import display
+    from gvae.data import display
 
     with display._style():
         fig = Figure(figsize=(24, 6.5))
@@ -232,7 +232,7 @@ def comparison_plot(a: FileStats, b: FileStats, label_a: str, label_b: str, path
     import mplhep
     from matplotlib.figure import Figure
 
-    from gvae import display
+    from gvae.data import display
 
     with display._style():
         fig = Figure(figsize=(21, 11))
@@ -280,7 +280,7 @@ def inspect(path: str | os.PathLike, out_dir: str | os.PathLike | None = None, e
                               "difference": compare_summaries(summary, other_summary)}
     if out_dir is None:
         return summary
-    from gvae import display  # matplotlib only when plots are asked for
+    from gvae.data import display  # matplotlib only when plots are asked for
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 Not physics: hits are scattered around the jet axis with a Gaussian profile, energies are
 exponential. What matters for files is the shape of the data: ~30 track pixels, ~235 ECAL pixels
 and ~36 HCAL towers per jet (stored in the end-to-end convention, tower energy / 25 in each of
-its 5 x 5 pixels), like the generated jets (:mod:`gvae.generate`, measured on 240 generated
+its 5 x 5 pixels), like the generated jets (:mod:`gvae.data.generate`, measured on 240 generated
 jets: 30.1, 234.6 and 35.9; mean hit energies 10.5, 1.4 and 10.2 GeV). Deterministic in ``seed``.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Data loading for training: rank sharding of the graph shards, seeded order and latent noise.
 
 Every rank reads its own part of each global batch (``RankBatchSampler``) from helper
-datasets of :mod:`gvae.shards`; batches are collated and normalised (``GraphShards.model_inputs``)
+datasets of :mod:`gvae.graphs.shards`; batches are collated and normalised (``GraphShards.model_inputs``)
 inside the DataLoader (worker processes when ``data.num_workers > 0``). The latent noise of a
 jet depends only on (seed, epoch, jet index), so a distributed run and a single-process run
 over the same global batches draw identical noise, and a resumed run the same as an
@@ -16,8 +16,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from gvae.errors import ConfigError
-from gvae.normalisation import Normalisation
-from gvae.shards import GraphShards, collate, model_inputs
+from gvae.graphs.normalisation import Normalisation
+from gvae.graphs.shards import GraphShards, collate, model_inputs
 
 
 @dataclass

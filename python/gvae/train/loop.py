@@ -16,11 +16,11 @@ from tqdm import tqdm
 
 from gvae.errors import ConfigError, GvaeError
 from gvae.model import GVAE, gvae_loss
-from gvae.training.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
-from gvae.training.config import Config, save_config
-from gvae.training.data import Batch, SplitLoader, make_loader, open_split
-from gvae.training.distributed import SingleProcess
-from gvae.training.metrics import MeanAccumulator, MetricsWriter
+from gvae.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from gvae.train.config import Config, save_config
+from gvae.train.data import Batch, SplitLoader, make_loader, open_split
+from gvae.train.distributed import SingleProcess
+from gvae.train.metrics import MeanAccumulator, MetricsWriter
 
 log = logging.getLogger(__name__)
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -34,7 +34,7 @@ class TrainingDiverged(GvaeError):
 
 def effective_lr(cfg: Config, world_size: int) -> float:
     """Learning rate for the global batch ``batch_size * world_size`` (see
-    :class:`gvae.training.config.TrainingConfig`)."""
+    :class:`gvae.train.config.TrainingConfig`)."""
     t = cfg.training
     ratio = t.batch_size * world_size / t.lr_reference_batch
     return t.lr * {"linear": ratio, "sqrt": math.sqrt(ratio), "none": 1.0}[t.lr_scaling]

@@ -46,13 +46,14 @@ import torch
 
 import gvae
 from gvae import geometry
-from gvae.errors import ContractError, ModelLoadError
+from gvae.errors import ConfigError, ContractError, ModelLoadError
+from gvae.graphs.normalisation import NODE_FEATURES, OUTPUT_FEATURES, QUANTITIES
+from gvae.train.config import canonical_json, config_sha256  # the one config hash (also Config.sha256)
 
 SCHEMA_VERSION = 1
 GRAPH_BUILDER = "gvae-graph-v1"
-NODE_FEATURES: tuple[str, ...] = ("x", "y", "log_energy", "is_track", "is_ecal", "is_hcal")
-OUTPUT_FEATURES: tuple[str, ...] = ("x", "y", "log_energy")
-NORMALISED_FEATURES: tuple[str, ...] = ("x", "y", "log_energy")
+#: feature names, defined once by the graph stage (gvae.graphs.normalisation)
+NORMALISED_FEATURES: tuple[str, ...] = QUANTITIES
 FORMATS: tuple[str, ...] = ("torchscript", "aoti")
 DEVICES: tuple[str, ...] = ("cpu", "cuda")
 
@@ -77,20 +78,6 @@ _MEANINGS = {
 
 # ---------------------------------------------------------------------------------------------
 # hashes
-
-
-def canonical_json(obj: Any) -> bytes:
-    """Canonical JSON bytes of ``obj``: sorted keys, no whitespace, ASCII, NaN/Inf refused."""
-    try:
-        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-                          allow_nan=False).encode("ascii")
-    except (TypeError, ValueError) as err:
-        raise ContractError(f"training config is not canonical JSON: {err}") from err
-
-
-def config_sha256(config: Mapping[str, Any]) -> str:
-    """sha256 (hex) of :func:`canonical_json` of a training config."""
-    return hashlib.sha256(canonical_json(config)).hexdigest()
 
 
 def weights_sha256(state_dict: Mapping[str, Any]) -> str:
@@ -188,7 +175,10 @@ def _check_semantics(doc: Mapping[str, Any], source: str) -> None:
         if not (math.isfinite(norm["mean"]) and math.isfinite(norm["std"])):
             raise ContractError(f"{source}: field 'contract.normalisation.{feature}': "
                                 f"mean/std must be finite, got {norm}")
-    want_hash = config_sha256(doc["training"]["config"])
+    try:
+        want_hash = config_sha256(doc["training"]["config"])
+    except ConfigError as err:
+        raise ContractError(f"{source}: field 'contract.training.config': {err}") from err
     if doc["training"]["config_sha256"] != want_hash:
         raise ContractError(f"{source}: field 'contract.training.config_sha256': "
                             f"{doc['training']['config_sha256']} is not the sha256 of the "
@@ -226,7 +216,10 @@ def build_contract(*, config: Mapping[str, Any], normalisation: Mapping[str, Any
     except (KeyError, TypeError, ValueError) as err:
         raise ContractError(f"normalisation block is incomplete or not numeric: {err!r} "
                             f"(need mean/std for {list(NORMALISED_FEATURES)})") from err
-    config = json.loads(canonical_json(dict(config)))  # plain JSON types, NaN refused
+    try:
+        config = json.loads(canonical_json(dict(config)))  # plain JSON types, NaN refused
+    except ConfigError as err:
+        raise ContractError(str(err)) from err
     doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "model": {"name": name, "version": gvae.__version__, "format": fmt, "device": device},
@@ -250,15 +243,6 @@ def build_contract(*, config: Mapping[str, Any], normalisation: Mapping[str, Any
         doc[group] = [{"name": n, "dtype": dtypes[n], "shape": shapes[n], "meaning": _MEANINGS[n]}
                       for n in names]
     return validate_contract(doc, source="new contract")
-
-
-def contract_from_checkpoint(checkpoint: str | Path, *, name: str = "gvae",
-                             fmt: str = "torchscript", device: str = "cpu") -> dict[str, Any]:
-    """The contract an export of ``checkpoint`` (a ``python -m gvae.train`` checkpoint) carries:
-    config, normalisation and dataset shapes from the checkpoint, weights hash of its model."""
-    from gvae.export import load_source  # local import: export builds on this module
-
-    return load_source(checkpoint).contract(name=name, fmt=fmt, device=device)
 
 
 def with_format(doc: Mapping[str, Any], fmt: str, device: str | None = None) -> dict[str, Any]:
@@ -368,6 +352,6 @@ __all__ = [
     "SCHEMA_VERSION", "GRAPH_BUILDER", "NODE_FEATURES", "OUTPUT_FEATURES", "FORMATS", "DEVICES",
     "EXTRA_FILE", "METADATA_KEY", "SIDECAR_SUFFIX", "canonical_json", "config_sha256",
     "weights_sha256", "load_schema", "validate_contract", "expected_shapes", "check_weights",
-    "build_contract", "contract_from_checkpoint", "with_format", "dumps", "loads", "sidecar_path", "write_sidecar",
+    "build_contract", "with_format", "dumps", "loads", "sidecar_path", "write_sidecar",
     "read_contract", "read_aoti_metadata",
 ]

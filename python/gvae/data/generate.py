@@ -13,7 +13,7 @@ label 0. ``m0``, ``pt``, ``eta`` and ``phi`` are those of the generator-level je
 visible final-state particles of the hard event, pile-up excluded), not a reconstructed jet. The
 image holds every final-state particle of the event around the jet axis plus in-time pile-up
 (:mod:`gvae.data.pileup`, Poisson mean ``--pileup``, default 20), passed through
-:mod:`gvae.detector`; by default the window is centred on the hottest HCAL tower within 0.4 of the
+:mod:`gvae.data.detector`; by default the window is centred on the hottest HCAL tower within 0.4 of the
 jet axis, and ``ieta``/``iphi`` are the crystal indices of the window centre.
 
 Determinism. The jets are made in blocks of :data:`BLOCK_SIZE`; block ``b`` of process ``p`` draws
@@ -40,10 +40,10 @@ import numpy as np
 from tqdm import tqdm
 
 from gvae import geometry
+from gvae.data.detector import DetectorConfig, Particles, simulate_window, wrap_phi
 from gvae.data.pileup import DEFAULT_MU, PileupConfig, PileupLibrary, PileupSettings, overlay
-from gvae.detector import DetectorConfig, Particles, simulate_window, wrap_phi
 from gvae.errors import ConfigError, GvaeError
-from gvae.jets import JetBatch
+from gvae.jets import SCALARS, JetBatch
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class _EventSource:
         rng = np.random.default_rng(detector_ss)
         pileup_rng = np.random.default_rng(pileup_ss)
         images: list[np.ndarray] = []
-        scalars: dict[str, list[float]] = {name: [] for name in ("pt", "m0", "y", "eta", "phi", "ieta", "iphi")}
+        scalars: dict[str, list[float]] = {name: [] for name in SCALARS}
         max_events = max(_MAX_EVENTS_PER_JET * n_jets, 1000)
         events = failures = 0
         while len(images) < n_jets:
@@ -454,15 +454,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m gvae.generate --process ttbar --jets N --seed S --out FILE [--workers W]``."""
+    """``python -m gvae.data.generate --process ttbar --jets N --seed S --out FILE [--workers W]``."""
     parser = argparse.ArgumentParser(
-        prog="python -m gvae.generate",
+        prog="python -m gvae.data.generate",
         description="Generate CMS-like jet images with Pythia 8 + FastJet + a parametrised detector "
                     "(pp 13 TeV, pTHat > 400 GeV, anti-kt R=0.8 jets with pT > 400 GeV, |eta| < 1.4).")
     add_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return run(args)
+    from gvae.cli import run_stage
+
+    return run_stage("gvae.data.generate", lambda: run(args))
 
 
 if __name__ == "__main__":

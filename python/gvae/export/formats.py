@@ -1,0 +1,90 @@
+"""The two artifact formats: TorchScript ``.pt`` and AOTInductor ``.pt2``, written with the contract
+embedded and loaded back as callables (see :mod:`gvae.export` for how each format is produced)."""
+from __future__ import annotations
+
+import platform
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gvae.errors import ModelLoadError
+from gvae.export import contract as gc
+from gvae.export.source import ExportSource, example_inputs
+
+#: Largest batch an AOTInductor package accepts (the dynamic ``batch`` dimension's maximum).
+DEFAULT_MAX_BATCH = 4096
+#: ``-march`` of ``--portable`` AOTInductor CPU builds (x86-64 with AVX2, FMA, BMI2: 2013+ CPUs).
+PORTABLE_MARCH = "x86-64-v3"
+FORMAT_SUFFIX = {"torchscript": ".pt", "aoti": ".pt2"}
+
+
+def export_torchscript(source: ExportSource, path: Path, device: torch.device,
+                       doc: Mapping[str, Any]) -> Path:
+    """Script, freeze and save the model with ``contract.json`` as an extra file."""
+    model = source.model.to(device).eval()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch.jit")
+        try:
+            scripted = torch.jit.script(model)
+        except Exception as err:  # noqa: BLE001 - TorchScript raises many frontend error types
+            raise ModelLoadError(f"cannot script {type(model).__name__} for TorchScript export: "
+                                 f"{err}") from err
+        frozen = torch.jit.freeze(scripted.eval())
+        torch.jit.save(frozen, str(path), _extra_files={gc.EXTRA_FILE: gc.dumps(doc)})
+    return path
+
+
+def aoti_inductor_configs(doc: Mapping[str, Any], device: torch.device,
+                          portable: bool) -> dict[str, Any]:
+    """Inductor options of the AOTInductor build: the contract as package metadata and, with
+    ``portable`` on an x86-64 CPU, ``-march=x86-64-v3`` (any AVX2+FMA CPU) instead of Inductor's
+    default ``-march=native`` (which ties the package to CPUs like the exporting one)."""
+    configs: dict[str, Any] = {"aot_inductor.metadata": {gc.METADATA_KEY: gc.dumps(doc)}}
+    if portable and device.type == "cpu" and platform.machine() in ("x86_64", "AMD64"):
+        configs["cpp.march"] = PORTABLE_MARCH
+        configs["cpp.simdlen"] = 256  # AVX2 kernels even when exporting on an AVX-512 CPU
+    return configs
+
+
+def export_aoti(source: ExportSource, path: Path, device: torch.device, doc: Mapping[str, Any],
+                max_batch: int = DEFAULT_MAX_BATCH, portable: bool = False) -> Path:
+    """``torch.export`` with a dynamic batch axis, then compile and package with AOTInductor."""
+    model = source.model.to(device).eval()
+    batch = torch.export.Dim("batch", min=1, max=max_batch)
+    dynamic = ({0: batch}, {0: batch}, {0: batch}, {0: batch})
+    # batch 2 for the example: torch.export specialises sizes 0 and 1
+    args = example_inputs(source, 2, device)
+    with torch.no_grad():
+        program = torch.export.export(model, args, dynamic_shapes=dynamic)
+    if path.exists():
+        path.unlink()  # the packager appends to an existing archive name otherwise
+    out = torch._inductor.aoti_compile_and_package(
+        program, package_path=str(path),
+        inductor_configs=aoti_inductor_configs(doc, device, portable))
+    return Path(out)
+
+
+def load_exported(path: Path, device: torch.device) -> Callable[..., torch.Tensor]:
+    """Load a ``.pt`` or ``.pt2`` written by this module as a callable on ``device``."""
+    try:
+        if path.suffix == ".pt":
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", category=DeprecationWarning)
+                return torch.jit.load(str(path), map_location=device).eval()
+        from torch._inductor.package import load_package
+        return load_package(str(path))
+    except Exception as err:  # noqa: BLE001
+        raise ModelLoadError(f"'{path}': cannot load exported model: {err}") from err
+
+
+def call(model: Callable[..., Any], features: torch.Tensor, neighbours: torch.Tensor,
+         mask: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """Run a loaded export (either format) without gradients; returns reconstruction ``[B,N,3]``."""
+    with torch.no_grad():
+        out = model(features, neighbours, mask, noise)
+    if isinstance(out, (list, tuple)):  # an AOTI package may return its flat output list
+        out = out[0]
+    return out

@@ -1,0 +1,156 @@
+"""``--verify``: run exported artifacts on held-out graphs against the eager model and report the
+measured differences (:class:`VerifyReport`)."""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from gvae.errors import ContractError
+from gvae.export import contract as gc
+from gvae.export.formats import call, load_exported
+from gvae.export.source import ExportSource
+
+log = logging.getLogger(__name__)
+
+#: Tolerances of ``--verify`` (|exported - eager| <= atol + rtol * |eager| on real nodes).
+#: fp32 on CPU: the exported graphs reorder and fuse float ops (Inductor C++ kernels,
+#: TorchScript freezing), which moves results by a few ulp of the O(1) normalised outputs;
+#: measured differences are ~1e-6, so 1e-4 leaves two orders of magnitude of margin while still
+#: catching any wrong weight or wrong op.
+DEFAULT_ATOL = 1e-4
+DEFAULT_RTOL = 1e-4
+
+
+@dataclass
+class Comparison:
+    """Differences between one exported artifact and the eager model on one input case."""
+
+    artifact: str
+    case: str
+    batch: int
+    max_abs: float
+    max_rel: float
+    worst_excess: float  # max(|d| - atol - rtol*|ref|); > 0 means out of tolerance
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.worst_excess <= 0.0
+
+    def line(self) -> str:
+        return (f"{self.artifact:<28} {self.case:<18} B={self.batch:<5} max|d|={self.max_abs:.3e} "
+                f"max rel={self.max_rel:.3e} {'ok' if self.ok else 'FAIL'} ({self.seconds:.3f} s)")
+
+
+@dataclass
+class VerifyReport:
+    """All comparisons of one ``--verify`` run."""
+
+    atol: float
+    rtol: float
+    comparisons: list[Comparison] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.comparisons)
+
+    def worst(self, artifact: str | None = None) -> tuple[float, float]:
+        """(max abs, max rel) over all cases (of one artifact)."""
+        cs = [c for c in self.comparisons if artifact is None or c.artifact == artifact]
+        return max(c.max_abs for c in cs), max(c.max_rel for c in cs)
+
+
+def compare(out: torch.Tensor, ref: torch.Tensor, mask: torch.Tensor, atol: float,
+            rtol: float) -> tuple[float, float, float]:
+    """(max abs diff, max rel diff, worst tolerance excess) over the real nodes (``mask``).
+
+    out, ref ``[B,N,3]``, mask ``[B,N]``; rel = |d| / max(|ref|, 1e-12). Non-finite outputs
+    count as an infinite difference. Padding rows are not part of the contract and are skipped.
+    """
+    if out.shape != ref.shape:
+        return float("inf"), float("inf"), float("inf")
+    o, r = out.detach().double().cpu()[mask.cpu()], ref.detach().double().cpu()[mask.cpu()]
+    if o.numel() == 0:
+        return 0.0, 0.0, 0.0
+    d = (o - r).abs()
+    d = torch.where(torch.isfinite(d), d, torch.full_like(d, float("inf")))
+    rel = d / r.abs().clamp_min(1e-12)
+    excess = d - atol - rtol * r.abs()
+    return float(d.max()), float(rel.max()), float(excess.max())
+
+
+def held_out_inputs(data_dir: Path, source: ExportSource, batch: int,
+                    device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The first ``batch`` graphs of the test split as model inputs (cycled if the split is
+    smaller): features6 ``[B,N,6]``, neighbours ``[B,N,k]``, mask ``[B,N]``."""
+    from gvae.graphs.shards import GraphShards, collate  # helper C's API
+
+    shards = GraphShards(data_dir, "test")
+    if len(shards) == 0:
+        raise ContractError(f"'{data_dir}': the test split is empty: nothing to verify on")
+    if shards.max_nodes != source.max_nodes or shards.k != source.k:
+        raise ContractError(f"'{data_dir}': graphs have max_nodes={shards.max_nodes}, "
+                            f"k={shards.k} but the model expects max_nodes={source.max_nodes}, "
+                            f"k={source.k}")
+    items = [shards[i % len(shards)] for i in range(batch)]
+    features, neighbours, mask = shards.model_inputs(collate(items))
+    return features.to(device), neighbours.to(device), mask.to(device)
+
+
+def verify(source: ExportSource, artifacts: Mapping[str, Path], device: torch.device,
+           data_dir: Path, *, atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL,
+           seed: int = 12345) -> VerifyReport:
+    """Run every artifact on held-out graphs against the eager model.
+
+    Cases: batch 1 and batch ``source.batch_size + 1`` (above the training batch size), each with
+    ``noise = 0`` and with a fixed standard-normal noise tensor (``seed``). Before comparing
+    numbers, checks that each artifact's embedded contract equals its sidecar, describes its
+    format and device, carries the hash of ``source.state_dict`` and otherwise equals the
+    contract :meth:`ExportSource.contract` builds for the checkpoint (config, normalisation,
+    shapes). Returns the report;
+    :func:`main` turns a failing report into :class:`VerificationError`.
+    """
+    report = VerifyReport(atol=atol, rtol=rtol)
+    eager = source.model.to(device).eval()
+    for fmt, path in artifacts.items():
+        embedded = gc.read_contract(path)
+        sidecar = gc.read_contract(gc.sidecar_path(path))
+        if embedded != sidecar:
+            raise ContractError(f"'{path}': embedded contract differs from its sidecar "
+                                f"'{gc.sidecar_path(path)}'")
+        if embedded["model"]["format"] != fmt or embedded["model"]["device"] != device.type:
+            raise ContractError(f"'{path}': contract says format={embedded['model']['format']}, "
+                                f"device={embedded['model']['device']}; expected {fmt}, "
+                                f"{device.type}")
+        gc.check_weights(embedded, source.state_dict, source=str(path))
+        expected = source.contract(name=embedded["model"]["name"], fmt=fmt, device=device.type,
+                                   created_utc=embedded["created_utc"])
+        for key in expected:
+            if embedded[key] != expected[key]:
+                raise ContractError(f"'{path}': contract field '{key}' does not describe the "
+                                    f"checkpoint: {embedded[key]!r} != {expected[key]!r}")
+    loaded = {fmt: load_exported(path, device) for fmt, path in artifacts.items()}
+    g = torch.Generator().manual_seed(seed)
+    for batch in (1, source.batch_size + 1):
+        features, neighbours, mask = held_out_inputs(data_dir, source, batch, device)
+        fixed = torch.randn(batch, source.clusters, source.latent_dim, generator=g).to(device)
+        for case, noise in (("noise=0", torch.zeros_like(fixed)), ("fixed noise", fixed)):
+            with torch.no_grad():
+                ref = eager(features, neighbours, mask, noise)
+                for fmt, model in loaded.items():
+                    t0 = time.perf_counter()
+                    out = call(model, features, neighbours, mask, noise)
+                    if device.type == "cuda":
+                        torch.cuda.synchronize()
+                    seconds = time.perf_counter() - t0
+                    max_abs, max_rel, excess = compare(out, ref, mask, atol, rtol)
+                    c = Comparison(artifacts[fmt].name, case, batch, max_abs, max_rel, excess,
+                                   seconds)
+                    report.comparisons.append(c)
+                    log.info("verify %s", c.line())
+    return report
