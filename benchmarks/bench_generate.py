@@ -8,11 +8,9 @@ Writes ``benchmarks/results/generate.json`` and ``generate.md``. Default: a few 
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import logging
 import os
-import platform
 import resource
 import time
 from pathlib import Path
@@ -25,28 +23,15 @@ from gvae.data.generate import _EventSource, default_workers, generate_jets
 from gvae.data.pileup import NO_PILEUP, PileupConfig, PileupSettings, generate_library
 from gvae.jets import JetBatch
 
+import _machine  # benchmarks/_machine.py (a script's folder is on sys.path)
+
 RESULTS = Path(__file__).resolve().parent / "results"
 MAX_NODES = 400  # the demo config's graph size (DESIGN.md section 4)
 
 
 def machine() -> dict:
-    """CPU model, cores and library versions."""
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    versions = {}
-    for dist in ("torch", "numpy", "pythia8mc", "fastjet"):
-        try:
-            versions[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            versions[dist] = None
-    return {"cpu": cpu, "cores": default_workers(), "python": platform.python_version(), **versions}
+    """The machine (benchmarks/_machine.py) and the generator's library versions."""
+    return _machine.machine("pythia8mc", "fastjet")
 
 
 def pythia_init_seconds(process: str, seed: int) -> float:

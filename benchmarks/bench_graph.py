@@ -8,10 +8,7 @@ Writes ``benchmarks/results/graph.json`` and ``graph.md``. Default: 96 generated
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -20,22 +17,15 @@ import numpy as np
 from gvae import _core, io
 from gvae.graphs.build import build_graphs
 
+import _machine  # benchmarks/_machine.py (a script's folder is on sys.path)
+
 RESULTS = Path(__file__).resolve().parent / "results"
 KEYS = ("features", "pixels", "neighbours", "mask", "n_nodes", "n_hits", "total_energy", "dropped_energy_fraction")
 
 
 def machine() -> dict:
-    """CPU model, usable cores and library versions."""
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    versions = {d: importlib.metadata.version(d) for d in ("torch", "numpy")}
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return {"cpu": cpu, "cores": len(os.sched_getaffinity(0)), "python": platform.python_version(),
-            "load_average_1min": load, **versions}
+    """The machine (benchmarks/_machine.py)."""
+    return _machine.machine()
 
 
 def best_rate(fn, n_jets: int, repeats: int) -> tuple[float, float]:

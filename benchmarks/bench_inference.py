@@ -23,7 +23,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -31,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+import _machine  # benchmarks/_machine.py (a script's folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_S_PER_BATCH64 = 0.13088  # the paper's GVAE inference time per batch of 64 jets on a T4
@@ -67,21 +68,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def machine(device: str) -> dict[str, Any]:
-    """CPU model, cores, torch version and (for CUDA) the GPU."""
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
-            "platform": platform.platform(), "load_average_1min": round(os.getloadavg()[0], 2)}
-    if device == "cuda" and torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-        info["cuda"] = torch.version.cuda
-    return info
+    """The machine (benchmarks/_machine.py), with the GPU for CUDA runs."""
+    return _machine.machine(device=device)
 
 
 def jets_file(args: argparse.Namespace) -> Path:

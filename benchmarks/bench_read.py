@@ -8,11 +8,8 @@ generated`` reads Pythia jets from :mod:`gvae.data.generate` instead (slower to 
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import logging
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +21,8 @@ from gvae.io._common import images_to_hits
 from gvae.data.synthetic import synthetic_jets
 from gvae.jets import JetBatch
 
+import _machine  # benchmarks/_machine.py (a script's folder is on sys.path)
+
 RESULTS = Path(__file__).resolve().parent / "results"
 FORMATS = (("parquet", ".parquet"), ("hdf5", ".h5"), ("root", ".root"), ("gvh", ".gvh"))
 IMAGE_BYTES = 3 * 125 * 125 * 4
@@ -31,21 +30,8 @@ log = logging.getLogger("bench_read")
 
 
 def machine() -> dict:
-    """CPU model, cores and library versions."""
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    versions = {}
-    for dist in ("torch", "numpy", "pyarrow", "h5py", "uproot", "awkward"):
-        try:
-            versions[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            versions[dist] = None
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu": cpu, "cores": cores, "python": platform.python_version(), **versions}
+    """The machine (benchmarks/_machine.py) and the readers' library versions."""
+    return _machine.machine("pyarrow", "h5py", "uproot", "awkward")
 
 
 def make_jets(source: str, n: int, seed: int) -> JetBatch:

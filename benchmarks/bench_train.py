@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,8 @@ from gvae.graphs.build import Hits, build_graph, stack_graphs
 from gvae.model import GVAE, LossConfig, ModelConfig, gvae_loss
 from gvae.graphs.normalisation import Normalisation
 from gvae.graphs.shards import FORMAT_VERSION, ShardWriter, write_metadata
+
+import _machine  # benchmarks/_machine.py (a script's folder is on sys.path)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEMO = dict(hidden=32, clusters=[100, 50], encoder_layers=[2, 1, 1], decoder_layers=[1, 1, 2],
@@ -184,17 +185,8 @@ def bench_nodes(nodes: list[int], batch: int, repeats: int = 3) -> list[dict]:
 
 
 def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        load = None
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version(),
-            "threads": torch.get_num_threads(), "load_average_1min": load}
+    """The machine (benchmarks/_machine.py)."""
+    return _machine.machine()
 
 
 def write_markdown(res: dict, path: Path) -> None:

@@ -119,3 +119,23 @@ def test_help_documents_every_flag() -> None:
     for flag in ("--checkpoint", "--data", "--split", "--out", "--max-jets", "--batch-size", "--emd-radius",
                  "--hit-threshold", "--workers", "--displays", "--baseline-max-train", "--no-plots", "--device"):
         assert flag in text
+
+
+def test_returned_report_is_the_written_one(evaluation: dict[str, Any], tmp_path: Path) -> None:
+    from gvae.evaluate.run import Settings, evaluate
+
+    out = tmp_path / "again"
+    report = evaluate(Settings(checkpoint=evaluation["checkpoint"], data=evaluation["data"], out=out,
+                               max_jets=4, batch_size=4, displays=0, plots=False))
+    # built in memory as plain JSON values (strict: no NaN, no numpy types), equal to report.json
+    assert json.loads(json.dumps(report, allow_nan=False)) == report
+    assert all(type(v) in (dict, list, str, int, float, bool, type(None)) for v in _leaves(report))
+    assert report == json.loads((out / "report.json").read_text())
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [value] + [x for v in value.values() for x in _leaves(v)]
+    if isinstance(value, list):
+        return [value] + [x for v in value for x in _leaves(v)]
+    return [value]

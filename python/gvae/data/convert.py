@@ -21,9 +21,10 @@ from tqdm import tqdm
 import gvae
 from gvae import geometry, io
 from gvae.errors import ConfigError
-from gvae.graphs.build import BUILDER_NAME, FEATURES, build_graphs, check_config
+from gvae.graphs.build import BUILDER_NAME, FEATURES, build_graph, build_graphs, check_config, stack_graphs
 from gvae.graphs.normalisation import NODE_FEATURES, NormalisationAccumulator
 from gvae.graphs.shards import FORMAT_VERSION, METADATA_FILE, SPLITS, ShardWriter, write_metadata
+from gvae.jets import HitBatch
 
 log = logging.getLogger(__name__)
 
@@ -68,18 +69,42 @@ def resolve_builder(builder: str) -> str:
     return "cpp" if has else "python"
 
 
+def _graphs_of_hits(hits: HitBatch, k: int, max_nodes: int, builder: str) -> dict[str, np.ndarray]:
+    """Graphs of one chunk of hits, built from the hits themselves (no image in between)."""
+    if builder == "cpp":
+        from gvae import _core
+        return _core.build_graphs_from_hits(hits.offsets, *(np.asarray(a).astype(np.int64)
+                                                            for a in (hits.channel, hits.ieta, hits.iphi)),
+                                            np.asarray(hits.energy, np.float32), k, max_nodes,
+                                            first_jet=hits.first_row)
+    return stack_graphs((build_graph(hits.jet_hits(b), k, max_nodes, hits.first_row + b) for b in range(len(hits))),
+                        k, max_nodes)
+
+
 def graphs_of_rows(path: str, start: int, stop: int, k: int, max_nodes: int, builder: str) -> dict[str, np.ndarray]:
-    """Graph arrays (shard keys plus n_hits etc.) for rows ``start:stop`` of ``path``."""
+    """Graph arrays (shard keys plus n_hits etc.) for rows ``start:stop`` of ``path``.
+
+    Hit files (``.gvh``, ``.root``) give their hits straight to the builder; image files give images.
+    """
     parts = []
-    for batch in io.iter_jets(path, chunk_size=max(stop - start, 1), start=start, stop=stop):
-        if builder == "cpp":
+    if io.stores_hits(path):
+        chunks: Iterator[Any] = io.iter_hits(path, chunk_size=max(stop - start, 1), start=start, stop=stop)
+    else:
+        chunks = io.iter_jets(path, chunk_size=max(stop - start, 1), start=start, stop=stop)
+    for batch in chunks:
+        if isinstance(batch, HitBatch):
+            g = _graphs_of_hits(batch, k, max_nodes, builder)
+            scalars = batch.scalars
+        elif builder == "cpp":
             from gvae import _core
             g = _core.build_graphs(batch.images, k, max_nodes, first_jet=batch.first_row)
+            scalars = batch.scalars()
         else:
             g = build_graphs(batch.images, k, max_nodes, first_jet=batch.first_row)
+            scalars = batch.scalars()
         g["neighbours"] = g["neighbours"].astype(np.int16)
         del g["pixels"]
-        g.update(pt=batch.pt, m0=batch.m0, y=batch.y,
+        g.update(pt=scalars["pt"], m0=scalars["m0"], y=scalars["y"],
                  row=np.arange(batch.first_row, batch.first_row + len(batch), dtype=np.int64))
         parts.append(g)
     return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}

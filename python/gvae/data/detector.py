@@ -65,6 +65,7 @@ from scipy.special import gammainc, ndtr
 
 from gvae import geometry
 from gvae.errors import ConfigError, InvalidInput
+from gvae.jets import towers_to_pixels
 
 _SIZE = geometry.IMAGE_SIZE
 _TOWERS = geometry.N_TOWERS
@@ -416,9 +417,9 @@ def _gamma_smear(rng: np.random.Generator, energy: np.ndarray, rel_sigma: np.nda
     return out
 
 
-def towers_to_image(towers: np.ndarray) -> np.ndarray:
-    """HCAL towers ``[25, 25]`` -> image channel ``[125, 125]``, each pixel = tower energy / 25."""
-    return np.repeat(np.repeat(towers / (_TOWER * _TOWER), _TOWER, axis=0), _TOWER, axis=1)
+#: HCAL towers ``[25, 25]`` -> image channel ``[125, 125]`` (moved to gvae.jets.towers_to_pixels; alias kept for
+#: other branches, remove after their merge).
+towers_to_image = towers_to_pixels
 
 
 def ecal_shower_fraction(energy: np.ndarray, start_depth: np.ndarray, config: DetectorConfig) -> np.ndarray:
@@ -599,5 +600,5 @@ def simulate_window(particles: Particles, rng: np.random.Generator, config: Dete
     image = np.empty((geometry.N_CHANNELS, _SIZE, _SIZE), dtype=np.float32)
     image[geometry.TRACK] = track_grid[rows, cols]
     image[geometry.ECAL] = ecal_grid[rows, cols]
-    image[geometry.HCAL] = towers_to_image(tower_grid[trows, tcols])
+    image[geometry.HCAL] = towers_to_pixels(tower_grid[trows, tcols])
     return image, (se, sp)

@@ -6,19 +6,18 @@ Figures are made with the object API (no pyplot state) in the mplhep CMS style a
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.style  # noqa: E402
 import mplhep  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from gvae import geometry  # noqa: E402
+from gvae.plotstyle import figure_style  # noqa: E402
 
 CHANNEL_LABELS: tuple[str, ...] = ("Track $p_T$", "ECAL", "HCAL")
 CHANNEL_CMAPS: tuple[str, ...] = ("Blues", "Greens", "Reds")
@@ -28,12 +27,6 @@ _HALF = (geometry.IMAGE_SIZE / 2) * geometry.PIXEL_SIZE
 #: imshow extent in (phi, eta) offsets: pixel edges around the centre of pixel 62.
 EXTENT = (geometry.pixel_to_offset(-0.5), geometry.pixel_to_offset(geometry.IMAGE_SIZE - 0.5),
           geometry.pixel_to_offset(-0.5), geometry.pixel_to_offset(geometry.IMAGE_SIZE - 0.5))
-
-
-@contextmanager
-def _style() -> Iterator[None]:
-    with matplotlib.style.context(mplhep.style.CMS):
-        yield
 
 
 def _log_norm(values: np.ndarray) -> LogNorm | None:
@@ -72,7 +65,7 @@ def event_display(image: np.ndarray, path: str | os.PathLike, title: str = "") -
     """Event display of one image ``[3, 125, 125]``: track, ECAL, HCAL and all channels combined
     (summed), each on a log colour scale in GeV. Returns the written path."""
     image = np.asarray(image, dtype=np.float64)
-    with _style():
+    with figure_style():
         fig = Figure(figsize=(24, 6.5))
         axes = fig.subplots(1, 4, gridspec_kw=dict(left=0.04, right=0.98, bottom=0.12, top=0.86, wspace=0.3))
         for c in range(geometry.N_CHANNELS):
@@ -88,7 +81,7 @@ def event_display(image: np.ndarray, path: str | os.PathLike, title: str = "") -
 def average_image(mean_image: np.ndarray, path: str | os.PathLike, n_jets: int) -> str:
     """The mean image over ``n_jets`` jets (``[3, 125, 125]``), per channel and combined, log scale."""
     mean_image = np.asarray(mean_image, dtype=np.float64)
-    with _style():
+    with figure_style():
         fig = Figure(figsize=(24, 6.5))
         axes = fig.subplots(1, 4, gridspec_kw=dict(left=0.04, right=0.98, bottom=0.12, top=0.86, wspace=0.3))
         for c in range(geometry.N_CHANNELS):
@@ -102,7 +95,7 @@ def hit_count_histograms(counts: np.ndarray, path: str | os.PathLike,
                          labels: Sequence[str] = CHANNEL_LABELS) -> str:
     """Histograms of hits per jet, one panel per channel (``counts [n_jets, n_channels]``)."""
     counts = np.asarray(counts)
-    with _style():
+    with figure_style():
         fig = Figure(figsize=(7 * counts.shape[1], 6))
         axes = np.atleast_1d(fig.subplots(1, counts.shape[1], gridspec_kw=dict(left=0.07, right=0.98, bottom=0.14, top=0.92, wspace=0.25)))
         for c, ax in enumerate(axes):

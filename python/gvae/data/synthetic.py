@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from gvae import geometry
-from gvae.jets import JetBatch
+from gvae.jets import JetBatch, towers_to_pixels
 
 #: Hits drawn per jet (Poisson means): track pixels, ECAL pixels, HCAL towers. Hits landing on the
 #: same pixel/tower merge, leaving ~31, ~239 and ~37 distinct hits per jet.
@@ -46,8 +46,7 @@ def synthetic_jets(n_jets: int, seed: int = 0, mean_hits: tuple[int, int, int] =
     towers[jet, positions(k, geometry.N_TOWERS, geometry.N_TOWERS // 2, _SPREAD_PIXELS / t),
            positions(k, geometry.N_TOWERS, geometry.N_TOWERS // 2, _SPREAD_PIXELS / t)] = \
         rng.exponential(10.0, k).astype(np.float32) + np.float32(0.1)
-    per_pixel = (towers.astype(np.float64) / (t * t)).astype(np.float32)
-    images[:, geometry.HCAL] = np.repeat(np.repeat(per_pixel, t, axis=1), t, axis=2)
+    images[:, geometry.HCAL] = towers_to_pixels(towers.astype(np.float64)).astype(np.float32)
     eta = rng.uniform(-1.4, 1.4, n_jets).astype(np.float32)
     phi = rng.uniform(-np.pi, np.pi, n_jets).astype(np.float32)
     return JetBatch(images,

@@ -8,6 +8,6 @@ Light on purpose (no torch import): the EMD worker processes only need :mod:`~gv
 from __future__ import annotations
 
 from gvae.evaluate.emd import DEFAULT_R, EMD_CHANNELS, batch_emds, emd, event_emds
-from gvae.evaluate.hits import Hits
+from gvae.evaluate.hits import Hits  # the (x, y, energy, channel) constructor of gvae.jets.Hits (kept for other branches)
 
 __all__ = ["DEFAULT_R", "EMD_CHANNELS", "Hits", "batch_emds", "emd", "event_emds"]

@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from gvae import geometry
 from gvae.errors import ConfigError, InvalidInput
-from gvae.evaluate.hits import Hits
+from gvae.jets import Hits
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from scipy.stats import wasserstein_distance
 
 from gvae import geometry
 from gvae.errors import ConfigError
-from gvae.evaluate.hits import Hits
+from gvae.jets import Hits
 
 #: Edges of the energy-weighted radial profile in r = sqrt(x^2 + y^2) (jet radius 0.8, then the rest
 #: of the window up to its corner at 1.53).
@@ -79,7 +79,7 @@ def jet_observables(hits: Hits, jet_eta: float = 0.0, threshold: float = DEFAULT
     out["energy_total"] = float(hits.energy.sum())
     calo = hits.channel != geometry.TRACK
     out["mass_calo"], out["pt_calo"] = mass_and_pt(
-        Hits(hits.x[calo], hits.y[calo], hits.energy[calo], hits.channel[calo]), jet_eta)
+        Hits.at(hits.x[calo], hits.y[calo], hits.energy[calo], hits.channel[calo]), jet_eta)
     for c, name in enumerate(geometry.CHANNELS):
         out[f"n_hits_{name}"] = float(np.count_nonzero((hits.channel == c) & (hits.energy > threshold)))
     total = hits.energy.sum()

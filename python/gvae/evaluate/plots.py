@@ -16,7 +16,8 @@ from matplotlib.colors import LogNorm  # noqa: E402
 
 from gvae import geometry  # noqa: E402
 from gvae.evaluate.emd import EMD_CHANNELS  # noqa: E402
-from gvae.evaluate.hits import Hits  # noqa: E402
+from gvae.jets import Hits, paint  # noqa: E402
+from gvae.plotstyle import styled  # noqa: E402
 from gvae.evaluate.observables import OBSERVABLES, RADIAL_EDGES  # noqa: E402
 
 #: Colours of the three samples, the same in every plot.
@@ -24,9 +25,8 @@ COLOURS = {"original": "black", "gvae": "tab:blue", "baseline": "tab:orange"}
 LABELS = {"original": "Original", "gvae": "GVAE", "baseline": "PCA baseline"}
 
 
-def _style() -> None:
-    hep.style.use("CMS")
-    plt.rcParams.update({"font.size": 14, "figure.dpi": 100})
+#: rcParams of the evaluation figures on top of the CMS style (set per figure, see gvae.plotstyle).
+RC = {"font.size": 14, "figure.dpi": 100}
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -43,26 +43,19 @@ def render(hits: Hits) -> np.ndarray:
     their tower (energy / 25 each, the end-to-end convention). Hits outside the window are dropped
     from the picture only.
     """
-    size, tower = geometry.IMAGE_SIZE, geometry.HCAL_TOWER_PIXELS
-    img = np.zeros((geometry.N_CHANNELS, size, size))
+    size = geometry.IMAGE_SIZE
     ie = np.floor(hits.x / geometry.PIXEL_SIZE + geometry.CENTRE_PIXEL + 0.5).astype(np.int64)
     ip = np.floor(hits.y / geometry.PIXEL_SIZE + geometry.CENTRE_PIXEL + 0.5).astype(np.int64)
     inside = (ie >= 0) & (ie < size) & (ip >= 0) & (ip < size)
-    for c in range(geometry.N_CHANNELS):
-        sel = inside & (hits.channel == c)
-        if c == geometry.HCAL:
-            t = np.zeros((size // tower, size // tower))
-            np.add.at(t, (ie[sel] // tower, ip[sel] // tower), hits.energy[sel])
-            img[c] = np.kron(t, np.ones((tower, tower))) / tower ** 2
-        else:
-            np.add.at(img[c], (ie[sel], ip[sel]), hits.energy[sel])
-    return img
+    n = int(inside.sum())
+    return paint(1, np.zeros(n, np.int64), np.asarray(hits.channel)[inside], ie[inside], ip[inside],
+                 np.asarray(hits.energy, np.float64)[inside], np.float64)[0]
 
 
+@styled(RC)
 def event_display(rows: Mapping[str, Hits], path: Path, title: str = "") -> Path:
     """One jet: a row per sample (original, GVAE, baseline), a column per channel, log colour scale
     shared down each column. Axes in (eta, phi) offset from the jet axis."""
-    _style()
     images = {name: render(h) for name, h in rows.items()}
     half = geometry.IMAGE_SIZE / 2 * geometry.PIXEL_SIZE
     fig, axes = plt.subplots(len(rows), geometry.N_CHANNELS, figsize=(6 * geometry.N_CHANNELS, 5.2 * len(rows)),
@@ -87,11 +80,11 @@ def event_display(rows: Mapping[str, Hits], path: Path, title: str = "") -> Path
     return _save(fig, path)
 
 
+@styled(RC)
 def emd_histograms(emds: Mapping[str, np.ndarray], path: Path, R: float) -> Path:
     """EMD distributions per channel (and all channels), GVAE vs baseline.
 
     emds: sample name -> float64 ``[n_jets, 4]`` (columns as :data:`EMD_CHANNELS`)."""
-    _style()
     fig, axes = plt.subplots(2, 2, figsize=(14, 11), layout="constrained")
     for i, (ax, channel) in enumerate(zip(axes.ravel(), EMD_CHANNELS)):
         values = np.concatenate([v[:, i] for v in emds.values()])
@@ -143,11 +136,11 @@ def _draw_ratio(ax: plt.Axes, rax: plt.Axes, edges: np.ndarray, heights: Mapping
         ax.legend(fontsize=10)
 
 
+@styled(RC)
 def observable_histograms(tables: Mapping[str, Mapping[str, np.ndarray]], path: Path,
                           names: Sequence[str] = tuple(OBSERVABLES), columns: int = 4) -> Path:
     """Every observable in one figure: per observable the distributions of original, GVAE and
     baseline with a reco / original ratio panel below. tables: sample -> observable -> ``[n_jets]``."""
-    _style()
     rows = -(-len(names) // columns)
     fig = plt.figure(figsize=(5.5 * columns, 5.5 * rows), layout="constrained")
     grid = fig.add_gridspec(2 * rows, columns, height_ratios=[3, 1] * rows)
@@ -164,9 +157,9 @@ def observable_histograms(tables: Mapping[str, Mapping[str, np.ndarray]], path: 
     return _save(fig, path)
 
 
+@styled(RC)
 def radial_profile_plot(profiles: Mapping[str, np.ndarray], path: Path) -> Path:
     """Mean energy-weighted radial profile ``[n_bins]`` per sample, with a ratio panel."""
-    _style()
     fig, (ax, rax) = plt.subplots(2, 1, figsize=(9, 9), gridspec_kw={"height_ratios": [3, 1]}, sharex=True,
                                   layout="constrained")
     heights = {k: np.asarray(v, dtype=np.float64) for k, v in profiles.items()}

@@ -128,11 +128,17 @@ def validate(report: dict[str, Any]) -> None:
     jsonschema.validate(report, REPORT_SCHEMA)
 
 
-def write_json(report: dict[str, Any], path: Path) -> Path:
-    """Validate and write ``report.json``."""
+def plain_report(report: dict[str, Any]) -> dict[str, Any]:
+    """The report as plain JSON values (NaN/inf -> None, numpy -> Python, tuples -> lists), validated
+    against :data:`REPORT_SCHEMA`: what ``report.json`` holds, without writing and reading it."""
     clean = _clean(report)
     validate(clean)
-    path.write_text(json.dumps(clean, indent=2) + "\n")
+    return clean
+
+
+def write_json(report: dict[str, Any], path: Path) -> Path:
+    """Validate and write ``report.json``."""
+    path.write_text(json.dumps(plain_report(report), indent=2) + "\n")
     return path
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import json
 import logging
 import math
 import time
@@ -15,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 import gvae
@@ -24,12 +22,14 @@ from gvae.evaluate import plots
 from gvae.evaluate.baseline import PCABaseline
 from gvae.evaluate.checkpoint import LoadedModel, load_model
 from gvae.evaluate.emd import DEFAULT_R, EMD_CHANNELS, batch_emds
-from gvae.evaluate.hits import Hits, hits_from_features, hits_from_reconstruction
+from gvae.evaluate.hits import hits_from_features, hits_from_reconstruction
+from gvae.jets import Hits
 from gvae.evaluate.observables import (DEFAULT_THRESHOLD, OBSERVABLES, RADIAL_EDGES, compare, observables_table,
                                        radial_profile, summary)
-from gvae.evaluate.report import SCHEMA_VERSION, write_json, write_markdown
+from gvae.evaluate.report import SCHEMA_VERSION, plain_report, write_json, write_markdown
 from gvae.graphs.normalisation import Normalisation
-from gvae.graphs.shards import GraphShards, collate, model_inputs
+from gvae.graphs.loader import graph_loader
+from gvae.graphs.shards import GraphShards, model_inputs
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +66,6 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _loader(shards: GraphShards, max_jets: int | None, batch_size: int) -> DataLoader:
-    """The first ``max_jets`` jets in shard order (deterministic), in batches."""
-    data = shards if max_jets is None or max_jets >= len(shards) else Subset(shards, range(max_jets))
-    return DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=collate)
-
-
 def _jet_etas(batch: dict[str, Any]) -> tuple[np.ndarray, bool]:
     """Jet eta per jet if the shards carry it (``eta``), else zeros (local frame)."""
     if "eta" in batch:
@@ -86,7 +80,7 @@ def fit_baseline(data: Path, norm: Normalisation, n_components: int, batch_size:
     """PCA baseline fitted on the training split's normalised node features."""
     train = GraphShards(data, "train")
     pca = PCABaseline(n_components)
-    for batch in tqdm(_loader(train, max_train, batch_size), desc="baseline fit", unit="batch", leave=False):
+    for batch in tqdm(graph_loader(train, batch_size, limit=max_train), desc="baseline fit", unit="batch", leave=False):
         features6, _, mask = model_inputs(batch, norm)
         pca.partial_fit(features6[..., :3], mask)
     return pca.finish()
@@ -103,44 +97,60 @@ def _to_physical(norm: Normalisation, output: np.ndarray, mask: np.ndarray) -> t
     return np.asarray(norm.invert(out, mask), dtype=np.float64), clamped
 
 
+@dataclass
+class BatchReconstruction:
+    """One batch through normalise -> model -> invert: physical ``(x, y, energy)`` float64 ``[B, N, 3]``
+    of the GVAE and the baseline, the real-node mask bool ``[B, N]``, the raw node features float
+    ``[B, N, 4]`` and the number of clamped node energies per model."""
+
+    gvae: np.ndarray
+    baseline: np.ndarray
+    mask: np.ndarray
+    raw: np.ndarray
+    clamped: dict[str, int]
+
+
 @torch.no_grad()
+def reconstruct_batch(model: LoadedModel, norm: Normalisation, pca: PCABaseline, batch: dict[str, Any],
+                      device: torch.device) -> BatchReconstruction:
+    """Normalise a collated batch, run the GVAE (noise = 0) and the baseline, invert both to physical units."""
+    features6, neighbours, mask = model_inputs(batch, norm)
+    noise = torch.zeros(len(mask), *model.latent_shape)
+    out = model.inference(features6.to(device), neighbours.to(device), mask.to(device), noise.to(device)).cpu()
+    m = mask.numpy().astype(bool)
+    g_phys, g_clamped = _to_physical(norm, out.numpy(), m)
+    p_phys, p_clamped = _to_physical(norm, pca.reconstruct(features6[..., :3], mask), m)
+    return BatchReconstruction(g_phys, p_phys, m, torch.as_tensor(batch["features"]).numpy(),
+                               {"gvae": g_clamped, "baseline": p_clamped})
+
+
 def reconstruct(settings: Settings, model: LoadedModel, shards: GraphShards, norm: Normalisation,
                 pca: PCABaseline) -> dict[str, Any]:
-    """Original, GVAE and baseline hits of every evaluated jet, plus per-jet metadata."""
-    originals: list[Hits] = []
-    gvae_hits: list[Hits] = []
-    pca_hits: list[Hits] = []
-    etas: list[np.ndarray] = []
-    n_nodes: list[np.ndarray] = []
-    dropped: list[np.ndarray] = []
-    rows: list[np.ndarray] = []
+    """Original, GVAE and baseline hits of every evaluated jet, plus per-jet metadata: ``original``,
+    ``gvae``, ``baseline`` (lists of :class:`Hits`), ``eta``, ``n_nodes``, ``dropped``, ``row``
+    (``[n_jets]`` each), ``eta_known`` and ``clamped`` (node counts per model)."""
+    samples: dict[str, list[Hits]] = {"original": [], "gvae": [], "baseline": []}
+    columns: dict[str, list[np.ndarray]] = {"eta": [], "n_nodes": [], "dropped": [], "row": []}
     eta_known = True
     clamped = {"gvae": 0, "baseline": 0}
     device = torch.device(settings.device)
-    c, l = model.latent_shape
-    for batch in tqdm(_loader(shards, settings.max_jets, settings.batch_size), desc="reconstruct", unit="batch"):
-        features6, neighbours, mask = model_inputs(batch, norm)
-        noise = torch.zeros(len(mask), c, l)
-        out = model.inference(features6.to(device), neighbours.to(device), mask.to(device), noise.to(device)).cpu()
-        m = mask.numpy().astype(bool)
-        raw = torch.as_tensor(batch["features"]).numpy()
-        g_phys, n_cl = _to_physical(norm, out.numpy(), m)
-        clamped["gvae"] += n_cl
-        p_phys, n_cl = _to_physical(norm, pca.reconstruct(features6[..., :3], mask), m)
-        clamped["baseline"] += n_cl
-        for j in range(len(m)):
-            originals.append(hits_from_features(raw[j], m[j]))
-            gvae_hits.append(hits_from_reconstruction(g_phys[j], raw[j, :, 3], m[j]))
-            pca_hits.append(hits_from_reconstruction(p_phys[j], raw[j, :, 3], m[j]))
+    for batch in tqdm(graph_loader(shards, settings.batch_size, limit=settings.max_jets), desc="reconstruct",
+                      unit="batch"):
+        r = reconstruct_batch(model, norm, pca, batch, device)
+        for name in clamped:
+            clamped[name] += r.clamped[name]
+        for j in range(len(r.mask)):
+            samples["original"].append(hits_from_features(r.raw[j], r.mask[j]))
+            samples["gvae"].append(hits_from_reconstruction(r.gvae[j], r.raw[j, :, 3], r.mask[j]))
+            samples["baseline"].append(hits_from_reconstruction(r.baseline[j], r.raw[j, :, 3], r.mask[j]))
         eta, known = _jet_etas(batch)
         eta_known &= known
-        etas.append(eta)
-        n_nodes.append(torch.as_tensor(batch["n_nodes"]).numpy())
-        dropped.append(torch.as_tensor(batch["dropped_energy_fraction"]).double().numpy())
-        rows.append(torch.as_tensor(batch["row"]).numpy())
-    return {"original": originals, "gvae": gvae_hits, "baseline": pca_hits, "eta": np.concatenate(etas),
-            "eta_known": eta_known, "n_nodes": np.concatenate(n_nodes), "dropped": np.concatenate(dropped),
-            "row": np.concatenate(rows), "clamped": clamped}
+        columns["eta"].append(eta)
+        columns["n_nodes"].append(torch.as_tensor(batch["n_nodes"]).numpy())
+        columns["dropped"].append(torch.as_tensor(batch["dropped_energy_fraction"]).double().numpy())
+        columns["row"].append(torch.as_tensor(batch["row"]).numpy())
+    return {**samples, **{k: np.concatenate(v) for k, v in columns.items()}, "eta_known": eta_known,
+            "clamped": clamped}
 
 
 def _emd_summary(values: np.ndarray) -> dict[str, dict[str, float]]:
@@ -148,66 +158,86 @@ def _emd_summary(values: np.ndarray) -> dict[str, dict[str, float]]:
     return {ch: summary(values[:, i]) for i, ch in enumerate(EMD_CHANNELS)}
 
 
-def evaluate(settings: Settings) -> dict[str, Any]:
-    """Run the whole evaluation; writes ``report.json``, ``report.md``, ``per_jet.csv`` and plots
-    into ``settings.out`` and returns the report."""
+SAMPLES: tuple[str, ...] = ("original", "gvae", "baseline")
+
+
+@dataclass
+class Inputs:
+    """What the evaluation reads: the model, the evaluated split, the normalisation used for both
+    models (the checkpoint's, else the data's) and the notes these choices produced."""
+
+    model: LoadedModel
+    shards: GraphShards
+    norm: Normalisation
+    notes: list[str]
+
+
+def check_settings(settings: Settings) -> None:
+    """Raise :class:`ConfigError` for settings no step accepts."""
     if settings.max_jets is not None and settings.max_jets < 1:
         raise ConfigError(f"--max-jets must be >= 1, got {settings.max_jets}")
     if settings.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {settings.batch_size}")
-    out = Path(settings.out)
-    out.mkdir(parents=True, exist_ok=True)
-    timing: dict[str, float] = {}
-    notes = list(settings.notes)
 
-    t = time.perf_counter()
+
+def load_inputs(settings: Settings) -> Inputs:
+    """Load the checkpoint and the split; check they fit together; choose the normalisation."""
     model = load_model(settings.checkpoint, settings.device)
     shards = GraphShards(settings.data, settings.split)
     if len(shards) == 0:
         raise DataError(f"split '{settings.split}' has no jets", file=str(settings.data))
-    c, l = model.latent_shape
     if model.max_nodes != shards.max_nodes:
         raise ConfigError(f"the checkpoint expects max_nodes = {model.max_nodes}, the data has {shards.max_nodes}")
+    notes: list[str] = []
     # The model's inputs must be normalised as in its training: use the checkpoint's normalisation.
-    norm = model.normalisation or shards.normalisation
-    if model.normalisation is not None and model.normalisation != shards.normalisation:
+    trained_norm = Normalisation.from_dict(model.normalisation) if model.normalisation else None
+    norm = trained_norm or shards.normalisation
+    if trained_norm is not None and trained_norm != shards.normalisation:
         notes.append("The checkpoint's training normalisation differs from the data directory's; the "
                      "checkpoint's is used for the GVAE and the baseline.")
-    timing["load"] = time.perf_counter() - t
+    return Inputs(model, shards, norm, notes)
 
-    t = time.perf_counter()
-    pca = fit_baseline(settings.data, norm, c * l, settings.batch_size, settings.baseline_max_train)
-    timing["baseline_fit"] = time.perf_counter() - t
-    if pca.rank_limited:
-        notes.append(f"The PCA baseline is rank-limited: the GVAE latent size is {c * l} but the "
-                     f"{pca.n_samples} training jets span only {pca.rank} directions, so it uses "
-                     f"{pca.n_components} components.")
 
-    t = time.perf_counter()
-    rec = reconstruct(settings, model, shards, norm, pca)
-    timing["reconstruction"] = time.perf_counter() - t
-    n = len(rec["original"])
-    for name, count in rec["clamped"].items():
-        if count:
-            notes.append(f"{count} {name} node energies above {MAX_NODE_ENERGY} GeV were clamped to it.")
+def baseline_notes(pca: PCABaseline, latent_size: int) -> list[str]:
+    """Notes on the fitted baseline (rank limitation)."""
+    if not pca.rank_limited:
+        return []
+    return [f"The PCA baseline is rank-limited: the GVAE latent size is {latent_size} but the "
+            f"{pca.n_samples} training jets span only {pca.rank} directions, so it uses "
+            f"{pca.n_components} components."]
 
-    t = time.perf_counter()
-    emds = {m: batch_emds(rec["original"], rec[m], settings.emd_R, settings.workers, desc=f"EMD {m}")
+
+def compare_emds(rec: dict[str, Any], settings: Settings) -> dict[str, np.ndarray]:
+    """EMD of each model's jets to the originals: model -> float64 ``[n_jets, 4]``."""
+    return {m: batch_emds(rec["original"], rec[m], settings.emd_R, settings.workers, desc=f"EMD {m}")
             for m in ("gvae", "baseline")}
-    timing["emd"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    tables = {m: observables_table(rec[m], rec["eta"], settings.hit_threshold)
-              for m in ("original", "gvae", "baseline")}
-    profiles = {m: np.mean([radial_profile(h) for h in rec[m]], axis=0) for m in ("original", "gvae", "baseline")}
-    timing["observables"] = time.perf_counter() - t
 
+def compare_observables(rec: dict[str, Any], settings: Settings
+                        ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """Observables per sample (name -> ``[n_jets]``) and mean radial profiles per sample."""
+    tables = {m: observables_table(rec[m], rec["eta"], settings.hit_threshold) for m in SAMPLES}
+    profiles = {m: np.mean([radial_profile(h) for h in rec[m]], axis=0) for m in SAMPLES}
+    return tables, profiles
+
+
+def emd_verdict(emds: dict[str, np.ndarray]) -> tuple[dict[str, float], dict[str, str]]:
+    """Per EMD channel: the fraction of jets where the GVAE beats the baseline, and the winner by median."""
     better = {ch: float(np.mean(emds["gvae"][:, i] < emds["baseline"][:, i])) for i, ch in enumerate(EMD_CHANNELS)}
     medians = {ch: (float(np.median(emds["gvae"][:, i])), float(np.median(emds["baseline"][:, i])))
                for i, ch in enumerate(EMD_CHANNELS)}
     by_median = {ch: "gvae" if g < b else "baseline" if b < g else "tie" for ch, (g, b) in medians.items()}
-    if any(w != "gvae" for w in by_median.values()):
-        lost = [ch for ch, w in by_median.items() if w != "gvae"]
+    return better, by_median
+
+
+def finding_notes(settings: Settings, rec: dict[str, Any], by_median: dict[str, str], pca: PCABaseline,
+                  latent_shape: tuple[int, int], max_nodes: int) -> list[str]:
+    """The prose notes on the results and on what the numbers mean."""
+    c, l = latent_shape
+    notes = [f"{count} {name} node energies above {MAX_NODE_ENERGY} GeV were clamped to it."
+             for name, count in rec["clamped"].items() if count]
+    lost = [ch for ch, w in by_median.items() if w != "gvae"]
+    if lost:
         notes.append(f"The GVAE does NOT beat the PCA baseline in median EMD for: {', '.join(lost)}.")
     notes.append("Original = the graph's nodes after truncation to max_nodes (what the model sees); the energy "
                  "dropped by truncation is reported under data.mean_dropped_energy_fraction.")
@@ -217,28 +247,38 @@ def evaluate(settings: Settings) -> dict[str, Any]:
     if not rec["eta_known"]:
         notes.append("Jet eta is not in the shards: masses and pTs are computed in the jet's local frame "
                      "(eta_jet = 0); responses are unaffected, absolute scales are low by up to cosh(1.4).")
-    dim = 3 * int(shards.max_nodes)
+    dim = 3 * int(max_nodes)
     notes.append(f"Compression: the node representation has {dim} numbers per jet (max_nodes x (x', y', u')) and "
                  f"the latent {c * l} ({100.0 * c * l / dim:.0f} %); PCA with that many components keeps "
                  f"{100.0 * pca.summary()['explained_variance_fraction']:.2f} % of the training variance.")
     notes.append("The GVAE decoder also receives the encoder's cluster-assignment matrices and pooled "
                  "adjacency (the paper's X = S X_pooled unpooling), so its information bottleneck is wider "
                  f"than the {c} x {l} latent; the PCA baseline gets exactly {pca.n_components} numbers per jet.")
+    return notes
 
-    plot_files: list[str] = []
-    if settings.plots:
-        t = time.perf_counter()
-        paths = [plots.emd_histograms(emds, out / "emd_histograms.png", settings.emd_R)]
-        for j in range(min(settings.displays, n)):
-            paths.append(plots.event_display(
-                {m: rec[m][j] for m in ("original", "gvae", "baseline")}, out / f"event_display_{j}.png",
-                title=f"jet {j} (source row {int(rec['row'][j])})"))
-        paths.append(plots.observable_histograms(tables, out / "observables.png"))
-        paths.append(plots.radial_profile_plot(profiles, out / "radial_profile.png"))
-        plot_files = [p.name for p in paths]
-        timing["plots"] = time.perf_counter() - t
 
-    _write_per_jet(out / "per_jet.csv", rec["row"], emds, tables)
+def make_plots(settings: Settings, out: Path, rec: dict[str, Any], emds: dict[str, np.ndarray],
+               tables: dict[str, dict[str, np.ndarray]], profiles: dict[str, np.ndarray]) -> list[str]:
+    """Write the figures into ``out``; returns their file names."""
+    paths = [plots.emd_histograms(emds, out / "emd_histograms.png", settings.emd_R)]
+    for j in range(min(settings.displays, len(rec["original"]))):
+        paths.append(plots.event_display(
+            {m: rec[m][j] for m in SAMPLES}, out / f"event_display_{j}.png",
+            title=f"jet {j} (source row {int(rec['row'][j])})"))
+    paths.append(plots.observable_histograms(tables, out / "observables.png"))
+    paths.append(plots.radial_profile_plot(profiles, out / "radial_profile.png"))
+    return [p.name for p in paths]
+
+
+def build_report(settings: Settings, inputs: Inputs, pca: PCABaseline, rec: dict[str, Any],
+                 emds: dict[str, np.ndarray], tables: dict[str, dict[str, np.ndarray]],
+                 profiles: dict[str, np.ndarray], timing: dict[str, float], plot_files: list[str],
+                 notes: list[str]) -> dict[str, Any]:
+    """The report (schema :data:`gvae.evaluate.report.REPORT_SCHEMA`), built and validated in memory:
+    plain JSON values (NaN/inf -> None, numpy -> Python)."""
+    model, shards = inputs.model, inputs.shards
+    c, l = model.latent_shape
+    better, by_median = emd_verdict(emds)
     meta = shards.metadata
     report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -247,7 +287,7 @@ def evaluate(settings: Settings) -> dict[str, Any]:
         "checkpoint": {"path": str(settings.checkpoint), "sha256": _sha256(Path(settings.checkpoint)),
                        "latent": {"clusters": c, "dim": l, "size": c * l}, "epoch": model.epoch,
                        "config": model.config},
-        "data": {"path": str(settings.data), "split": settings.split, "n_jets": n,
+        "data": {"path": str(settings.data), "split": settings.split, "n_jets": len(rec["original"]),
                  "max_nodes": int(shards.max_nodes), "k": int(meta.get("k", model.k)),
                  "mean_n_nodes": float(rec["n_nodes"].mean()),
                  "mean_dropped_energy_fraction": float(rec["dropped"].mean()),
@@ -269,10 +309,40 @@ def evaluate(settings: Settings) -> dict[str, Any]:
         "plots": plot_files,
         "notes": notes,
     }
+    return plain_report(report)
+
+
+def evaluate(settings: Settings) -> dict[str, Any]:
+    """Run the whole evaluation; writes ``report.json``, ``report.md``, ``per_jet.csv`` and plots
+    into ``settings.out`` and returns the report (the same plain values as ``report.json``)."""
+    check_settings(settings)
+    out = Path(settings.out)
+    out.mkdir(parents=True, exist_ok=True)
+    timing: dict[str, float] = {}
+
+    def timed(step: str, fn, *args):  # noqa: ANN001, ANN202 - a local stopwatch
+        start = time.perf_counter()
+        result = fn(*args)
+        timing[step] = time.perf_counter() - start
+        return result
+
+    inputs = timed("load", load_inputs, settings)
+    c, l = inputs.model.latent_shape
+    pca = timed("baseline_fit", fit_baseline, settings.data, inputs.norm, c * l, settings.batch_size,
+                settings.baseline_max_train)
+    rec = timed("reconstruction", reconstruct, settings, inputs.model, inputs.shards, inputs.norm, pca)
+    emds = timed("emd", compare_emds, rec, settings)
+    tables, profiles = timed("observables", compare_observables, rec, settings)
+    notes = list(settings.notes) + inputs.notes + baseline_notes(pca, c * l) + finding_notes(
+        settings, rec, emd_verdict(emds)[1], pca, inputs.model.latent_shape, inputs.shards.max_nodes)
+    plot_files = timed("plots", make_plots, settings, out, rec, emds, tables, profiles) if settings.plots else []
+
+    _write_per_jet(out / "per_jet.csv", rec["row"], emds, tables)
+    report = build_report(settings, inputs, pca, rec, emds, tables, profiles, timing, plot_files, notes)
     write_json(report, out / "report.json")
     write_markdown(report, out / "report.md")
     log.info("wrote %s and %s", out / "report.json", out / "report.md")
-    return json.loads((out / "report.json").read_text())
+    return report
 
 
 def _write_per_jet(path: Path, rows: np.ndarray, emds: dict[str, np.ndarray],

@@ -88,7 +88,8 @@ def held_out_inputs(data_dir: Path, source: ExportSource, batch: int,
                     device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The first ``batch`` graphs of the test split as model inputs (cycled if the split is
     smaller): features6 ``[B,N,6]``, neighbours ``[B,N,k]``, mask ``[B,N]``."""
-    from gvae.graphs.shards import GraphShards, collate  # helper C's API
+    from gvae.graphs.loader import model_batch
+    from gvae.graphs.shards import GraphShards
 
     shards = GraphShards(data_dir, "test")
     if len(shards) == 0:
@@ -97,8 +98,7 @@ def held_out_inputs(data_dir: Path, source: ExportSource, batch: int,
         raise ContractError(f"'{data_dir}': graphs have max_nodes={shards.max_nodes}, "
                             f"k={shards.k} but the model expects max_nodes={source.max_nodes}, "
                             f"k={source.k}")
-    items = [shards[i % len(shards)] for i in range(batch)]
-    features, neighbours, mask = shards.model_inputs(collate(items))
+    features, neighbours, mask = model_batch(shards, [i % len(shards) for i in range(batch)])
     return features.to(device), neighbours.to(device), mask.to(device)
 
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from gvae import geometry
 from gvae.errors import ConfigError, InvalidInput
+from gvae.jets import Hits  # re-exported: gvae.graphs.build.Hits is gvae.jets.Hits
 
 #: Name of this algorithm in the model contract (``graph.builder``).
 BUILDER_NAME = "gvae-graph-v1"
@@ -38,19 +39,6 @@ DEFAULT_MAX_NODES = 400
 
 _S = geometry.IMAGE_SIZE
 _T = geometry.HCAL_TOWER_PIXELS
-
-
-@dataclass
-class Hits:
-    """Hits of one jet as parallel arrays (any order). channel int, ieta/iphi int, energy float32."""
-
-    channel: np.ndarray
-    ieta: np.ndarray
-    iphi: np.ndarray
-    energy: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.energy)
 
 
 @dataclass
@@ -99,6 +87,9 @@ def hits_from_image(image: np.ndarray) -> Hits:
 
 def _as_hits(hits: Hits | np.ndarray | tuple, jet: int) -> Hits:
     if isinstance(hits, Hits):
+        if hits.ieta is None or hits.iphi is None:
+            raise InvalidInput("hits off the pixel grid (x, y without ieta, iphi) cannot become a graph",
+                               row=jet, field="ieta")
         return hits
     if isinstance(hits, np.ndarray) and hits.ndim == 3:
         return hits_from_image(hits)

@@ -30,10 +30,10 @@ from typing import Iterable, Iterator
 from gvae.errors import DataError, FormatError
 from gvae.io._common import FileInfo, Reader, Writer, check_range, empty_batch, validate_batch
 from gvae.io.detect import FORMATS, detect_format, format_from_extension
-from gvae.jets import JetBatch
+from gvae.jets import HitBatch, JetBatch
 
 __all__ = ["iter_jets", "read_jets", "count_jets", "JetWriter", "write_jets", "describe", "open_reader",
-           "detect_format", "FORMATS", "FileInfo"]
+           "detect_format", "FORMATS", "FileInfo", "iter_hits", "stores_hits", "HIT_FORMATS"]
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,39 @@ def iter_jets(path: str | os.PathLike, chunk_size: int = DEFAULT_CHUNK_SIZE, sta
 def _iterate(reader: Reader, chunk_size: int, start: int, stop: int) -> Iterator[JetBatch]:
     with reader:
         yield from reader.iter(chunk_size, start, stop)
+
+
+#: Formats that store hits (and give them straight to the graph builder via :func:`iter_hits`).
+HIT_FORMATS: tuple[str, ...] = ("root", "gvh")
+
+
+def stores_hits(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a hit format (``.root``, ``.gvh``; detected from the extension and magic)."""
+    return detect_format(os.fspath(path)) in HIT_FORMATS
+
+
+def iter_hits(path: str | os.PathLike, chunk_size: int = DEFAULT_CHUNK_SIZE, start: int = 0,
+              stop: int | None = None) -> Iterator[HitBatch]:
+    """Jets ``start:stop`` of a hit file (``.root``, ``.gvh``) as :class:`gvae.jets.HitBatch` chunks
+    (validated hits and scalars, no images painted); same range rules as :func:`iter_jets`.
+    Raises :class:`gvae.errors.FormatError` for image formats."""
+    if chunk_size < 1:
+        raise DataError(f"chunk_size must be >= 1, got {chunk_size}", file=os.fspath(path))
+    reader = open_reader(path)
+    try:
+        if reader.format not in HIT_FORMATS:
+            raise FormatError(f"{reader.format} files store images, not hits; read them with iter_jets",
+                              file=reader.path)
+        a, b = check_range(reader.path, len(reader), start, stop)
+    except BaseException:
+        reader.close()
+        raise
+    return _iterate_hits(reader, chunk_size, a, b)
+
+
+def _iterate_hits(reader: Reader, chunk_size: int, start: int, stop: int) -> Iterator[HitBatch]:
+    with reader:
+        yield from reader.iter_hits(chunk_size, start, stop)
 
 
 def read_jets(path: str | os.PathLike, start: int = 0, stop: int | None = None,

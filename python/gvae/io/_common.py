@@ -10,8 +10,8 @@ from typing import Iterator
 import numpy as np
 
 from gvae import geometry
-from gvae.errors import DataError, InvalidInput
-from gvae.jets import REQUIRED_SCALARS, SCALARS, JetBatch
+from gvae.errors import DataError, FormatError, InvalidInput
+from gvae.jets import REQUIRED_SCALARS, SCALARS, HitBatch, JetBatch, paint
 
 N, C = geometry.IMAGE_SIZE, geometry.N_CHANNELS
 T = geometry.HCAL_TOWER_PIXELS
@@ -61,6 +61,11 @@ class Reader(ABC):
         """Jets ``start:stop`` in chunks of at most ``chunk_size`` (override to stream smarter)."""
         for a in range(start, stop, chunk_size):
             yield self.read(a, min(a + chunk_size, stop))
+
+    def iter_hits(self, chunk_size: int, start: int, stop: int) -> Iterator[HitBatch]:
+        """Jets ``start:stop`` as flat hits in chunks (hit formats only: ``.gvh``, ``.root``)."""
+        raise FormatError(f"{self.format} files store images, not hits; read them with iter_jets",
+                          file=self.path)
 
     def close(self) -> None:
         """Release the file."""
@@ -130,13 +135,18 @@ def validate_batch(batch: JetBatch, file: str) -> None:
             raise InvalidInput(
                 f"{what} energy {value!r} at pixel (ieta={i}, iphi={k}); energies must be finite and >= 0",
                 file=file, row=batch.first_row + j, field=f"X_jets[{geometry.CHANNELS[c]}]")
+    validate_scalars(batch.scalars(), file, batch.first_row)
+
+
+def validate_scalars(scalars: dict[str, np.ndarray], file: str, first_row: int) -> None:
+    """Reject non-finite ``pt``, ``m0``, ``y`` (``[n]`` each), naming file, row and field."""
     for name in REQUIRED_SCALARS:
-        values = getattr(batch, name)
+        values = scalars[name]
         bad = ~np.isfinite(values)
         if bad.any():
             j = int(np.flatnonzero(bad)[0])
             raise InvalidInput(f"value {float(values[j])!r} is not finite", file=file,
-                               row=batch.first_row + j, field=name)
+                               row=first_row + j, field=name)
 
 
 def check_range(path: str, n_jets: int, start: int, stop: int | None) -> tuple[int, int]:
@@ -150,24 +160,12 @@ def check_range(path: str, n_jets: int, start: int, stop: int | None) -> tuple[i
 # --------------------------------------------------------------------------------------------
 # images <-> hits (the hit formats store track/ECAL pixels and one hit per HCAL tower)
 
-@dataclass
-class Hits:
-    """Hits of ``n_jets`` jets, grouped by jet (jet-major, then channel, ieta, iphi).
-
-    jet: int64 ``[H]`` jet index in the batch; channel: uint8 ``[H]``; ieta, iphi: uint16 ``[H]``
-    (HCAL: the tower's centre pixel ``5 * t + 2``); energy: float32 ``[H]`` (HCAL: tower energy);
-    counts: int64 ``[n_jets]`` hits per jet.
-    """
-
-    jet: np.ndarray
-    channel: np.ndarray
-    ieta: np.ndarray
-    iphi: np.ndarray
-    energy: np.ndarray
-    counts: np.ndarray
+#: The flat hits of a batch of jets (moved to gvae.jets.HitBatch; alias kept for other branches, remove
+#: after their merge).
+Hits = HitBatch
 
 
-def images_to_hits(images: np.ndarray) -> Hits:
+def images_to_hits(images: np.ndarray) -> HitBatch:
     """Nonzero pixels of track and ECAL, plus one hit per nonzero HCAL tower.
 
     images: float32 ``[n, 3, 125, 125]`` (HCAL in the end-to-end convention: each tower pixel holds
@@ -188,20 +186,18 @@ def images_to_hits(images: np.ndarray) -> Hits:
     iphi = np.concatenate([pt, ph * T + T // 2]).astype(np.uint16)[order]
     energy = np.concatenate([et, eh]).astype(np.float32)[order]
     jet = jet[order]
-    return Hits(jet, channel, ieta, iphi, energy, np.bincount(jet, minlength=n).astype(np.int64))
+    return HitBatch(jet, channel, ieta, iphi, energy, np.bincount(jet, minlength=n).astype(np.int64))
 
 
-def hits_to_images(n_jets: int, jet: np.ndarray, channel: np.ndarray, ieta: np.ndarray,
-                   iphi: np.ndarray, energy: np.ndarray, file: str, first_row: int,
-                   fields: tuple[str, str, str, str] = ("channel", "ieta", "iphi", "energy")) -> np.ndarray:
-    """Paint hits into float32 images ``[n_jets, 3, 125, 125]`` (vectorised).
+def check_hits(jet: np.ndarray, channel: np.ndarray, ieta: np.ndarray, iphi: np.ndarray, energy: np.ndarray,
+               file: str, first_row: int,
+               fields: tuple[str, str, str, str] = ("channel", "ieta", "iphi", "energy")) -> None:
+    """Validate flat hits grouped by jet: channel in {0, 1, 2}, ``0 <= ieta, iphi < 125``, energy
+    finite and >= 0.
 
-    Track/ECAL hits add their energy to their pixel. HCAL hits add to the tower holding their pixel,
-    and each tower's energy is spread as energy / 25 over its 5 x 5 pixels (end-to-end convention).
-    Validates channel in {0, 1, 2}, ``0 <= ieta, iphi < 125``, energy finite and >= 0, raising
-    :class:`gvae.errors.InvalidInput` naming file, row (``first_row`` + jet) and field; ``fields`` are
-    the field names used in messages (``{ch}`` is replaced by the hit's channel name). ``jet`` must be
-    sorted (hits grouped by jet).
+    Raises :class:`gvae.errors.InvalidInput` naming file, row (``first_row`` + jet) and field;
+    ``fields`` are the field names used in messages (``{ch}`` is replaced by the hit's channel name).
+    ``jet`` int64 ``[H]`` must be sorted (hits grouped by jet).
     """
     jet = np.asarray(jet, np.int64)
     channel = np.asarray(channel)
@@ -221,16 +217,15 @@ def hits_to_images(n_jets: int, jet: np.ndarray, channel: np.ndarray, ieta: np.n
             raise InvalidInput(f"hit {h - int(np.searchsorted(jet, jet[h]))} of the jet: value "
                                f"{values[h].item()!r} {rule}", file=file, row=first_row + int(jet[h]),
                                field=name)
-    images = np.zeros((n_jets, C, N, N), np.float32)
-    pix = channel != geometry.HCAL
-    np.add.at(images, (jet[pix], channel[pix].astype(np.int64), ieta[pix], iphi[pix]), energy[pix])
-    hc = ~pix
-    if hc.any():
-        towers = np.zeros((n_jets, N_TOWERS, N_TOWERS), np.float64)
-        np.add.at(towers, (jet[hc], ieta[hc] // T, iphi[hc] // T), energy[hc])
-        per_pixel = (towers.astype(np.float32).astype(np.float64) / (T * T)).astype(np.float32)
-        images[:, geometry.HCAL] = np.repeat(np.repeat(per_pixel, T, axis=1), T, axis=2)
-    return images
+
+
+def hits_to_images(n_jets: int, jet: np.ndarray, channel: np.ndarray, ieta: np.ndarray,
+                   iphi: np.ndarray, energy: np.ndarray, file: str, first_row: int,
+                   fields: tuple[str, str, str, str] = ("channel", "ieta", "iphi", "energy")) -> np.ndarray:
+    """Validate hits (:func:`check_hits`) and paint them into float32 images ``[n_jets, 3, 125, 125]``
+    (:func:`gvae.jets.paint`: HCAL towers spread as energy / 25 over their 5 x 5 pixels)."""
+    check_hits(jet, channel, ieta, iphi, energy, file, first_row, fields)
+    return paint(n_jets, jet, channel, ieta, iphi, energy, np.float32)
 
 
 def file_size(path: str) -> int:

@@ -26,9 +26,9 @@ from typing import Iterator
 import numpy as np
 
 from gvae.errors import CorruptFileError, FormatError
-from gvae.io._common import (Reader, Writer, empty_batch, hits_to_images, images_to_hits, scalar_or_default,
-                             validate_batch)
-from gvae.jets import JetBatch
+from gvae.io._common import (Reader, Writer, check_hits, empty_batch, images_to_hits, scalar_or_default,
+                             validate_batch, validate_scalars)
+from gvae.jets import SCALARS, HitBatch, JetBatch
 
 MAGIC = b"GVAEHIT1"
 VERSION = 1
@@ -165,10 +165,13 @@ class GvhReader(Reader):
             raise CorruptFileError(f"{size - pos} unexpected bytes after the last of the {self._n} jets the header "
                                    "announces", file=self.path, row=self._n, field="n_jets")
 
-    def read(self, start: int, stop: int) -> JetBatch:
-        n = stop - start
-        if n <= 0:
-            return empty_batch(self.path, start)
+    def read_hits(self, start: int, stop: int) -> HitBatch:
+        """Jets ``start:stop`` as validated flat hits with their scalars (no images painted)."""
+        n = max(stop - start, 0)
+        if n == 0:
+            return HitBatch(*(np.zeros(0, np.int64) for _ in range(6)),
+                            scalars={s: scalar_or_default(s, None, 0) for s in SCALARS}, source=self.path,
+                            first_row=start)
         self._scan(stop)
         offsets = np.asarray(self._offsets[start:stop + 1], np.int64)
         base = int(offsets[0])
@@ -180,14 +183,29 @@ class GvhReader(Reader):
         hits = raw[is_hit].view(HIT_DTYPE)
         counts = jets["n_hits"].astype(np.int64)
         jet = np.repeat(np.arange(n), counts)
-        images = hits_to_images(n, jet, hits["channel"], hits["ieta"], hits["iphi"], hits["energy"],
-                                self.path, start, _HIT_FIELDS)
-        batch = JetBatch(images, pt=jets["pt"], m0=jets["m0"], y=jets["label"], eta=jets["eta"], phi=jets["phi"],
-                         ieta=scalar_or_default("ieta", None, n), iphi=scalar_or_default("iphi", None, n),
-                         source=self.path, first_row=start)
-        validate_batch(batch, self.path)
+        fields = {f: np.array(hits[f]) for f in ("channel", "ieta", "iphi", "energy")}  # copies: the mmap may close
+        check_hits(jet, *fields.values(), self.path, start, _HIT_FIELDS)
+        scalars = {"pt": jets["pt"], "m0": jets["m0"], "y": jets["label"], "eta": jets["eta"], "phi": jets["phi"],
+                   "ieta": None, "iphi": None}
+        scalars = {s: np.array(scalar_or_default(s, v, n)) for s, v in scalars.items()}
+        validate_scalars(scalars, self.path, start)
         del raw, jets, hits  # release views of the mmap before it may be closed
+        return HitBatch(jet, *fields.values(), counts, scalars=scalars, source=self.path, first_row=start)
+
+    def read(self, start: int, stop: int) -> JetBatch:
+        n = stop - start
+        if n <= 0:
+            return empty_batch(self.path, start)
+        hits = self.read_hits(start, stop)
+        batch = JetBatch(hits.images(), **hits.scalars, source=self.path, first_row=start)
+        validate_batch(batch, self.path)
         return batch
+
+    def iter_hits(self, chunk_size: int, start: int, stop: int) -> Iterator[HitBatch]:
+        for a in range(start, stop, chunk_size):
+            yield self.read_hits(a, min(a + chunk_size, stop))
+        if stop == self._n:
+            self._scan(self._n)  # trailing garbage after the last jet is an error too
 
     def iter(self, chunk_size: int, start: int, stop: int) -> Iterator[JetBatch]:
         for a in range(start, stop, chunk_size):

@@ -26,9 +26,9 @@ import uproot
 
 from gvae import geometry
 from gvae.errors import CorruptFileError, SchemaError
-from gvae.io._common import (REQUIRED_SCALARS, Reader, Writer, empty_batch, hits_to_images, images_to_hits,
-                             scalar_or_default, validate_batch)
-from gvae.jets import SCALAR_DTYPES, SCALARS, JetBatch
+from gvae.io._common import (REQUIRED_SCALARS, Reader, Writer, check_hits, empty_batch, images_to_hits,
+                             scalar_or_default, validate_batch, validate_scalars)
+from gvae.jets import SCALAR_DTYPES, SCALARS, HitBatch, JetBatch
 
 TREE = "jets"
 HIT_FIELDS: tuple[str, ...] = ("ieta", "iphi", "energy")
@@ -134,6 +134,12 @@ class RootReader(Reader):
         return next(iter(self.iter(stop - start, start, stop)))
 
     def iter(self, chunk_size: int, start: int, stop: int) -> Iterator[JetBatch]:
+        for hits in self.iter_hits(chunk_size, start, stop):
+            batch = JetBatch(hits.images(), **hits.scalars, source=self.path, first_row=hits.first_row)
+            validate_batch(batch, self.path)
+            yield batch
+
+    def iter_hits(self, chunk_size: int, start: int, stop: int) -> Iterator[HitBatch]:
         if stop <= start:
             return
         it = self._tree.iterate(self._branches, entry_start=start, entry_stop=stop, step_size=chunk_size,
@@ -147,11 +153,12 @@ class RootReader(Reader):
             except _DECODE_ERRORS as exc:
                 raise CorruptFileError(f"cannot decode entries from {row} ({type(exc).__name__}: {exc})",
                                        file=self.path, row=row) from exc
-            batch = self._to_batch(arrays, row)
-            row += len(batch)
-            yield batch
+            hits = self._to_hits(arrays, row)
+            row += len(hits)
+            yield hits
 
-    def _to_batch(self, arrays: dict, first_row: int) -> JetBatch:
+    def _to_hits(self, arrays: dict, first_row: int) -> HitBatch:
+        """One chunk of branches -> validated flat hits (grouped by jet, then channel) and scalars."""
         n = len(arrays[HIT_BRANCHES[0]])
         jets, channels, fields = [], [], {f: [] for f in HIT_FIELDS}
         for c, ch in enumerate(geometry.CHANNELS):
@@ -171,15 +178,15 @@ class RootReader(Reader):
             channels.append(np.full(int(counts.sum()), c, np.int64))
         jet = np.concatenate(jets)
         order = np.argsort(jet, kind="stable")
-        images = hits_to_images(n, jet[order], np.concatenate(channels)[order],
-                                *(np.concatenate(fields[f])[order] for f in HIT_FIELDS),
-                                file=self.path, first_row=first_row,
-                                fields=("channel", "{ch}_ieta", "{ch}_iphi", "{ch}_energy"))
+        jet, channel = jet[order], np.concatenate(channels)[order]
+        ieta, iphi, energy = (np.concatenate(fields[f])[order] for f in HIT_FIELDS)
+        check_hits(jet, channel, ieta, iphi, energy, file=self.path, first_row=first_row,
+                   fields=("channel", "{ch}_ieta", "{ch}_iphi", "{ch}_energy"))
         scalars = {name: scalar_or_default(name, np.asarray(arrays[name]) if name in arrays else None, n)
                    for name in SCALARS}
-        batch = JetBatch(images, **scalars, source=self.path, first_row=first_row)
-        validate_batch(batch, self.path)
-        return batch
+        validate_scalars(scalars, self.path, first_row)
+        return HitBatch(jet, channel, ieta, iphi, energy, np.bincount(jet, minlength=n).astype(np.int64),
+                        scalars=scalars, source=self.path, first_row=first_row)
 
     def close(self) -> None:
         self._file.close()

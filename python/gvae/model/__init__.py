@@ -5,15 +5,15 @@ One concept per module: :mod:`~gvae.model.config` (architecture numbers),
 blocks), :mod:`~gvae.model.pooling` (MinCut pooling), :mod:`~gvae.model.encoder`,
 :mod:`~gvae.model.latent`, :mod:`~gvae.model.decoder`, :mod:`~gvae.model.gvae` (the model),
 :mod:`~gvae.model.inference` (exported signature), :mod:`~gvae.model.losses`,
-:mod:`~gvae.model.io` (checkpoint loading).
+:mod:`~gvae.model.io` (the one checkpoint reader).
 """
 from __future__ import annotations
 
 from gvae.model.config import IN_FEATURES, OUT_FEATURES, ModelConfig
 from gvae.model.gvae import GVAE, check_inputs
 from gvae.model.inference import InferenceModel
-from gvae.model.io import CHECKPOINT_FORMAT, LoadedModel, load_model
+from gvae.model.io import CHECKPOINT_FORMAT, LoadedModel, load_model, read_checkpoint
 from gvae.model.losses import LossConfig, gvae_loss
 
 __all__ = ["GVAE", "InferenceModel", "ModelConfig", "LossConfig", "gvae_loss", "load_model",
-           "LoadedModel", "CHECKPOINT_FORMAT", "check_inputs", "IN_FEATURES", "OUT_FEATURES"]
+           "LoadedModel", "read_checkpoint", "CHECKPOINT_FORMAT", "check_inputs", "IN_FEATURES", "OUT_FEATURES"]

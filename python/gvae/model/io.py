@@ -1,4 +1,5 @@
-"""Load a trained GVAE from a training checkpoint (written by :mod:`gvae.train.checkpoint`)."""
+"""The one checkpoint reader: :func:`read_checkpoint` (the raw dict, for resuming training) and
+:func:`load_model` (the rebuilt GVAE, for evaluation and export). Written by :mod:`gvae.train.checkpoint`."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ import torch
 from gvae.errors import ModelLoadError
 from gvae.model.config import ModelConfig
 from gvae.model.gvae import GVAE
+from gvae.model.inference import InferenceModel
 
 #: value of ``checkpoint["format"]``
 CHECKPOINT_FORMAT = "gvae-checkpoint-v1"
@@ -28,6 +30,7 @@ class LoadedModel:
         dataset: dataset metadata from ``dataset.json`` (k, max_nodes, source, seed, ...).
         epoch: last completed epoch (1-based).
         metrics: validation metrics of that epoch.
+        latent_shape, max_nodes, k, inference: derived (see the properties).
     """
 
     model: GVAE
@@ -37,13 +40,38 @@ class LoadedModel:
     dataset: dict[str, Any] = field(default_factory=dict)
     epoch: int = 0
     metrics: dict[str, float] = field(default_factory=dict)
+    _inference: InferenceModel | None = field(default=None, repr=False, compare=False)
 
 
-def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedModel:
-    """Read a checkpoint (``best.pt``/``last.pt``) and rebuild the model.
+    @property
+    def latent_shape(self) -> tuple[int, int]:
+        """``(C, L)``: latent clusters and dimension."""
+        return self.model.latent_shape
 
-    Raises :class:`gvae.errors.ModelLoadError` naming the file when it cannot be read or is
-    not a gvae checkpoint.
+    @property
+    def max_nodes(self) -> int:
+        """Padded graph size N the model was built for."""
+        return self.model_config.max_nodes
+
+    @property
+    def k(self) -> int:
+        """Neighbours per node the model was built for."""
+        return self.model_config.k
+
+    @property
+    def inference(self) -> InferenceModel:
+        """The model behind the DESIGN §7 signature ``(features [B,N,6], neighbours [B,N,k],
+        mask [B,N], noise [B,C,L]) -> [B,N,3]`` (eval mode; built once)."""
+        if self._inference is None:
+            self._inference = InferenceModel(self.model).eval()
+        return self._inference
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint file into its dict (every key of :mod:`gvae.train.checkpoint`).
+
+    Raises :class:`gvae.errors.ModelLoadError` naming the file when it does not exist, cannot be
+    read or is not a gvae checkpoint.
     """
     path = Path(path)
     try:
@@ -55,6 +83,17 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> Lo
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ModelLoadError(f"'{path}' is not a gvae checkpoint (format "
                              f"{ckpt.get('format') if isinstance(ckpt, dict) else type(ckpt)!r})")
+    return ckpt
+
+
+def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> LoadedModel:
+    """Read a checkpoint (``best.pt``/``last.pt``) and rebuild the model.
+
+    Raises :class:`gvae.errors.ModelLoadError` naming the file when it cannot be read, is not a
+    gvae checkpoint or its model cannot be rebuilt.
+    """
+    path = Path(path)
+    ckpt = read_checkpoint(path, map_location)
     try:
         model_config = ModelConfig.from_dict(ckpt["config"]["model"])
         model = GVAE(model_config)

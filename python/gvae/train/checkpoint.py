@@ -19,8 +19,7 @@ import numpy as np
 import torch
 
 import gvae
-from gvae.errors import ModelLoadError
-from gvae.model.io import CHECKPOINT_FORMAT
+from gvae.model.io import CHECKPOINT_FORMAT, read_checkpoint
 
 
 def capture_rng() -> dict[str, Any]:
@@ -51,15 +50,6 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a training checkpoint; :class:`ModelLoadError` naming the file on failure."""
-    path = Path(path)
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
-    except FileNotFoundError as exc:
-        raise ModelLoadError(f"checkpoint '{path}' does not exist") from exc
-    except Exception as exc:
-        raise ModelLoadError(f"checkpoint '{path}' cannot be read: {exc}") from exc
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ModelLoadError(f"'{path}' is not a gvae training checkpoint")
-    return ckpt
+#: Read a training checkpoint (the one reader, :func:`gvae.model.io.read_checkpoint`; this name is kept for
+#: other branches, remove after their merge).
+load_checkpoint = read_checkpoint

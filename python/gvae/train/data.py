@@ -1,7 +1,7 @@
 """Data loading for training: rank sharding of the graph shards, seeded order and latent noise.
 
-Every rank reads its own part of each global batch (``RankBatchSampler``) from helper
-datasets of :mod:`gvae.graphs.shards`; batches are collated and normalised (``GraphShards.model_inputs``)
+Every rank reads its own part of each global batch (:class:`gvae.graphs.loader.RankBatchSampler`,
+through :func:`gvae.graphs.loader.graph_loader`); batches are collated and normalised (``GraphShards.model_inputs``)
 inside the DataLoader (worker processes when ``data.num_workers > 0``). The latent noise of a
 jet depends only on (seed, epoch, jet index), so a distributed run and a single-process run
 over the same global batches draw identical noise, and a resumed run the same as an
@@ -10,12 +10,10 @@ uninterrupted one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
-
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader
 
-from gvae.errors import ConfigError
+from gvae.graphs.loader import IndexedJets, RankBatchSampler, graph_loader  # noqa: F401 (re-exported; moved)
 from gvae.graphs.normalisation import Normalisation
 from gvae.graphs.shards import GraphShards, collate, model_inputs
 
@@ -42,64 +40,6 @@ class Batch:
 
     def __len__(self) -> int:
         return int(self.features.shape[0])
-
-
-class RankBatchSampler(Sampler[list[int]]):
-    """Deterministic per-rank batches of a split.
-
-    Training (``shuffle=True``): each epoch a permutation seeded by ``(seed, epoch)`` is cut
-    to a multiple of the global batch ``batch_size * world_size`` (the tail is dropped), and
-    rank r takes every ``world_size``-th index starting at r (like ``DistributedSampler``).
-    The union of the ranks' i-th batches is then exactly the i-th batch of one process with
-    ``batch_size * world_size``. Evaluation (``shuffle=False``): the split in order, every
-    ``world_size``-th index per rank, last batch possibly smaller, nothing dropped.
-    """
-
-    def __init__(self, n: int, batch_size: int, rank: int = 0, world_size: int = 1,
-                 shuffle: bool = True, seed: int = 0) -> None:
-        self.n, self.batch_size, self.rank, self.world_size = n, batch_size, rank, world_size
-        self.shuffle, self.seed, self.epoch = shuffle, seed, 0
-        if shuffle and n < batch_size * world_size:
-            raise ConfigError(f"the training split has {n} jets, fewer than one global batch "
-                              f"({batch_size} x {world_size} processes)")
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the permutation of ``epoch``."""
-        self.epoch = epoch
-
-    def _indices(self) -> list[int]:
-        if not self.shuffle:
-            return list(range(self.rank, self.n, self.world_size))
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        perm = torch.randperm(self.n, generator=g)
-        usable = self.n // (self.batch_size * self.world_size) * self.batch_size * self.world_size
-        return perm[:usable][self.rank::self.world_size].tolist()
-
-    def __iter__(self) -> Iterator[list[int]]:
-        idx = self._indices()
-        for start in range(0, len(idx), self.batch_size):
-            yield idx[start:start + self.batch_size]
-
-    def __len__(self) -> int:
-        if self.shuffle:
-            return self.n // (self.batch_size * self.world_size)
-        mine = len(range(self.rank, self.n, self.world_size))
-        return (mine + self.batch_size - 1) // self.batch_size
-
-
-class IndexedJets(Dataset):
-    """``GraphShards`` (optionally truncated to its first ``limit`` jets) yielding
-    ``(index, jet)``."""
-
-    def __init__(self, shards: GraphShards, limit: int | None = None) -> None:
-        self.shards = shards
-        self.n = len(shards) if limit is None else min(limit, len(shards))
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, index: int) -> tuple[int, dict[str, torch.Tensor]]:
-        return index, self.shards[index]
 
 
 def jet_noise(index: torch.Tensor, epoch: int, seed: int, shape: tuple[int, int]) -> torch.Tensor:
@@ -155,13 +95,10 @@ def make_loader(shards: GraphShards, batch_size: int, rank: int, world_size: int
                 limit: int | None = None) -> SplitLoader:
     """Loader over one split for one rank (training: shuffled, dropped tail, sampled noise;
     evaluation: in order, zero noise)."""
-    jets = IndexedJets(shards, limit)
-    sampler = RankBatchSampler(len(jets), batch_size, rank, world_size, shuffle=train, seed=seed)
     collate_fn = CollateBatch(shards.normalisation, latent_shape, seed, sample_noise=train)
-    loader = DataLoader(jets, batch_sampler=sampler, collate_fn=collate_fn,
-                        num_workers=num_workers, persistent_workers=False,
-                        multiprocessing_context="fork" if num_workers > 0 else None)
-    return SplitLoader(loader, sampler, collate_fn)
+    loader = graph_loader(shards, batch_size, limit=limit, rank=rank, world_size=world_size, shuffle=train,
+                          seed=seed, collate_fn=collate_fn, num_workers=num_workers)
+    return SplitLoader(loader, loader.batch_sampler, collate_fn)  # type: ignore[arg-type]
 
 
 def open_split(data_dir: str, split: str) -> GraphShards:
