@@ -199,8 +199,9 @@ def occupancy_maps(occupancy: np.ndarray, path: str | os.PathLike, n_jets: int, 
     from matplotlib.figure import Figure
 
     from gvae.data import display
+    from gvae.plotstyle import figure_style
 
-    with display._style():
+    with figure_style():
         fig = Figure(figsize=(18, 6.5))
         axes = fig.subplots(1, 3, gridspec_kw=dict(left=0.05, right=0.97, bottom=0.12, top=0.86, wspace=0.3))
         for c in range(geometry.N_CHANNELS):
@@ -215,8 +216,9 @@ def mean_image_plot(mean_image: np.ndarray, path: str | os.PathLike, title: str)
     from matplotlib.figure import Figure
 
     from gvae.data import display
+    from gvae.plotstyle import figure_style
 
-    with display._style():
+    with figure_style():
         fig = Figure(figsize=(24, 6.5))
         axes = fig.subplots(1, 4, gridspec_kw=dict(left=0.04, right=0.98, bottom=0.12, top=0.86, wspace=0.3))
         for c in range(geometry.N_CHANNELS):
@@ -233,8 +235,9 @@ def comparison_plot(a: FileStats, b: FileStats, label_a: str, label_b: str, path
     from matplotlib.figure import Figure
 
     from gvae.data import display
+    from gvae.plotstyle import figure_style
 
-    with display._style():
+    with figure_style():
         fig = Figure(figsize=(21, 11))
         axes = fig.subplots(2, 3, gridspec_kw=dict(left=0.06, right=0.98, bottom=0.08, top=0.93, wspace=0.25,
                                                   hspace=0.35))
