@@ -67,7 +67,12 @@ def test_convert_same_graphs_from_h5_and_refuses_overwrite(generated_file_factor
         assert main(argv) == 2
     assert "--overwrite" in caplog.text
     assert main(argv + ["--overwrite"]) == 0
-    assert main(["convert", str(generated_file_factory(".h5")), str(tmp_path / "x"), "--split", "0.5,0.6"]) == 2
+    caplog.clear()
+    with caplog.at_level(logging.ERROR):
+        assert main(["convert", str(generated_file_factory(".h5")), str(tmp_path / "x"), "--split", "0.5,0.6"]) == 2
+    assert [r.getMessage() for r in caplog.records] == [
+        "ConfigError: --split must be three non-negative fractions summing to 1, got '0.5,0.6'"]
+    assert not (tmp_path / "x" / "dataset.json").exists()
 
 
 def test_inspect_table_and_plots(generated_file_factory, generated_jets, tmp_path, capsys):
@@ -117,7 +122,7 @@ def test_inspect_compares_with_and_without_pileup(generated_file_factory, genera
     assert (out / "compare_channels.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_copy_between_formats(generated_file_factory, generated_jets, tmp_path):
+def test_copy_between_formats(generated_file_factory, generated_jets, tmp_path, caplog):
     src = str(generated_file_factory(".parquet"))
     assert main(["copy", src, str(tmp_path / "part.h5"), "--start", "10", "--stop", "30", "--no-progress"]) == 0
     part = io.read_jets(tmp_path / "part.h5")
@@ -129,5 +134,13 @@ def test_copy_between_formats(generated_file_factory, generated_jets, tmp_path):
     assert len(gvh) == 120
     np.testing.assert_array_equal(gvh.images[:, :2], generated_jets.images[:, :2])
     np.testing.assert_allclose(gvh.images[:, 2], generated_jets.images[:, 2], rtol=1e-6)
-    assert main(["copy", src, src]) == 2
-    assert main(["copy", str(tmp_path / "missing.parquet"), str(tmp_path / "x.h5")]) == 2
+    before = (tmp_path / "all.gvh").read_bytes()
+    with caplog.at_level(logging.ERROR):
+        assert main(["copy", src, src]) == 2
+        assert main(["copy", str(tmp_path / "all.gvh"), f"{tmp_path}/./all.gvh"]) == 2
+        assert main(["copy", str(tmp_path / "missing.parquet"), str(tmp_path / "x.h5")]) == 2
+    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert messages == [f"ConfigError: copy: IN and OUT are the same file '{src}'",
+                        f"ConfigError: copy: IN and OUT are the same file '{tmp_path / 'all.gvh'}'",
+                        f"FormatError: file '{tmp_path / 'missing.parquet'}': no such file"], messages
+    assert (tmp_path / "all.gvh").read_bytes() == before and not (tmp_path / "x.h5").exists()

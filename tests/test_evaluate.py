@@ -106,12 +106,17 @@ def test_per_jet_table_matches_report_and_independent_recomputation(evaluation: 
     np.testing.assert_allclose(got, expected, rtol=1e-4)
 
 
-def test_bad_checkpoint_is_a_clean_error(tmp_path: Path, graph_dataset: Any) -> None:
+def test_bad_checkpoint_is_a_clean_error(tmp_path: Path, graph_dataset: Any, caplog: pytest.LogCaptureFixture,
+                                         capsys: pytest.CaptureFixture) -> None:
     bad = tmp_path / "not_a_checkpoint.pt"
     bad.write_bytes(b"garbage")
     rc = main(["--checkpoint", str(bad), "--data", str(_dataset_dir(graph_dataset)), "--out", str(tmp_path / "o"),
                "--no-plots"])
     assert rc == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and errors[0].startswith("ModelLoadError: ") and str(bad) in errors[0], errors
+    assert "\n" not in errors[0] and "Traceback" not in caplog.text
+    assert not (tmp_path / "o" / "report.json").exists() and "median EMD" not in capsys.readouterr().out
 
 
 def test_help_documents_every_flag() -> None:

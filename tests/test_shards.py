@@ -101,3 +101,49 @@ def test_damaged_shards_raise_typed_errors(graph_dataset, tmp_path):
         GraphShards(tmp_path, "train")
     with pytest.raises(DataError, match="split"):
         GraphShards(graph_dataset, "nope")
+
+
+def _truncation_by_hand(images: np.ndarray, max_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes per jet before truncation ``[n]`` and dropped energy fractions ``[n]`` recomputed from
+    the images with numpy, independently of the graph builder (DESIGN section 4): one node per
+    nonzero track pixel, per nonzero ECAL crystal and per HCAL tower with energy (float64 sum of its
+    25 pixels); nodes ordered by float32 energy descending, ties by channel, ieta, iphi; the nodes
+    after the first ``max_nodes`` are dropped."""
+    n_hits, dropped = [], []
+    for image in images:
+        towers = image[2].astype(np.float64).reshape(25, 5, 25, 5).sum(axis=(1, 3))
+        ti, tj = np.nonzero(towers)
+        parts = [(c, *np.nonzero(image[c]), image[c][np.nonzero(image[c])].astype(np.float64)) for c in (0, 1)]
+        parts.append((2, 5 * ti + 2, 5 * tj + 2, towers[ti, tj]))
+        channel = np.concatenate([np.full(len(p[1]), p[0]) for p in parts])
+        ieta = np.concatenate([p[1] for p in parts])
+        iphi = np.concatenate([p[2] for p in parts])
+        sums = np.concatenate([p[3] for p in parts])
+        order = np.lexsort((iphi, ieta, channel, -sums.astype(np.float32)))
+        sums = sums[order]
+        n_hits.append(len(sums))
+        total = float(np.cumsum(sums)[-1]) if len(sums) else 0.0
+        dropped.append(float(np.cumsum(sums[max_nodes:])[-1]) / total if len(sums) > max_nodes else 0.0)
+    return np.array(n_hits), np.array(dropped)
+
+
+def test_truncation_statistics_are_exactly_the_jets_above_max_nodes(graph_dataset, generated_jets):
+    """dataset.json's truncation block equals the statistics recomputed from the 120 fixture jets:
+    counts (total and per split) and node numbers exactly, energy fractions to float64 rounding."""
+    meta = read_metadata(graph_dataset)
+    t, max_nodes = meta["truncation"], meta["max_nodes"]
+    n_hits, dropped = _truncation_by_hand(generated_jets.images, max_nodes)
+    truncated = n_hits > max_nodes
+    assert truncated.any()  # 15 of the 120 jets with the pinned generator: a counter stuck at 0 fails
+    assert t["max_nodes"] == max_nodes == 400 and t["jets"] == len(n_hits) == 120
+    assert t["jets_truncated"] == int(truncated.sum())
+    assert t["fraction_truncated"] == int(truncated.sum()) / 120
+    per_split = {s: int(truncated[GraphShards(graph_dataset, s).arrays()["row"].numpy()].sum())
+                 for s in ("train", "val", "test")}
+    assert t["jets_truncated_per_split"] == per_split
+    assert t["nodes_before_truncation_max"] == int(n_hits.max())
+    assert t["nodes_before_truncation_mean"] == int(n_hits.sum()) / 120
+    assert t["nodes_mean"] == int(np.minimum(n_hits, max_nodes).sum()) / 120
+    assert t["dropped_energy_fraction_max"] == pytest.approx(dropped.max(), rel=1e-12, abs=0)
+    assert t["dropped_energy_fraction_mean"] == pytest.approx(dropped.mean(), rel=1e-12, abs=0)
+    assert (dropped[~truncated] == 0).all() and (dropped[truncated] > 0).all()

@@ -160,6 +160,11 @@ def test_config_must_match_the_dataset(tmp_path, synthetic_graphs, one_thread):
     config = _config_file(tmp_path)
     assert main(["--config", str(config), "--data", str(synthetic_graphs), "--out", str(tmp_path / "r"),
                  "--set", "model.k=5", "--no-progress", "--threads", "1"]) == 2
+    log = (tmp_path / "r" / "train.log").read_text()
+    errors = [line for line in log.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "Traceback" not in log, log
+    assert errors[0].endswith(f"ConfigError: model.k = 5 but the dataset '{synthetic_graphs}' was built with k = 4")
+    assert not (tmp_path / "r" / "last.pt").exists() and not (tmp_path / "r" / "summary.json").exists()
 
 
 def test_load_model_errors(tmp_path):

@@ -31,9 +31,12 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
                                    "(docs/DESIGN.md section 4), split into train/val/test, compute the "
                                    "normalisation on the training split and write OUT_DIR/dataset.json and "
                                    "OUT_DIR/{train,val,test}/shard-NNNNN.pt. Truncation statistics are "
-                                   "logged and saved.")
-    p.add_argument("input", metavar="IN", help="jet file: .parquet, .h5, .root or .gvh")
-    p.add_argument("out_dir", metavar="OUT_DIR", help="output directory (created if missing)")
+                                   "logged and saved. With --from delphes: convert a Delphes ROOT file IN into "
+                                   "the jet file OUT_DIR (see the Delphes group below).")
+    p.add_argument("input", metavar="IN", help="jet file: .parquet, .h5, .root or .gvh (with --from delphes: "
+                                               "a Delphes ROOT file)")
+    p.add_argument("out_dir", metavar="OUT_DIR", help="output directory (created if missing); with --from delphes: "
+                                                     "the jet file to write (.parquet, .h5, .root or .gvh)")
     p.add_argument("--k", type=int, default=8, help="neighbours per node in the kNN graph (default: 8)")
     p.add_argument("--max-nodes", type=int, default=400,
                    help="nodes per graph; jets with more keep their highest-energy nodes and the dropped "
@@ -53,12 +56,23 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
                    help="jets read and built per task (default: 256)")
     p.add_argument("--overwrite", action="store_true", help="replace a dataset already in OUT_DIR")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_delphes_arguments(p)
     p.set_defaults(func=_run_convert)
+
+
+def _add_delphes_arguments(p: argparse.ArgumentParser) -> None:
+    """``convert --from delphes`` and its flags (gvae.data.delphes); defaults shown are applied there."""
+    from gvae.data.delphes_cli import add_arguments
+
+    add_arguments(p)
 
 
 def _run_convert(args: argparse.Namespace) -> int:
     from gvae.data.convert import convert, parse_split
+    from gvae.data.delphes_cli import run_if_delphes
 
+    if run_if_delphes(args):
+        return 0
     convert(args.input, args.out_dir, k=args.k, max_nodes=args.max_nodes, split=parse_split(args.split),
             seed=args.seed, shard_size=args.shard_size, workers=args.workers, builder=args.builder,
             block_size=args.block_size, overwrite=args.overwrite, progress=not args.no_progress)
@@ -116,7 +130,8 @@ def _run_copy(args: argparse.Namespace) -> int:
     from gvae import io
 
     if os.path.abspath(args.input) == os.path.abspath(args.output):
-        raise GvaeError("IN and OUT are the same file")
+        from gvae.errors import ConfigError
+        raise ConfigError(f"copy: IN and OUT are the same file '{args.input}'")
     n = io.count_jets(args.input)
     stop = n if args.stop is None else min(args.stop, n)
     with tqdm(total=max(stop - args.start, 0), unit="jet", desc="copy", disable=args.no_progress) as bar:

@@ -81,7 +81,8 @@ class FileStats:
             return {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()),
                     "median": float(np.median(v)), "max": float(v.max())}
         out: dict[str, Any] = {"jets": self.n_jets, "top_jets": int((self.y == 1).sum()),
-                               "qcd_jets": int((self.y == 0).sum()), "pt": stats(self.pt), "m0": stats(self.m0),
+                               "qcd_jets": int((self.y == 0).sum()),
+                               "unlabelled_jets": int((self.y < 0).sum()), "pt": stats(self.pt), "m0": stats(self.m0),
                                "channels": {}}
         for c, name in enumerate(geometry.CHANNELS):
             hits = self.counts[:, c]
@@ -142,7 +143,8 @@ def collect(path: str | os.PathLike, start: int = 0, stop: int | None = None, ke
 
 def format_table(summary: dict[str, Any], path: str) -> str:
     """A readable text table of :meth:`FileStats.summary`."""
-    lines = [f"{path}: {summary['jets']} jets ({summary['top_jets']} top, {summary['qcd_jets']} QCD); "
+    lines = [f"{path}: {summary['jets']} jets ({summary['top_jets']} top, {summary['qcd_jets']} QCD"
+             f"{', ' + str(summary['unlabelled_jets']) + ' unlabelled' if summary.get('unlabelled_jets') else ''}); "
              f"jet pT mean {summary['pt']['mean']:.0f} GeV, mass mean {summary['m0']['mean']:.1f} GeV",
              "",
              f"{'channel':<8} {'unit':<6} {'hits/jet mean':>13} {'std':>7} {'min':>5} {'median':>7} {'max':>6}"
@@ -290,7 +292,7 @@ def inspect(path: str | os.PathLike, out_dir: str | os.PathLike | None = None, e
     plots = []
     for i, image in enumerate(images):
         row = start + i
-        label = "top" if stats.y[i] == 1 else "QCD"
+        label = "top" if stats.y[i] == 1 else ("QCD" if stats.y[i] == 0 else "unlabelled")
         plots.append(display.event_display(
             image, out / f"event_{row:05d}.png",
             title=f"{Path(path).name} row {row}: {label} jet, $p_T$ = {stats.pt[i]:.0f} GeV, "

@@ -1,8 +1,9 @@
 """GVAE model (DESIGN §7): dense GraphSAGE + MinCut pooling graph variational autoencoder.
 
 One concept per module: :mod:`~gvae.model.config` (architecture numbers),
-:mod:`~gvae.model.adjacency` (kNN -> dense adjacency), :mod:`~gvae.model.layers` (GraphSAGE
-blocks), :mod:`~gvae.model.pooling` (MinCut pooling), :mod:`~gvae.model.encoder`,
+:mod:`~gvae.model.adjacency` (kNN -> dense adjacency), :mod:`~gvae.model.knn` (the default
+sparse encoder on the kNN list, ``model.message_passing: knn``), :mod:`~gvae.model.layers`
+(GraphSAGE blocks), :mod:`~gvae.model.pooling` (MinCut pooling), :mod:`~gvae.model.encoder`,
 :mod:`~gvae.model.latent`, :mod:`~gvae.model.decoder`, :mod:`~gvae.model.gvae` (the model),
 :mod:`~gvae.model.inference` (exported signature), :mod:`~gvae.model.losses`,
 :mod:`~gvae.model.io` (the one checkpoint reader).

@@ -15,6 +15,7 @@ IN_FEATURES = 6
 #: Number of reconstructed node features (DESIGN §5): x', y', u'.
 OUT_FEATURES = 3
 ACTIVATIONS = ("relu", "gelu", "elu", "silu")
+MESSAGE_PASSING = ("knn", "dense")
 
 
 @dataclass
@@ -43,6 +44,11 @@ class ModelConfig:
             (``softmax(logits / T)``; below 1 sharpens them, which breaks the symmetric
             uniform-assignment saddle at initialisation).
         logvar_min, logvar_max: clamp range of the log-variance head.
+        message_passing: ``knn`` (default: node-level GraphSAGE and the first MinCut stage
+            on the neighbour list ``[B, N, k]``, no ``N x N`` tensor in the encoder,
+            :mod:`gvae.model.knn`) or ``dense`` (the ``[B, N, N]`` adjacency with PyG's dense
+            layers, kept for comparison). Both compute the same function with the same
+            parameter names, so a checkpoint of one runs in the other.
     """
 
     max_nodes: int = 400
@@ -60,6 +66,7 @@ class ModelConfig:
     assignment_temperature: float = 0.1
     logvar_min: float = -12.0
     logvar_max: float = 8.0
+    message_passing: str = "knn"
 
     def validate(self) -> "ModelConfig":
         """Check ranges and consistency; raise :class:`ConfigError` naming the field."""
@@ -87,6 +94,8 @@ class ModelConfig:
             raise bad("encoder_layers", "the node level needs at least one GraphSAGE layer")
         if self.activation not in ACTIVATIONS:
             raise bad("activation", f"must be one of {ACTIVATIONS}")
+        if self.message_passing not in MESSAGE_PASSING:
+            raise bad("message_passing", f"must be one of {MESSAGE_PASSING}")
         if not self.assignment_temperature > 0:
             raise bad("assignment_temperature", "must be > 0")
         if not self.logvar_min < self.logvar_max:

@@ -11,6 +11,7 @@ from gvae.model.adjacency import KnnAdjacency
 from gvae.model.config import IN_FEATURES, ModelConfig
 from gvae.model.decoder import Decoder
 from gvae.model.encoder import Encoder
+from gvae.model.knn import KnnEncoder, NeighbourList
 from gvae.model.latent import VariationalLatent, reparameterise
 
 
@@ -45,8 +46,9 @@ class GVAE(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config.validate()
-        self.adjacency = KnnAdjacency(config.self_loops)
-        self.encoder = Encoder(config)
+        knn = config.message_passing == "knn"  # the encoder's graph: kNN list or dense [B, N, N]
+        self.adjacency = NeighbourList() if knn else KnnAdjacency(config.self_loops)
+        self.encoder = KnnEncoder(config) if knn else Encoder(config)
         self.latent = VariationalLatent(config.hidden, config.latent_dim,
                                         config.logvar_min, config.logvar_max)
         self.decoder = Decoder(config)
@@ -70,8 +72,9 @@ class GVAE(nn.Module):
 
         Returns:
             dict with ``reconstruction [B, N, 3]``, ``mu``/``logvar``/``z [B, C, L]``,
-            ``assignments`` (list of ``[B, N_p, C_p]``), ``adjacency`` (node kNN adjacency
-            ``[B, N, N]``), ``pooled_adjacency`` (list), ``mincut_loss`` / ``ortho_loss``
+            ``assignments`` (list of ``[B, N_p, C_p]``), ``adjacency`` (the encoder's node graph:
+            dense ``[B, N, N]``, or the neighbour list ``[B, N, k]`` with ``knn``),
+            ``pooled_adjacency`` (list), ``mincut_loss`` / ``ortho_loss``
             (scalars summed over the stages) and the per-stage lists ``mincut_stages`` /
             ``ortho_stages``.
         """

@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--amp", choices=AMP_MODES, default=None,
                    help="mixed precision autocast: off, bf16 (CPU or CUDA), fp16 (CUDA, with a "
                         "GradScaler) (overrides training.amp)")
+    p.add_argument("--compile", action="store_true",
+                   help="run the training forward through torch.compile (sets training.compile=true)")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="data-parallel backend: auto (detect horovodrun/torchrun from the "
                         "environment), none, horovod, torch (default: %(default)s)")
@@ -65,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="seed (overrides training.seed)")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT/last.pt (model, optimizer, scheduler, scaler, RNG, epoch); "
-                        "starts from scratch when there is no checkpoint yet")
+                        "when OUT has no last.pt yet, starts from scratch and logs a warning saying so "
+                        "(a job script may always pass --resume); an unreadable last.pt is a "
+                        "ModelLoadError (exit 2)")
     p.add_argument("--stop-after-epochs", type=int, default=None, metavar="N",
                    help="end this invocation after N epochs (the schedule still follows "
                         "training.epochs); continue later with --resume (time-limited queues)")
@@ -92,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
     overrides = list(args.overrides)
+    if args.compile:
+        overrides.append("training.compile=true")
     for flag, key in ((args.amp, "training.amp"), (args.epochs, "training.epochs"),
                       (args.batch_size, "training.batch_size"), (args.seed, "training.seed"),
                       (args.data, "data.dir")):

@@ -35,6 +35,7 @@ def config_sha256(config: Mapping[str, Any]) -> str:
     ``training.config_sha256`` all use this one function."""
     return hashlib.sha256(canonical_json(config)).hexdigest()
 SCHEDULERS = ("cosine", "constant")
+COMPILE_BACKENDS = ("inductor", "aot_eager")
 LR_SCALINGS = ("linear", "sqrt", "none")
 
 
@@ -78,6 +79,13 @@ class TrainingConfig:
         patience: early stopping after this many epochs without a validation improvement of
             at least ``min_delta`` (0 = never stop early).
         amp: ``off | bf16 | fp16`` autocast (``--amp`` overrides).
+        compile: run the training forward through ``torch.compile`` (``--compile``); the first
+            steps pay the compilation (tens of seconds on CPU).
+        compile_backend: ``torch.compile`` backend: ``inductor`` (generated C++/Triton
+            kernels) or ``aot_eager`` (traced graphs run by eager kernels: checks tracing only).
+        flush_denormal: flush denormal floats to zero in the training process while it trains
+            (``torch.set_flush_denormal``): the near-hard cluster assignments produce denormals
+            that make CPU arithmetic on them many times slower; the values lost are below 1e-38.
         loss: loss weights (:class:`gvae.model.LossConfig`).
     """
 
@@ -95,6 +103,9 @@ class TrainingConfig:
     patience: int = 5
     min_delta: float = 1e-4
     amp: str = "off"
+    compile: bool = False
+    compile_backend: str = "inductor"
+    flush_denormal: bool = True
     loss: LossConfig = field(default_factory=LossConfig)
 
 
@@ -113,6 +124,9 @@ class Config:
         t = self.training
         if t.amp not in AMP_MODES:
             raise ConfigError(f"training.amp = {t.amp!r}: must be one of {AMP_MODES}")
+        if t.compile_backend not in COMPILE_BACKENDS:
+            raise ConfigError(f"training.compile_backend = {t.compile_backend!r}: must be one of "
+                              f"{COMPILE_BACKENDS}")
         if t.scheduler not in SCHEDULERS:
             raise ConfigError(f"training.scheduler = {t.scheduler!r}: must be one of {SCHEDULERS}")
         if t.lr_scaling not in LR_SCALINGS:

@@ -137,6 +137,8 @@ class Trainer:
 
         self.lr = effective_lr(self.cfg, ws)
         self.wrapped = self.backend.wrap_model(self.model, self.device)
+        if t.compile:
+            self.wrapped = torch.compile(self.wrapped, backend=t.compile_backend)
         base = torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=t.weight_decay)
         self.optimizer = self.backend.wrap_optimizer(base, self.model)
         self.total_steps = t.epochs * len(self.train_loader)
@@ -295,6 +297,7 @@ class Trainer:
     def fit(self) -> RunResult:
         """Train from the current epoch to ``training.epochs`` (or early stop / stop-after)."""
         t = self.cfg.training
+        flush = t.flush_denormal and torch.set_flush_denormal(True)
         if self.rank0:
             self.out.mkdir(parents=True, exist_ok=True)
             save_config(self.cfg, self.out / "config.yaml")
@@ -302,6 +305,16 @@ class Trainer:
                      "lr %.3g, amp %s", self.device, len(self.train_loader.loader.dataset),
                      len(self.val_loader.loader.dataset), self.backend.world_size, self.backend.name,
                      t.batch_size * self.backend.world_size, self.lr, self.amp)
+            log.info("torch.compile %s, denormals flushed %s",
+                     t.compile_backend if t.compile else "off", flush)
+        try:
+            return self._fit(t, flush)
+        finally:
+            if flush:
+                torch.set_flush_denormal(False)
+
+    def _fit(self, t: Any, flush: bool) -> RunResult:
+        """The epochs of :meth:`fit` (``t`` = the training config)."""
         start = time.perf_counter()
         ran, stopped_early = 0, False
         train: dict[str, float] = {}
