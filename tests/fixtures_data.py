@@ -26,6 +26,7 @@ import pytest
 
 import gvae.data.detector
 import gvae.data.generate
+import gvae.data.pileup
 from gvae.jets import SCALARS, JetBatch
 
 __all__ = ["GENERATED_JETS", "GENERATED_SEED", "PHYSICS_JETS", "cached_generated_jets", "generated_jets",
@@ -39,7 +40,7 @@ _PROCESS = "mixed"
 
 def _cache_key(process: str, n_jets: int, seed: int) -> str:
     h = hashlib.sha256()
-    for module in (gvae.data.detector, gvae.data.generate):
+    for module in (gvae.data.detector, gvae.data.generate, gvae.data.pileup):
         h.update(inspect.getsource(module).encode())
     for dist in ("pythia8mc", "fastjet", "numpy", "scipy"):
         try:

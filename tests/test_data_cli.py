@@ -89,9 +89,37 @@ def test_inspect_table_and_plots(generated_file_factory, generated_jets, tmp_pat
     assert summary["channels"]["hcal"]["hits_per_jet"]["mean"] == pytest.approx(towers.mean())
     assert summary["channels"]["ecal"]["energy_per_jet"]["mean"] == pytest.approx(
         generated_jets.images[:, 1].sum(axis=(1, 2), dtype=np.float64).mean(), rel=1e-9)
-    assert sorted(summary["plots"]) == ["average_image.png", "event_00000.png", "hit_counts.png"]
+    assert sorted(summary["plots"]) == ["average_image.png", "average_image_top.png", "event_00000.png",
+                                        "hit_counts.png", "occupancy.png"]
     for name in summary["plots"]:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert summary["channels"]["track"]["occupancy"] == pytest.approx(track_hits.mean() / 125 ** 2)
+    soft = ((generated_jets.images[:, 1] > 0) & (generated_jets.images[:, 1] < 1.0)).sum(axis=(1, 2))
+    assert summary["channels"]["ecal"]["soft_hits_per_jet"]["mean"] == pytest.approx(soft.mean())
+
+
+def test_inspect_compares_with_and_without_pileup(generated_file_factory, generated_jets, tmp_path, capsys):
+    """The same seed generated without pile-up (``generate --pileup 0``): ``inspect --compare``
+    shows the extra soft hits and energy that pile-up brings, per channel."""
+    from fixtures_data import GENERATED_SEED
+
+    n = 8
+    clean = tmp_path / "nopu.h5"
+    assert main(["generate", "--process", "mixed", "--jets", str(n), "--seed", str(GENERATED_SEED), "--out",
+                 str(clean), "--workers", "1", "--pileup", "0", "--no-progress"]) == 0
+    np.testing.assert_array_equal(io.read_jets(clean).m0, generated_jets.m0[:n])  # same jets, no pile-up
+    out = tmp_path / "cmp"
+    assert main(["inspect", str(generated_file_factory(".parquet")), "--stop", str(n), "--compare", str(clean),
+                 "--out", str(out), "--events", "0", "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "comparison: A = " in text and "soft hits" in text and "occupancy %" in text
+    summary = json.loads((out / "inspect.json").read_text())
+    diff = summary["compare"]["difference"]
+    assert summary["jets"] == summary["compare"]["summary"]["jets"] == n
+    assert diff["track"]["hits_per_jet"] > 10 and diff["ecal"]["soft_hits_per_jet"] > 30
+    assert diff["ecal"]["energy_per_jet"] > 0 and diff["hcal"]["hits_per_jet"] > 0
+    assert "compare_channels.png" in summary["plots"]
+    assert (out / "compare_channels.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_copy_between_formats(generated_file_factory, generated_jets, tmp_path, caplog):

@@ -13,7 +13,7 @@ from fixtures_data import GENERATED_SEED
 from gvae import geometry, io
 from gvae.errors import ConfigError
 from gvae.data.generate import (BLOCK_SIZE, PROCESSES, _interleave, _plan, add_arguments, generate_jets, main,
-                           pythia_settings)
+                                pileup_from_args, pythia_settings)
 from gvae.jets import JetBatch
 
 TOP_MASS = 172.5
@@ -43,8 +43,12 @@ def test_jet_selection_cuts(physics_jets: JetBatch):
     assert np.all(b.pt > 400.0)
     assert np.all(np.abs(b.eta) < 1.4)
     assert np.all((b.phi >= -np.pi) & (b.phi <= np.pi))
-    np.testing.assert_array_equal(b.ieta, np.round(b.eta / geometry.PIXEL_SIZE).astype(np.int32))
-    np.testing.assert_array_equal(b.iphi, np.round(b.phi / geometry.PIXEL_SIZE).astype(np.int32))
+    # ieta/iphi: crystal indices of the window centre, a whole number of HCAL towers (5 crystals)
+    # from the jet axis (the hottest HCAL tower within dR < 0.4 of it; DetectorConfig.centre_dr)
+    for index, axis in ((b.ieta, b.eta), (b.iphi, b.phi)):
+        shift = index - np.round(axis / geometry.PIXEL_SIZE).astype(np.int32)
+        assert np.all(shift % geometry.HCAL_TOWER_PIXELS == 0)
+        assert np.all(np.abs(shift) <= 20)  # 4 towers = 0.35 < 0.4
 
 
 def test_top_mass_peak_and_lighter_qcd(physics_jets: JetBatch):
@@ -130,12 +134,20 @@ def test_help_documents_every_flag(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for flag in ("--process", "--jets", "--seed", "--out", "--workers", "--chunk-size", "--no-progress"):
+    for flag in ("--process", "--jets", "--seed", "--out", "--workers", "--chunk-size", "--no-progress", "--pileup",
+                 "--pileup-library-events", "--pileup-cache", "--no-centre"):
         assert flag in text
     parser = argparse.ArgumentParser()
     add_arguments(parser)  # the hook python -m gvae.data generate uses
     args = parser.parse_args(["--process", "qcd", "--jets", "3", "--seed", "1", "--out", "x.parquet"])
     assert (args.process, args.jets, args.seed, args.workers, args.chunk_size) == ("qcd", 3, 1, None, 256)
+    assert (args.pileup, args.no_centre) == (20.0, False)  # pile-up and the end-to-end centring by default
+    pileup = pileup_from_args(parser.parse_args(["--process", "qcd", "--jets", "3", "--seed", "1", "--out", "x.h5",
+                                                 "--pileup", "35", "--pileup-library-events", "100"]))
+    assert pileup.mu == 35.0 and pileup.library.n_events == 100
+    for bad in (["--pileup", "-1"], ["--pileup", "nan"], ["--pileup-library-events", "0"]):
+        with pytest.raises(ConfigError):
+            pileup_from_args(parser.parse_args(["--process", "qcd", "--jets", "3", "--seed", "1", "--out", "x.h5", *bad]))
 
 
 def test_bad_arguments_raise_config_error():

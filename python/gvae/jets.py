@@ -24,11 +24,15 @@ class JetBatch:
 
     images: float32 ``[n, 3, 125, 125]``, channel order [track pT, ECAL, HCAL] in GeV, HCAL in the
         end-to-end convention (each of a tower's 5 x 5 pixels holds tower energy / 25).
-    pt, m0: jet pT and mass in GeV (generator-level jet from visible particles).
+    pt, m0: jet pT and mass in GeV. Generated jets: the generator-level jet (anti-kt R = 0.8 on
+        the visible final-state particles of the hard event; pile-up and detector not included).
+        CMS end-to-end files: the reconstructed jet. Delphes-converted jets: see :mod:`gvae.data.delphes`.
     y: label, 1.0 for a top jet, 0.0 for QCD, -1.0 unknown (e.g. jets converted from Delphes without
         ``--match-top``; :data:`gvae.data.delphes.UNKNOWN_LABEL`).
     eta, phi: jet axis; NaN where unknown.
-    ieta, iphi: jet-axis crystal indices (eta / 0.0174 and phi / 0.0174, rounded); -1 where unknown.
+    ieta, iphi: crystal indices of the window centre: the hottest HCAL tower within dR < 0.4 of the
+        jet axis for generated jets (the end-to-end convention), else the jet axis
+        (eta / 0.0174 and phi / 0.0174, rounded); -1 where unknown.
     source, first_row: the file the chunk came from and the row index of its first jet, so that
         errors and reports can name events.
     """

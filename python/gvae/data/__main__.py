@@ -81,10 +81,13 @@ def _run_convert(args: argparse.Namespace) -> int:
 
 def _add_inspect(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect", help="per-channel hit/energy statistics and event displays of a jet file",
-                       description="Print per-channel hit counts (pixels; HCAL in towers) and energies per "
-                                   "jet as a table. With --out, also write event displays (track, ECAL, "
-                                   "HCAL and combined, log colour scale, axes in eta/phi offsets from the "
-                                   "jet axis), the average image, hit-count histograms and inspect.json.")
+                       description="Print per-channel hit counts (pixels; HCAL in towers), occupancy, soft "
+                                   "hits (< 1 GeV) and energies per jet as a table. With --out, also write "
+                                   "event displays (track, ECAL, HCAL and combined, log colour scale, axes in "
+                                   "eta/phi offsets from the window centre), the average image of all jets "
+                                   "and of top jets, occupancy maps, hit-count histograms and inspect.json. "
+                                   "--compare OTHER adds a second file and the differences (with and "
+                                   "without pile-up: generate the same seed with --pileup 0).")
     p.add_argument("input", metavar="FILE", help="jet file: .parquet, .h5, .root or .gvh")
     p.add_argument("--out", metavar="DIR", default=None, help="directory for the PNG plots and inspect.json "
                                                               "(default: print statistics only)")
@@ -92,6 +95,10 @@ def _add_inspect(sub: argparse._SubParsersAction) -> None:
                    help="event displays to draw, the first N jets read (default: 4)")
     p.add_argument("--start", type=int, default=0, help="first row to read (default: 0)")
     p.add_argument("--stop", type=int, default=None, help="row to stop before (default: end of file)")
+    p.add_argument("--compare", metavar="OTHER", default=None,
+                   help="a second jet file (e.g. the same seed generated with --pileup 0): print its table and "
+                        "the per-channel differences of hits, soft hits, occupancy and energy; with --out also "
+                        "compare_channels.png")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_run_inspect)
 
@@ -102,7 +109,7 @@ def _run_inspect(args: argparse.Namespace) -> int:
     if args.events < 0:
         raise GvaeError(f"--events must be >= 0, got {args.events}")
     inspect(args.input, args.out, events=args.events, start=args.start, stop=args.stop,
-            progress=not args.no_progress)
+            progress=not args.no_progress, compare=args.compare)
     return 0
 
 

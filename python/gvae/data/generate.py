@@ -9,15 +9,20 @@ Physics (numbers in :class:`GeneratorSettings`): pp at 13 TeV, ``PhaseSpace:pTHa
 Jets: anti-kt R = 0.8 on the visible final-state particles, pT > 400 GeV, |eta| < 1.4, all such
 jets of an event are kept in pT order. A ttbar jet is kept (label 1) only when a top quark and its
 b, q and q' all lie within dR < 0.8 of the jet axis; other ttbar jets are skipped. QCD jets get
-label 0. ``m0`` and ``pt`` are those of the generator-level (visible particle) jet; the image holds
-every final-state particle of the event around the jet axis, passed through :mod:`gvae.data.detector`.
+label 0. ``m0``, ``pt``, ``eta`` and ``phi`` are those of the generator-level jet (anti-kt on the
+visible final-state particles of the hard event, pile-up excluded), not a reconstructed jet. The
+image holds every final-state particle of the event around the jet axis plus in-time pile-up
+(:mod:`gvae.data.pileup`, Poisson mean ``--pileup``, default 20), passed through
+:mod:`gvae.data.detector`; by default the window is centred on the hottest HCAL tower within 0.4 of the
+jet axis, and ``ieta``/``iphi`` are the crystal indices of the window centre.
 
 Determinism. The jets are made in blocks of :data:`BLOCK_SIZE`; block ``b`` of process ``p`` draws
-every random number (Pythia's and the detector's) from streams seeded by
-``SeedSequence(seed, spawn_key=(p, b))``, and blocks are merged in block order. All Pythia
+every random number (Pythia's, the detector's and the pile-up sampling's) from streams seeded by
+``SeedSequence(seed, spawn_key=(p, b))``, and blocks are merged in block order. The minimum-bias
+library is fixed by its own settings (seeded, cached on disk), the same for every worker. All Pythia
 instances of a run are initialised with the same seed, and Pythia keeps no event-to-event state
 that changes the physics (``PhaseSpace:increaseMaximum`` is off), so the output depends only on
-``(process, n_jets, seed, detector)``: the same arrays for any number of workers (checked by
+``(process, n_jets, seed, detector, pile-up)``: the same arrays for any number of workers (checked by
 ``tests/test_generate.py``), and the first ``n`` jets of a longer run equal a run of ``n`` jets.
 """
 from __future__ import annotations
@@ -35,7 +40,8 @@ import numpy as np
 from tqdm import tqdm
 
 from gvae import geometry
-from gvae.data.detector import DetectorConfig, Particles, simulate, wrap_phi
+from gvae.data.detector import DetectorConfig, Particles, simulate_window, wrap_phi
+from gvae.data.pileup import DEFAULT_MU, PileupConfig, PileupLibrary, PileupSettings, overlay
 from gvae.errors import ConfigError, GvaeError
 from gvae.jets import SCALARS, JetBatch
 
@@ -108,7 +114,8 @@ def _delta_r(eta1: float, phi1: float, eta2: float, phi2: float) -> float:
 class _EventSource:
     """Pythia instances (one per elementary process, created on first use) turning blocks into jets."""
 
-    def __init__(self, seed: int, detector: DetectorConfig, settings: GeneratorSettings = SETTINGS) -> None:
+    def __init__(self, seed: int, detector: DetectorConfig, settings: GeneratorSettings = SETTINGS,
+                 pileup: PileupConfig = PileupConfig()) -> None:
         import fastjet
         import fastjet._swig as fj_swig
 
@@ -116,6 +123,8 @@ class _EventSource:
         self._fastjet = fastjet
         self._jet_def = fastjet.JetDefinition(fastjet.antikt_algorithm, settings.jet_r)
         self.seed, self.detector, self.settings = int(seed), detector, settings
+        self.pileup = pileup
+        self._library: PileupLibrary | None = pileup.load()
         self._pythia: dict[str, object] = {}
 
     def pythia(self, process: str):
@@ -136,10 +145,11 @@ class _EventSource:
     def block(self, process: str, block: int, n_jets: int) -> JetBatch:
         """Jets ``block * BLOCK_SIZE ...`` of ``process`` (``n_jets`` of them), independent of any other block."""
         ss = _seed_sequence(self.seed, process, block)
-        pythia_ss, detector_ss = ss.spawn(2)
+        pythia_ss, detector_ss, pileup_ss = ss.spawn(3)
         pythia = self.pythia(process)
         pythia.rndm.init(_pythia_seed(pythia_ss))
         rng = np.random.default_rng(detector_ss)
+        pileup_rng = np.random.default_rng(pileup_ss)
         images: list[np.ndarray] = []
         scalars: dict[str, list[float]] = {name: [] for name in SCALARS}
         max_events = max(_MAX_EVENTS_PER_JET * n_jets, 1000)
@@ -152,7 +162,7 @@ class _EventSource:
             if not pythia.next():
                 failures += 1
                 continue
-            for image, values in self._event_jets(pythia.event, process, rng):
+            for image, values in self._event_jets(pythia.event, process, rng, pileup_rng):
                 images.append(image)
                 for name, value in values.items():
                     scalars[name].append(value)
@@ -166,8 +176,9 @@ class _EventSource:
                         **{k: np.asarray(v) for k, v in scalars.items()}, source=label,
                         first_row=block * BLOCK_SIZE)
 
-    def _event_jets(self, event, process: str, rng: np.random.Generator):
-        """Yield ``(image, scalars)`` for every selected jet of one event, in jet-pT order."""
+    def _event_jets(self, event, process: str, rng: np.random.Generator, pileup_rng: np.random.Generator):
+        """Yield ``(image, scalars)`` for every selected jet of one event, in jet-pT order. The event's
+        pile-up is drawn once (from ``pileup_rng``), when its first jet is selected."""
         fastjet, s = self._fastjet, self.settings
         PseudoJet = fastjet.PseudoJet
         rows: list[tuple[float, float, float, float, int, float]] = []
@@ -194,6 +205,7 @@ class _EventSource:
         good = pt > 0
         eta = np.where(good, np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pz), where=good)), 0.0)
         phi = np.arctan2(py, px)
+        with_pileup = False
         for jet in jets:
             jet_eta, jet_phi = jet.eta(), jet.phi_std()
             if process == "ttbar":
@@ -201,14 +213,24 @@ class _EventSource:
                               for partons in top_partons if partons)
                 if not matched:
                     continue
-            near = good & (np.abs(eta - jet_eta) < 1.5)  # window half-width 1.09 plus margin
+            if not with_pileup and self._library is not None:
+                pu = overlay(self._library, self.pileup.mu, pileup_rng)
+                eta, phi, pt, energy = (np.concatenate([eta, pu.eta]), np.concatenate([phi, pu.phi]),
+                                        np.concatenate([pt, pu.pt]), np.concatenate([energy, pu.energy]))
+                pid, charge = np.concatenate([pid, pu.pid]), np.concatenate([charge, pu.charge])
+                good = np.concatenate([good, np.ones(len(pu.pt), dtype=bool)])
+                with_pileup = True
+            # window half-width 1.09, re-centring up to 0.44, plus margin
+            near = good & (np.abs(eta - jet_eta) < 1.6)
             particles = Particles(deta=eta[near] - jet_eta, dphi=wrap_phi(phi[near] - jet_phi), pt=pt[near],
                                   energy=energy[near], pid=pid[near], charge=charge[near])
-            image = simulate(particles, rng, self.detector, jet_eta=jet_eta)
+            image, (shift_eta, shift_phi) = simulate_window(particles, rng, self.detector, jet_eta=jet_eta)
             yield image, {
                 "pt": jet.pt(), "m0": jet.m(), "y": 1.0 if process == "ttbar" else 0.0,
                 "eta": jet_eta, "phi": jet_phi,
-                "ieta": int(round(jet_eta / geometry.PIXEL_SIZE)), "iphi": int(round(jet_phi / geometry.PIXEL_SIZE)),
+                # crystal indices of the window centre (the jet axis when the window is not re-centred)
+                "ieta": int(round(jet_eta / geometry.PIXEL_SIZE)) + shift_eta,
+                "iphi": int(round(jet_phi / geometry.PIXEL_SIZE)) + shift_phi,
             }
 
     @staticmethod
@@ -261,10 +283,10 @@ def _interleave(tt: JetBatch, qcd: JetBatch) -> JetBatch:
 _WORKER: _EventSource | None = None
 
 
-def _worker_init(seed: int, detector: DetectorConfig) -> None:
+def _worker_init(seed: int, detector: DetectorConfig, pileup: PileupConfig) -> None:
     global _WORKER
     logging.basicConfig(level=logging.WARNING)
-    _WORKER = _EventSource(seed, detector)
+    _WORKER = _EventSource(seed, detector, pileup=pileup)
 
 
 def _worker_task(task: tuple[str, int, int]) -> JetBatch:
@@ -281,7 +303,8 @@ def default_workers() -> int:
 
 
 def iter_generated(process: str, n_jets: int, seed: int, workers: int | None = None,
-                   detector: DetectorConfig = DetectorConfig(), progress: bool = True) -> Iterator[JetBatch]:
+                   detector: DetectorConfig = DetectorConfig(), progress: bool = True,
+                   pileup: PileupConfig = PileupConfig()) -> Iterator[JetBatch]:
     """Generated jets in output order, one block (or, for ``mixed``, one ttbar+QCD block pair) at a time."""
     _check_process(process)
     if n_jets < 0:
@@ -293,17 +316,19 @@ def iter_generated(process: str, n_jets: int, seed: int, workers: int | None = N
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
     workers = max(1, min(workers, len(tasks)))
-    log.info("generating %d %s jets (seed %d) in %d blocks on %d worker(s)", n_jets, process, seed,
-             len(tasks), workers)
+    log.info("generating %d %s jets (seed %d, pile-up mean %g) in %d blocks on %d worker(s)", n_jets, process,
+             seed, pileup.mu, len(tasks), workers)
+    if tasks:
+        pileup.load()  # generate and cache the minimum-bias library once, before the workers read it
     start = time.perf_counter()
     bar = tqdm(total=n_jets, unit="jet", desc=f"generate {process}", disable=not progress, leave=False)
     pool = None
     try:
         if workers == 1:
-            source = _EventSource(seed, detector)
+            source = _EventSource(seed, detector, pileup=pileup)
             results: Iterator[JetBatch] = (source.block(*task) for task in tasks)
         else:
-            pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init, initargs=(seed, detector))
+            pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init, initargs=(seed, detector, pileup))
             results = pool.imap(_worker_task, tasks)
         pending: JetBatch | None = None
         row = 0
@@ -332,13 +357,15 @@ def iter_generated(process: str, n_jets: int, seed: int, workers: int | None = N
 
 
 def generate_jets(process: str, n_jets: int, seed: int, workers: int | None = None,
-                  detector: DetectorConfig = DetectorConfig(), progress: bool = True) -> JetBatch:
+                  detector: DetectorConfig = DetectorConfig(), progress: bool = True,
+                  pileup: PileupConfig = PileupConfig()) -> JetBatch:
     """Generate ``n_jets`` jets of ``process`` (``ttbar``, ``qcd`` or ``mixed``) in memory.
 
     Returns a JetBatch with images float32 ``[n_jets, 3, 125, 125]`` and pt, m0, y, eta, phi, ieta,
     iphi. ``workers`` processes (default: every core); the result does not depend on it.
+    ``pileup``: in-time pile-up (default: Poisson mean 20; :data:`gvae.data.pileup.NO_PILEUP` for none).
     """
-    batches = list(iter_generated(process, n_jets, seed, workers, detector, progress))
+    batches = list(iter_generated(process, n_jets, seed, workers, detector, progress, pileup))
     if not batches:
         return JetBatch(np.zeros((0, 3, geometry.IMAGE_SIZE, geometry.IMAGE_SIZE), np.float32),
                         np.zeros(0), np.zeros(0), np.zeros(0), source=f"<generated {process} seed={seed}>")
@@ -347,7 +374,7 @@ def generate_jets(process: str, n_jets: int, seed: int, workers: int | None = No
 
 def generate_to_file(process: str, n_jets: int, seed: int, out: str | os.PathLike, workers: int | None = None,
                      chunk_size: int = 256, detector: DetectorConfig = DetectorConfig(),
-                     progress: bool = True) -> int:
+                     progress: bool = True, pileup: PileupConfig = PileupConfig()) -> int:
     """Generate jets straight into ``out`` (format from the extension, via :class:`gvae.io.JetWriter`),
     holding at most ~``chunk_size`` + one block of jets in memory. Returns the number of jets written."""
     from gvae.io import JetWriter
@@ -358,7 +385,7 @@ def generate_to_file(process: str, n_jets: int, seed: int, out: str | os.PathLik
     buffer: list[JetBatch] = []
     buffered = 0
     with JetWriter(out) as writer:
-        for batch in iter_generated(process, n_jets, seed, workers, detector, progress):
+        for batch in iter_generated(process, n_jets, seed, workers, detector, progress, pileup):
             buffer.append(batch)
             buffered += len(batch)
             if buffered >= chunk_size:
@@ -389,15 +416,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="worker processes (default: every available core)")
     parser.add_argument("--chunk-size", type=int, default=256, metavar="C",
                         help="jets buffered in memory between writes (default: 256)")
+    parser.add_argument("--pileup", type=float, default=DEFAULT_MU, metavar="MU",
+                        help="mean number of in-time pile-up interactions per event (Poisson), overlaid from a "
+                             f"seeded minimum-bias library; 0 = none (default: {DEFAULT_MU:g}, about the CMS 2012 "
+                             "average)")
+    parser.add_argument("--pileup-library-events", type=int, default=PileupSettings().n_events, metavar="N",
+                        help="minimum-bias events in the pile-up library (generated once, then cached; "
+                             f"default: {PileupSettings().n_events})")
+    parser.add_argument("--pileup-cache", default=None, metavar="DIR",
+                        help="directory of the cached minimum-bias library (default: $GVAE_CACHE_DIR/pileup, "
+                             "else ~/.cache/gvae/pileup)")
+    parser.add_argument("--no-centre", action="store_true",
+                        help="keep the window centred on the generator jet axis instead of the most energetic "
+                             "HCAL tower within dR < 0.4 of it (the CMS end-to-end convention, default)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def pileup_from_args(args: argparse.Namespace) -> PileupConfig:
+    """The :class:`PileupConfig` of parsed ``generate`` arguments (ConfigError on bad values)."""
+    if args.pileup_library_events < 1:
+        raise ConfigError(f"--pileup-library-events must be >= 1, got {args.pileup_library_events}")
+    if not (math.isfinite(args.pileup) and args.pileup >= 0):
+        raise ConfigError(f"--pileup must be a finite number >= 0, got {args.pileup}")
+    return PileupConfig(mu=args.pileup, library=PileupSettings(n_events=args.pileup_library_events),
+                        cache=args.pileup_cache)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``generate`` with parsed arguments; returns the process exit code."""
     if args.jets < 1:
         raise ConfigError(f"--jets must be >= 1, got {args.jets}")
+    detector = DetectorConfig(centre_on_hcal=not args.no_centre)
     generate_to_file(args.process, args.jets, args.seed, args.out, workers=args.workers,
-                     chunk_size=args.chunk_size, progress=not args.no_progress)
+                     chunk_size=args.chunk_size, progress=not args.no_progress, detector=detector,
+                     pileup=pileup_from_args(args))
     return 0
 
 

@@ -4,9 +4,10 @@
 dataset                     dtype / shape          meaning
 ==========================  =====================  =========================================
 X_jets                      float32 [N,125,125,3]  images, channel-last (HCAL as in parquet)
-pt, m0, y                   float32 [N]            jet pT, mass (GeV), label
+pt, m0, y                   float32 [N]            jet pT, mass (GeV), label (generated files: the
+                                                   generator-level jet; see gvae.io.parquet)
 eta, phi                    float32 [N]            jet axis (NaN = unknown)
-ieta, iphi                  int32 [N]              jet-axis crystal indices (-1 = unknown)
+ieta, iphi                  int32 [N]              window-centre crystal indices (-1 = unknown)
 ==========================  =====================  =========================================
 
 ``X_jets`` is chunked by :data:`CHUNK_JETS` jets and gzip-compressed (level 1, with the shuffle

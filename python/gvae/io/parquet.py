@@ -9,8 +9,15 @@ X_jets     list<list<list<float32>>> (3,125,125)  image [channel, ieta, iphi], H
                                                   blocks of tower energy / 25
 pt, m0, y  float32                              jet pT, mass (GeV), label (1 top, 0 QCD)
 eta, phi   float32                              jet axis (NaN = unknown)
-ieta, iphi int32                                jet-axis crystal indices (-1 = unknown)
+ieta, iphi int32                                crystal indices of the window centre (-1 = unknown)
 =========  ===================================  ==========================================
+
+Meaning of the jet columns. In files made by ``gvae.data generate``: ``pt``, ``m0``, ``eta``, ``phi``
+are those of the **generator-level** jet (anti-kt R = 0.8 on the visible final-state particles of
+the hard event: no pile-up, no detector response); the image is centred on the most energetic
+HCAL tower within dR < 0.4 of that jet's axis (``ieta``/``iphi`` = the window centre; the jet
+axis is ``round(eta / 0.0174)`` etc., a whole number of towers away) unless generated with
+``--no-centre``. In the CMS end-to-end open-data files they are the reconstructed jet's values.
 
 Reading accepts the variants found in real files: float64 values (cast to float32), ``large_list``
 nesting, any row-group size, extra columns (ignored) and missing optional columns. ``X_jets``,
