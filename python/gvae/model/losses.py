@@ -152,28 +152,40 @@ def gvae_loss(out: Dict[str, Any], features: Tensor, mask: Tensor, cfg: LossConf
     weights = node_weights(features, mask, std_u, cfg.energy_weight)
     recon, per_feature = reconstruction_terms(out["reconstruction"], features, weights,
                                               cfg.feature_weights)
+    regulariser, terms = _encoder_terms(out, cfg, step)
+    total = recon + regulariser
+    with torch.no_grad():
+        m = mask.to(torch.float32)
+        sq = ((out["reconstruction"].float() - features[:, :, :3].float()) ** 2).sum(-1)
+        mse = (sq * m).sum() / m.sum().clamp(min=1.0) / 3.0
+        terms.update({
+            "loss": total.detach(), "recon": recon.detach(),
+            "recon_x": per_feature[0].detach(), "recon_y": per_feature[1].detach(),
+            "recon_u": per_feature[2].detach(), "mse": mse,
+        })
+    return total, terms
+
+
+def _encoder_terms(out: Dict[str, Any], cfg: LossConfig, step: int) -> Tuple[Tensor, Dict[str, Tensor]]:
+    """The decoder-independent part of the loss: ``beta * KL + mincut_weight * MinCut +
+    ortho_weight * ortho`` (scalar) and its logged terms (KL, beta, MinCut, ortho, active latent
+    dimensions, cluster usage per pooling stage)."""
     kl_elem = kl_per_dimension(out["mu"], out["logvar"])
     kl = kl_elem.mean()
     beta = cfg.beta_at(step)
     mincut = out["mincut_loss"].float()
     ortho = out["ortho_loss"].float()
-    total = recon + beta * kl + cfg.mincut_weight * mincut + cfg.ortho_weight * ortho
+    regulariser = beta * kl + cfg.mincut_weight * mincut + cfg.ortho_weight * ortho
     with torch.no_grad():
-        m = mask.to(torch.float32)
-        sq = ((out["reconstruction"].float() - features[:, :, :3].float()) ** 2).sum(-1)
-        mse = (sq * m).sum() / m.sum().clamp(min=1.0) / 3.0
         terms: Dict[str, Tensor] = {
-            "loss": total.detach(), "recon": recon.detach(),
-            "recon_x": per_feature[0].detach(), "recon_y": per_feature[1].detach(),
-            "recon_u": per_feature[2].detach(), "mse": mse, "kl": kl.detach(),
-            "beta": torch.tensor(beta), "mincut": mincut.detach(), "ortho": ortho.detach(),
-            "active_dims": (kl_elem.mean(dim=(0, 1)) > 0.01).sum().float(),
+            "kl": kl.detach(), "beta": torch.tensor(beta), "mincut": mincut.detach(),
+            "ortho": ortho.detach(), "active_dims": (kl_elem.mean(dim=(0, 1)) > 0.01).sum().float(),
         }
         for p, s in enumerate(out["assignments"], start=1):
             eff, ent = cluster_usage(s)
             terms[f"clusters_eff_{p}"] = eff
             terms[f"assign_entropy_{p}"] = ent
-    return total, terms
+    return regulariser, terms
 
 
 def _latent_decoder_loss(out: Dict[str, Any], features: Tensor, mask: Tensor, cfg: LossConfig, step: int,
@@ -189,23 +201,11 @@ def _latent_decoder_loss(out: Dict[str, Any], features: Tensor, mask: Tensor, cf
     recon = (cfg.ot_weight * parts["ot"] + cfg.set_energy_weight * parts["energy"]
              + cfg.log_energy_weight * parts["logE"] + cfg.count_weight * parts["count"]
              + cfg.ordered_weight * parts["ordered"])
-    kl_elem = kl_per_dimension(out["mu"], out["logvar"])
-    kl = kl_elem.mean()
-    beta = cfg.beta_at(step)
-    mincut = out["mincut_loss"].float()
-    ortho = out["ortho_loss"].float()
-    total = recon + beta * kl + cfg.mincut_weight * mincut + cfg.ortho_weight * ortho
-    with torch.no_grad():
-        terms: Dict[str, Tensor] = {
-            "loss": total.detach(), "recon": recon.detach(), "ot": parts["ot_value"],
-            "energy": parts["energy"].detach(), "logE": parts["logE"].detach(),
-            "count": parts["count"].detach(), "ordered": parts["ordered"].detach(), "kl": kl.detach(),
-            "beta": torch.tensor(beta),
-            "mincut": mincut.detach(), "ortho": ortho.detach(),
-            "active_dims": (kl_elem.mean(dim=(0, 1)) > 0.01).sum().float(),
-        }
-        for p, s in enumerate(out["assignments"], start=1):
-            eff, ent = cluster_usage(s)
-            terms[f"clusters_eff_{p}"] = eff
-            terms[f"assign_entropy_{p}"] = ent
+    regulariser, terms = _encoder_terms(out, cfg, step)
+    total = recon + regulariser
+    terms.update({
+        "loss": total.detach(), "recon": recon.detach(), "ot": parts["ot_value"],
+        "energy": parts["energy"].detach(), "logE": parts["logE"].detach(),
+        "count": parts["count"].detach(), "ordered": parts["ordered"].detach(),
+    })
     return total, terms
