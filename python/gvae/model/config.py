@@ -17,6 +17,8 @@ OUT_FEATURES = 3
 ACTIVATIONS = ("relu", "gelu", "elu", "silu")
 #: ``model.decoder`` choices: the latent-only set decoder (default) and the paper's unpooling decoder.
 DECODERS = ("latent", "paper")
+#: Direct linear path of the latent decoder to its slots (model.decoder_readout).
+DECODER_READOUTS = ("global", "latent")
 MESSAGE_PASSING = ("knn", "dense")
 
 
@@ -52,6 +54,10 @@ class ModelConfig:
             whose config has no ``decoder`` key predates the choice and is read as ``paper``.
         decoder_hidden, decoder_heads, decoder_blocks: width, attention heads and cross-attention
             blocks of the latent decoder.
+        decoder_readout: the latent decoder's direct linear path to every slot's ``(x', y', u')``:
+            ``global`` (from the 64-wide global code ``g``, as before this key existed) or
+            ``latent`` (from the whole flattened latent ``z [C * L]``: a PCA-like linear decoder
+            of the full latent that the cross-attention path refines).
         slots: most hits the latent decoder emits per channel (track, ECAL, HCAL); their sum may not
             exceed ``max_nodes``. Empty (default): 5/32, 22/32 and 5/32 of ``max_nodes``
             (:attr:`slot_budget`; 160, 704, 160 for 1024).
@@ -82,6 +88,7 @@ class ModelConfig:
     decoder_heads: int = 4
     decoder_blocks: int = 2
     slots: list[int] = field(default_factory=list)
+    decoder_readout: str = "global"
     message_passing: str = "knn"
 
     def validate(self) -> "ModelConfig":
@@ -124,6 +131,8 @@ class ModelConfig:
                 raise bad(name, "must be a positive integer")
         if self.decoder_hidden % self.decoder_heads:
             raise bad("decoder_heads", f"must divide decoder_hidden ({self.decoder_hidden})")
+        if self.decoder_readout not in DECODER_READOUTS:
+            raise bad("decoder_readout", f"must be one of {DECODER_READOUTS}")
         if self.slots and (len(self.slots) != 3 or any(not isinstance(n, int) or n < 1 for n in self.slots)):
             raise bad("slots", "needs 3 positive integers (track, ECAL, HCAL) or [] (automatic)")
         if sum(self.slot_budget) > self.max_nodes or min(self.slot_budget) < 1:
