@@ -121,6 +121,41 @@ def test_decoder_readout_key_is_checked():
         ModelConfig(**{**CFG, "decoder_readout": "pca"}).validate()
 
 
+def test_jet_summary_features_are_the_channel_counts_energies_and_centroids():
+    from gvae.model.latent import JetSummary
+
+    summary = JetSummary(5, 3, 8)
+    with torch.no_grad():
+        summary.energy_scale.fill_(1.9)                 # a = |1.9| + 0.1 = 2
+    f = torch.zeros(1, 4, 6)
+    f[0, :, :3] = torch.tensor([[0.5, 0.0, 1.0], [-0.5, 0.0, 1.0], [0.0, 2.0, 0.0], [9.0, 9.0, 9.0]])
+    f[0, :2, 4] = 1.0                                  # two ECAL hits
+    f[0, 2, 5] = 1.0                                   # one HCAL hit
+    f[0, 3, 3] = 1.0                                   # a padding row: must not count
+    mask = torch.tensor([[True, True, True, False]])
+    got = summary.features(f, mask)[0].view(3, 5)
+    torch.testing.assert_close(got[0], torch.zeros(5))                       # no track hit
+    torch.testing.assert_close(got[1], torch.tensor([math.log(3.0), 1.0 + math.log(2.0) / 2, 0.0, 0.0, 0.5]),
+                               atol=1e-3, rtol=1e-4)
+    torch.testing.assert_close(got[2], torch.tensor([math.log(2.0), 0.0, 0.0, 2.0, 0.0]), atol=1e-3, rtol=1e-4)
+
+
+def test_latent_summary_offsets_the_latent_mean_and_nothing_else():
+    torch.manual_seed(0)
+    gvae = GVAE(ModelConfig(**{**CFG, "latent_summary": True})).eval()
+    f, nb, m = random_model_inputs(3, N, K, seed=2)
+    with torch.no_grad():
+        mu0, lv0 = gvae.encode(f, nb, m)               # zero-initialised last layer: no offset yet
+        gvae.summary.mlp[-1].weight.normal_(0.0, 0.5)
+        mu1, lv1 = gvae.encode(f, nb, m)
+        want = gvae.summary(*gvae._trimmed(f, nb, m, True)[::2])
+    torch.testing.assert_close(mu1 - mu0, want, atol=1e-5, rtol=1e-5)
+    assert float((mu1 - mu0).abs().max()) > 1e-2
+    torch.testing.assert_close(lv1, lv0)
+    with pytest.raises(ConfigError, match="latent_summary"):
+        ModelConfig(**{**CFG, "decoder": "paper", "latent_summary": True}).validate()
+
+
 def test_encode_ignores_padding_columns(model):
     f, nb, m = random_model_inputs(3, N, K, seed=2)
     n = int(m.sum(1).max())

@@ -58,6 +58,9 @@ class ModelConfig:
             ``global`` (from the 64-wide global code ``g``, as before this key existed) or
             ``latent`` (from the whole flattened latent ``z [C * L]``: a PCA-like linear decoder
             of the full latent that the cross-attention path refines).
+        latent_summary: add a learned function of a per-channel jet summary (hit count, soft
+            log-sum of energies, energy-weighted centroid and radius; :class:`gvae.model.latent.JetSummary`)
+            to the latent mean (part of the encoder; the decoder still reads only the latent).
         slots: most hits the latent decoder emits per channel (track, ECAL, HCAL); their sum may not
             exceed ``max_nodes``. Empty (default): 5/32, 22/32 and 5/32 of ``max_nodes``
             (:attr:`slot_budget`; 160, 704, 160 for 1024).
@@ -89,6 +92,7 @@ class ModelConfig:
     decoder_blocks: int = 2
     slots: list[int] = field(default_factory=list)
     decoder_readout: str = "global"
+    latent_summary: bool = False
     message_passing: str = "knn"
 
     def validate(self) -> "ModelConfig":
@@ -133,6 +137,8 @@ class ModelConfig:
             raise bad("decoder_heads", f"must divide decoder_hidden ({self.decoder_hidden})")
         if self.decoder_readout not in DECODER_READOUTS:
             raise bad("decoder_readout", f"must be one of {DECODER_READOUTS}")
+        if self.latent_summary and self.decoder != "latent":
+            raise bad("latent_summary", "is implemented for model.decoder: latent only")
         if self.slots and (len(self.slots) != 3 or any(not isinstance(n, int) or n < 1 for n in self.slots)):
             raise bad("slots", "needs 3 positive integers (track, ECAL, HCAL) or [] (automatic)")
         if sum(self.slot_budget) > self.max_nodes or min(self.slot_budget) < 1:

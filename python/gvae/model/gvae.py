@@ -12,7 +12,7 @@ from gvae.model.config import IN_FEATURES, ModelConfig
 from gvae.model.decoder import Decoder
 from gvae.model.encoder import Encoder
 from gvae.model.knn import KnnEncoder, NeighbourList
-from gvae.model.latent import VariationalLatent, reparameterise
+from gvae.model.latent import JetSummary, VariationalLatent, reparameterise
 from gvae.model.set_decoder import DecodedSet, SetDecoder
 
 
@@ -58,6 +58,16 @@ class GVAE(nn.Module):
         self.latent = VariationalLatent(config.hidden, config.latent_dim,
                                         config.logvar_min, config.logvar_max)
         self.decoder = Decoder(config) if config.decoder == "paper" else SetDecoder(config)
+        if config.latent_summary:
+            self.summary = JetSummary(config.latent_clusters, config.latent_dim, config.hidden)
+
+    def _latent(self, h: Tensor, features: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Cluster embeddings ``h [B, C, H]`` -> ``(mu, logvar)`` ``[B, C, L]`` (plus the jet summary
+        offset of ``model.latent_summary``)."""
+        mu, logvar = self.latent(h)
+        if self.config.latent_summary:
+            mu = mu + self.summary(features, mask)
+        return mu, logvar
 
     @property
     def latent_shape(self) -> tuple[int, int]:
@@ -92,7 +102,7 @@ class GVAE(nn.Module):
         features, neighbours, mask = self._trimmed(features, neighbours, mask, check)
         adj = self.adjacency(neighbours, mask)
         h, _, _ = self.encoder(features, adj, mask)
-        return self.latent(h)
+        return self._latent(h, features, mask)
 
     def decode(self, z: Tensor, noise: Optional[Tensor] = None) -> DecodedSet:
         """Latent-only decoding (``model.decoder: latent``): z ``[B, C, L]`` and optional count
@@ -130,7 +140,7 @@ class GVAE(nn.Module):
             check_inputs(features, neighbours, mask, self.config)
         adj = self.adjacency(neighbours, mask)
         h, adjs, ss, mincuts, orthos = self.encoder.forward_with_losses(features, adj, mask)
-        mu, logvar = self.latent(h)
+        mu, logvar = self._latent(h, features, mask)
         if noise is None:
             noise = torch.zeros_like(mu)
         z = reparameterise(mu, logvar, noise.to(mu.dtype))
@@ -152,7 +162,7 @@ class GVAE(nn.Module):
         features, neighbours, mask = self._trimmed(features, neighbours, mask, check)
         adj = self.adjacency(neighbours, mask)
         h, adjs, ss, mincuts, orthos = self.encoder.forward_with_losses(features, adj, mask)
-        mu, logvar = self.latent(h)
+        mu, logvar = self._latent(h, features, mask)
         if noise is None:
             noise = torch.zeros_like(mu)
         z = reparameterise(mu, logvar, noise.to(mu.dtype))
