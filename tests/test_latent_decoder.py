@@ -140,6 +140,24 @@ def test_jet_summary_features_are_the_channel_counts_energies_and_centroids():
     torch.testing.assert_close(got[2], torch.tensor([math.log(2.0), 0.0, 0.0, 2.0, 0.0]), atol=1e-3, rtol=1e-4)
 
 
+def test_jet_summary_leading_hits_are_the_first_hits_of_each_channel():
+    from gvae.model.latent import JetSummary
+
+    summary = JetSummary(5, 3, 8, leading=2)
+    f = torch.zeros(1, 5, 6)
+    f[0, :, :3] = torch.arange(15.0).view(5, 3)
+    f[0, [0, 2, 3], 4] = 1.0                           # ECAL: nodes 0, 2, 3 (only 0 and 2 kept)
+    f[0, [1, 4], 3] = 1.0                              # track: node 1 (node 4 is padding)
+    mask = torch.tensor([[True, True, True, True, False]])
+    lead = summary.leading_hits(f, mask)[0]
+    torch.testing.assert_close(lead[0], torch.tensor([[3.0, 4.0, 5.0], [0.0, 0.0, 0.0]]))
+    torch.testing.assert_close(lead[1], torch.tensor([[0.0, 1.0, 2.0], [6.0, 7.0, 8.0]]))
+    torch.testing.assert_close(lead[2], torch.zeros(2, 3))
+    assert summary.features(f, mask).shape == (1, 15 + 2 * 9)
+    with pytest.raises(ConfigError, match="latent_summary_hits"):
+        ModelConfig(**{**CFG, "latent_summary_hits": 4}).validate()
+
+
 def test_latent_summary_offsets_the_latent_mean_and_nothing_else():
     torch.manual_seed(0)
     gvae = GVAE(ModelConfig(**{**CFG, "latent_summary": True})).eval()

@@ -61,6 +61,8 @@ class ModelConfig:
         latent_summary: add a learned function of a per-channel jet summary (hit count, soft
             log-sum of energies, energy-weighted centroid and radius; :class:`gvae.model.latent.JetSummary`)
             to the latent mean (part of the encoder; the decoder still reads only the latent).
+        latent_summary_hits: with ``latent_summary``, also feed the ``(x', y', u')`` of this many
+            leading (most energetic) hits per channel to the summary MLP (0 = none).
         slots: most hits the latent decoder emits per channel (track, ECAL, HCAL); their sum may not
             exceed ``max_nodes``. Empty (default): 5/32, 22/32 and 5/32 of ``max_nodes``
             (:attr:`slot_budget`; 160, 704, 160 for 1024).
@@ -93,6 +95,7 @@ class ModelConfig:
     slots: list[int] = field(default_factory=list)
     decoder_readout: str = "global"
     latent_summary: bool = False
+    latent_summary_hits: int = 0
     message_passing: str = "knn"
 
     def validate(self) -> "ModelConfig":
@@ -139,6 +142,10 @@ class ModelConfig:
             raise bad("decoder_readout", f"must be one of {DECODER_READOUTS}")
         if self.latent_summary and self.decoder != "latent":
             raise bad("latent_summary", "is implemented for model.decoder: latent only")
+        if not isinstance(self.latent_summary_hits, int) or self.latent_summary_hits < 0:
+            raise bad("latent_summary_hits", "must be a non-negative integer")
+        if self.latent_summary_hits and not self.latent_summary:
+            raise bad("latent_summary_hits", "needs model.latent_summary: true")
         if self.slots and (len(self.slots) != 3 or any(not isinstance(n, int) or n < 1 for n in self.slots)):
             raise bad("slots", "needs 3 positive integers (track, ECAL, HCAL) or [] (automatic)")
         if sum(self.slot_budget) > self.max_nodes or min(self.slot_budget) < 1:

@@ -59,7 +59,8 @@ class GVAE(nn.Module):
                                         config.logvar_min, config.logvar_max)
         self.decoder = Decoder(config) if config.decoder == "paper" else SetDecoder(config)
         if config.latent_summary:
-            self.summary = JetSummary(config.latent_clusters, config.latent_dim, config.hidden)
+            self.summary = JetSummary(config.latent_clusters, config.latent_dim, config.hidden,
+                                      config.latent_summary_hits)
 
     def _latent(self, h: Tensor, features: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """Cluster embeddings ``h [B, C, H]`` -> ``(mu, logvar)`` ``[B, C, L]`` (plus the jet summary

@@ -41,19 +41,22 @@ class JetSummary(nn.Module):
     ``logsumexp(a u') / a`` (``a`` learned; with ``a = std_u`` it is the channel's log energy up to
     a constant), the soft-energy-weighted mean ``x'``, ``y'`` and rms radius, and adds
     ``MLP(summary)`` (last layer zero-initialised) to every cluster's latent mean. It is part of the
-    encoder: only the latent reaches the decoder.
+    encoder: only the latent reaches the decoder. With ``leading > 0`` the ``(x', y', u')`` of the
+    ``leading`` most energetic hits of each channel join the summary (a learned projection of the
+    hits that dominate the EMD, the part of the jet the latent-only PCA reconstructs best).
     """
 
-    def __init__(self, clusters: int, latent_dim: int, hidden: int) -> None:
+    def __init__(self, clusters: int, latent_dim: int, hidden: int, leading: int = 0) -> None:
         super().__init__()
-        self.clusters, self.latent_dim = clusters, latent_dim
+        self.clusters, self.latent_dim, self.leading = clusters, latent_dim, leading
         self.energy_scale = nn.Parameter(torch.tensor(1.5))
-        self.mlp = nn.Sequential(nn.Linear(SUMMARY_FEATURES, hidden), nn.GELU(), nn.Linear(hidden, clusters * latent_dim))
+        self.mlp = nn.Sequential(nn.Linear(SUMMARY_FEATURES + 9 * leading, hidden), nn.GELU(), nn.Linear(hidden, clusters * latent_dim))
         nn.init.zeros_(self.mlp[-1].weight)
         nn.init.zeros_(self.mlp[-1].bias)
 
     def features(self, features: Tensor, mask: Tensor) -> Tensor:
-        """features ``[B, N, 6]`` (x', y', u', channel one-hot), mask ``[B, N]`` -> ``[B, 15]``."""
+        """features ``[B, N, 6]`` (x', y', u', channel one-hot), mask ``[B, N]`` ->
+        ``[B, 15 + 9 * leading]`` (the 15 channel summaries, then :meth:`leading_hits` flattened)."""
         a = self.energy_scale.abs() + 0.1
         out = []
         for c in range(3):
@@ -67,6 +70,23 @@ class JetSummary(nn.Module):
             mx, my = (w * features[:, :, 0]).sum(1), (w * features[:, :, 1]).sum(1)
             r2 = (w * ((features[:, :, 0] - mx.unsqueeze(1)) ** 2 + (features[:, :, 1] - my.unsqueeze(1)) ** 2)).sum(1)
             out += [torch.log1p(n), lse, mx, my, torch.sqrt(r2 + 1e-6) * present]
+        summary = torch.stack(out, dim=1)
+        if not self.leading:
+            return summary
+        return torch.cat([summary, self.leading_hits(features, mask).flatten(1)], dim=1)
+
+    def leading_hits(self, features: Tensor, mask: Tensor) -> Tensor:
+        """``(x', y', u')`` of the first ``leading`` hits of each channel in the graph's order (energy
+        descending, DESIGN §4.3): ``[B, 3, leading, 3]``, zeros where a channel has fewer hits."""
+        b, k = features.shape[0], self.leading
+        out = []
+        for c in range(3):
+            m = mask & (features[:, :, 3 + c] > 0.5)
+            rank = torch.cumsum(m.to(torch.int64), dim=1) - 1
+            index = torch.where(m & (rank < k), rank, torch.full_like(rank, k))        # k: discarded
+            buf = features.new_zeros((b, k + 1, 3))
+            buf = buf.scatter(1, index.unsqueeze(-1).expand(-1, -1, 3), features[:, :, :3])
+            out.append(buf[:, :k])
         return torch.stack(out, dim=1)
 
     def forward(self, features: Tensor, mask: Tensor) -> Tensor:
