@@ -116,6 +116,22 @@ def test_latent_readout_is_a_linear_map_of_the_whole_latent(readout):
         torch.testing.assert_close(moved - base, expected[slot_id], atol=1e-4, rtol=1e-4)
 
 
+def test_count_head_log_std_keeps_a_gradient_outside_its_range():
+    """The cardinality head's log-std is squashed into its range smoothly: a raw value far outside
+    it (as after a bad first step) still gets a gradient from the count loss, so it can recover."""
+    from gvae.model.set_decoder import LOGSTD_RANGE, soft_range
+
+    raw = torch.tensor([-20.0, -1.5, 0.0, 2.0, 20.0], requires_grad=True)
+    out = soft_range(raw, LOGSTD_RANGE)
+    assert bool(((out >= LOGSTD_RANGE[0]) & (out <= LOGSTD_RANGE[1])).all())
+    assert abs(float(out[1]) + 1.5) < 1e-6 and abs(float(out[2])) < 0.1
+    y = torch.tensor(3.0)                       # log(1 + n_true); mean prediction 2.0
+    loss = (0.5 * ((y - 2.0) * torch.exp(-out)) ** 2 + out).sum()
+    loss.backward()
+    assert bool((raw.grad.abs() > 1e-8).all())
+    assert float(raw.grad[-1]) > 0               # too large a log-std is pushed down
+
+
 def test_decoder_readout_key_is_checked():
     with pytest.raises(ConfigError, match="decoder_readout"):
         ModelConfig(**{**CFG, "decoder_readout": "pca"}).validate()
