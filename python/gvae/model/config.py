@@ -17,8 +17,6 @@ OUT_FEATURES = 3
 ACTIVATIONS = ("relu", "gelu", "elu", "silu")
 #: ``model.decoder`` choices: the latent-only set decoder (default) and the paper's unpooling decoder.
 DECODERS = ("latent", "paper")
-#: Direct linear path of the latent decoder to its slots (model.decoder_readout).
-DECODER_READOUTS = ("global", "latent")
 MESSAGE_PASSING = ("knn", "dense")
 
 
@@ -54,10 +52,6 @@ class ModelConfig:
             whose config has no ``decoder`` key predates the choice and is read as ``paper``.
         decoder_hidden, decoder_heads, decoder_blocks: width, attention heads and cross-attention
             blocks of the latent decoder.
-        decoder_readout: the latent decoder's direct linear path to every slot's ``(x', y', u')``:
-            ``global`` (from the 64-wide global code ``g``, as before this key existed) or
-            ``latent`` (from the whole flattened latent ``z [C * L]``: a PCA-like linear decoder
-            of the full latent that the cross-attention path refines).
         latent_summary: add a learned function of a per-channel jet summary (hit count, soft
             log-sum of energies, energy-weighted centroid and radius; :class:`gvae.model.latent.JetSummary`)
             to the latent mean (part of the encoder; the decoder still reads only the latent).
@@ -93,7 +87,6 @@ class ModelConfig:
     decoder_heads: int = 4
     decoder_blocks: int = 2
     slots: list[int] = field(default_factory=list)
-    decoder_readout: str = "global"
     latent_summary: bool = False
     latent_summary_hits: int = 0
     message_passing: str = "knn"
@@ -138,8 +131,6 @@ class ModelConfig:
                 raise bad(name, "must be a positive integer")
         if self.decoder_hidden % self.decoder_heads:
             raise bad("decoder_heads", f"must divide decoder_hidden ({self.decoder_hidden})")
-        if self.decoder_readout not in DECODER_READOUTS:
-            raise bad("decoder_readout", f"must be one of {DECODER_READOUTS}")
         if self.latent_summary and self.decoder != "latent":
             raise bad("latent_summary", "is implemented for model.decoder: latent only")
         if not isinstance(self.latent_summary_hits, int) or self.latent_summary_hits < 0:

@@ -122,9 +122,7 @@ class SetDecoder(nn.Module):
         self.count_head = nn.Sequential(nn.Linear(h, h), make_activation(act), nn.Linear(h, 2 * N_CHANNELS))
         self.query = nn.Sequential(nn.Linear(2 + N_CHANNELS, h), make_activation(act), nn.Linear(h, h))
         self.slot_embedding = nn.Parameter(torch.randn(sum(self.slots), h))
-        self.readout = cfg.decoder_readout
-        width = c * l if self.readout == "latent" else h
-        self.slot_readout = nn.Parameter(torch.zeros(sum(self.slots), width, 3))
+        self.slot_readout = nn.Parameter(torch.zeros(sum(self.slots), h, 3))
         self.register_buffer("slot_offset", torch.tensor([0, *self.slots[:-1]]).cumsum(0), persistent=False)
         self.blocks = nn.ModuleList([_Block(h, cfg.decoder_heads, act) for _ in range(cfg.decoder_blocks)])
         self.norm_out = nn.LayerNorm(h)
@@ -167,16 +165,6 @@ class SetDecoder(nn.Module):
         angle = (rank.to(torch.float32) * _GOLDEN_ANGLE).expand_as(rel)
         return torch.stack([radius * torch.cos(angle), radius * torch.sin(angle)], dim=-1)
 
-    def direct(self, z: Tensor, g: Tensor, slot_id: Tensor) -> Tensor:
-        """The direct linear path ``[B, S, 3]`` to the slots ``slot_id [S]``: from the global code
-        ``g [B, H]`` (``decoder_readout: global``) or from the flattened latent ``z [B, C * L]``
-        scaled by ``1 / sqrt(C * L)`` (``latent``)."""
-        if self.readout == "latent":
-            src = z.flatten(1) / math.sqrt(self.clusters * self.latent_dim)
-        else:
-            src = g
-        return torch.einsum("bh,sho->bso", src, self.slot_readout[slot_id])
-
     def forward(self, z: Tensor, noise: Optional[Tensor] = None, counts: Optional[Tensor] = None) -> DecodedSet:
         """Decode.
 
@@ -200,7 +188,7 @@ class SetDecoder(nn.Module):
         q = self.query(feats.to(z.dtype)) + self.slot_embedding[slot_id] + g.unsqueeze(1)
         for block in self.blocks:
             q = block(q, tokens)
-        out = self.head(self.norm_out(q)) + self.direct(z, g, slot_id)
+        out = self.head(self.norm_out(q)) + torch.einsum("bh,sho->bso", g, self.slot_readout[slot_id])
         xy = out[..., :2] + self.anchors(feats[..., 0], rank).to(out.dtype)
         xyu = torch.cat([xy, out[..., 2:]], dim=-1) * mask.unsqueeze(-1).to(q.dtype)
         return DecodedSet(xyu=xyu, channel=channel.unsqueeze(0).expand(len(z), -1), mask=mask,
