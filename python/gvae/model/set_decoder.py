@@ -63,7 +63,6 @@ def soft_range(x: Tensor, bounds: tuple[float, float]) -> Tensor:
     return mid + half * torch.tanh((x - mid) / half)
 
 
-
 @dataclass
 class DecodedSet:
     """A batch of decoded jets as padded slots, grouped by channel (track slots, then ECAL, then HCAL).
