@@ -7,7 +7,8 @@ loader (bucketed, trimmed to their largest jet), one intra-op thread per process
 * one process, alternated step by step on the same batches (ratios fair on a loaded machine):
   eager (this code: fused AdamW, multi-tensor clipping, MinCut trace from the pooled C x C matrix,
   Chamfer backward on the arg-min pairs), eager with the code before this branch (per-parameter
-  AdamW loop and clipping, trace as an N x C product, Chamfer on the full differentiable matrix), eager with the dense ``[B, N, N]`` encoder, and ``torch.compile``
+  AdamW loop and clipping, trace as an N x C product, Chamfer on the full differentiable matrix),
+  bf16 autocast, eager with the dense ``[B, N, N]`` encoder, and ``torch.compile``
   (inductor) after its warm-up (recompilations for new batch shapes included in the warm-up);
 * one and two processes (torchrun, DDP over gloo, each process its own part of every global
   batch), eager and compiled, each a separate run of the same worker;
@@ -118,6 +119,8 @@ def single_process(data: str, warmup: int, steps: int, eager: bool, compiled: bo
             variants["eager, code before this branch"] = (old, lambda b, old=old: legacy_step(old, b))
             dense = make_trainer(data, tmp, ["model.message_passing=dense"])
             variants["eager, dense [B,N,N] encoder"] = (dense, dense.train_step)
+            bf16 = make_trainer(data, tmp, ["training.amp=bf16"])  # this CPU has AMX-BF16
+            variants["eager, bf16 autocast (training.amp=bf16)"] = (bf16, bf16.train_step)
         if compiled:
             comp = make_trainer(data, tmp, ["training.compile=true"])
             variants["compiled (inductor, dynamic shapes)"] = (comp, comp.train_step)
