@@ -177,6 +177,14 @@ def worker(args: argparse.Namespace) -> None:
     backend.shutdown()
 
 
+def free_port() -> int:
+    """A TCP port free at the moment (for torchrun's rendezvous; fixed ports collide between runs)."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def process_runs(data: str, warmup: int, steps: int, eager: bool, compiled: bool, repeats: int = 1) -> dict:
     """Separate runs of :func:`worker` with 1 and 2 processes, eager and/or compiled, the sequence
     repeated ``repeats`` times (1, 2, 1, 2, ...: the load of a shared machine drifts); the best
@@ -192,7 +200,7 @@ def process_runs(data: str, warmup: int, steps: int, eager: bool, compiled: bool
                 cmd = [sys.executable, *args]
             else:
                 cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(procs),
-                       "--master_port", "29653", *args]
+                       "--master_port", str(free_port()), *args]
             load = os.getloadavg()[0]
             t0 = time.perf_counter()
             run = subprocess.run(cmd, env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True, text=True,
