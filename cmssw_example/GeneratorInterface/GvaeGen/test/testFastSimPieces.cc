@@ -3,6 +3,7 @@
 // (simulated jets -> .gvh readable by gvae::GvhReader / gvae.io, HCAL at tower centres, m0 = calo
 // mass, consistency checks, nothing committed without endJob).
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -153,6 +154,7 @@ void testSimOutput() {
   CHECK(std::abs(twoHits - 2 * 10 * std::sin(da * gvae::geometry::kPixelSize)) < 1e-9);
 
   const std::string path = dir + "/sim.gvh";
+  std::remove(path.c_str());  // from an earlier run
   {
     GvhSimOutputModule out("simOut", block("simOut.fileName = \"" + path + "\"\n", "simOut"));
     out.beginJob();
@@ -186,6 +188,7 @@ void testSimOutput() {
 
   // a job that fails before endJob leaves no file behind
   const std::string failed = dir + "/sim_failed.gvh";
+  std::remove(failed.c_str());
   {
     GvhSimOutputModule out("simOut", block("simOut.fileName = \"" + failed + "\"\n", "simOut"));
     out.beginJob();
