@@ -4,19 +4,20 @@
 #   1. reconstruction (process.path = reconstruction) of the held-out jets, compared with the bindings
 #      (compare_with_bindings.py);
 #   2. fast simulation (process.path = simulation) of generator jets with the held-out jets' type, pT,
-#      eta, phi, compared bit for bit with gvae._core.Simulator on the same jets and seed
-#      (compare_simulation.py), and read back by `python -m gvae.data inspect`.
+#      eta, phi (those inside the model's trained pT range of their type, written as a conditions CSV),
+#      compared bit for bit with gvae._core.Simulator on the same jets and seed (compare_simulation.py),
+#      and read back by `python -m gvae.data inspect`.
 # Simulation needs a libgvae with gvae::Simulator and a model with a `simulate` entry point
 # (contract v2); without either it is SKIPPED with the reason printed and written to compare_sim.json.
 #
 #   bash cmssw_example/run_demo.sh OUT_DIR
 #
 # Inputs : OUT_DIR/heldout.gvh, OUT_DIR/export/gvae.pt2 (else gvae.pt)
-# Outputs: OUT_DIR/cmssw/{reco.gvh, reco.gvr, timing.json, gvaeRun.log, compare.json,
+# Outputs: OUT_DIR/cmssw/{reco.gvh, reco.gvr, timing.json, gvaeRun.log, compare.json, genjets.csv,
 #                         sim.gvh, timing_sim.json, gvaeRun_sim.log, inspect_sim.txt, compare_sim.json}
 # Environment overrides: PY, CMSSW_BUILD (build dir), CMSSW_MODEL, CMSSW_INPUT, CMSSW_STREAMS (default 2),
-#   CMSSW_SIM_MODEL (default CMSSW_MODEL), CMSSW_GENJETS (generator jets .csv/.gvh, default CMSSW_INPUT),
-#   CMSSW_SIM_SEED (default 1).
+#   CMSSW_SIM_MODEL (default CMSSW_MODEL), CMSSW_GENJETS (generator jets .csv/.gvh, default: genjets.csv
+#   made from CMSSW_INPUT), CMSSW_SIM_SEED (default 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -49,7 +50,7 @@ ctest --test-dir "$BUILD" --output-on-failure
 
 # ---- fast simulation ---------------------------------------------------------------------------
 SIM_MODEL=${CMSSW_SIM_MODEL:-$MODEL}
-GENJETS=${CMSSW_GENJETS:-$INPUT}
+GENJETS=${CMSSW_GENJETS:-$RUN_DIR/genjets.csv}
 SIM_SEED=${CMSSW_SIM_SEED:-1}
 skip_sim() {
   echo "cmssw_example: simulation SKIPPED: $1"
@@ -58,11 +59,29 @@ skip_sim() {
 }
 if ! grep -q '^GVAE_HAS_SIMULATOR:BOOL=ON' "$BUILD/CMakeCache.txt"; then
   skip_sim "the installed libgvae has no gvae::Simulator (cmssw_example built without the simulation path)"
-elif ! "$PY" - "$SIM_MODEL" <<'PYEOF'
-import sys
+elif ! "$PY" - "$SIM_MODEL" "$INPUT" "$GENJETS" "${CMSSW_GENJETS:+given}" <<'PYEOF'
+# the model must simulate; unless CMSSW_GENJETS is given, write the generator jets: the held-out jets'
+# type, pt, eta, phi (float32 values, written exactly), those inside the trained pT range of their type
+import csv, sys
+sys.path.insert(0, "cmssw_example/GvaeProducer/python")
+from compare_simulation import read_gen_jets
 from gvae import _core
-contract = _core.Model.load(sys.argv[1], "cpu").contract
-sys.exit(0 if "simulate" in (contract.get("entry_points") or {}) else 1)
+model, source, out, given = sys.argv[1:5]
+contract = _core.Model.load(model, "cpu").contract
+if "simulate" not in (contract.get("entry_points") or {}):
+    sys.exit(1)
+if not given:
+    ranges = {int(t["index"]): (t["pt_min"], t["pt_max"]) for t in contract["conditions"]["types"]}
+    gen = read_gen_jets(source)
+    keep = [i for i in range(len(gen)) if int(gen.jet_type[i]) in ranges
+            and ranges[int(gen.jet_type[i])][0] <= gen.pt[i] <= ranges[int(gen.jet_type[i])][1]]
+    with open(out, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["type", "pt", "eta", "phi"])
+        for i in keep:
+            w.writerow([int(gen.jet_type[i]), repr(float(gen.pt[i])), repr(float(gen.eta[i])), repr(float(gen.phi[i]))])
+    print(f"cmssw_example: generator jets {out}: {len(keep)} of the {len(gen)} jets of {source} "
+          f"(type, pt, eta, phi; the others lie outside the model's trained pT range of their type)")
 PYEOF
 then
   skip_sim "model $SIM_MODEL has no 'simulate' entry point (contract v1 / paper decoder)"
