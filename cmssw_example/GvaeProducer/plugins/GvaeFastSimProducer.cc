@@ -6,10 +6,13 @@
 #include "DataFormats/GvaeJets/interface/GenJetCollection.h"
 #include "FWCore/Framework/interface/Event.h"
 
-std::unique_ptr<GvaeFastSimCache> GvaeFastSimProducer::initializeGlobalCache(const edm::ParameterSet& pset) {
+std::unique_ptr<GvaeFastSimCache> GvaeFastSimProducer::initializeGlobalCache(const edm::ParameterSet& pset,
+                                                                            unsigned streams) {
   const Settings s = readSettings(pset);
   auto cache = std::make_unique<GvaeFastSimCache>();
-  cache->model = gvae::Model::load(s.modelPath, s.device);
+  gvae::ModelOptions options;
+  options.aoti_runners = streams;
+  cache->model = gvae::Model::load(s.modelPath, s.device, options);
   cache->simulator = std::make_unique<const gvae::Simulator>(cache->model, s.config);  // ContractError: no simulate
   cache->perStreamNoise = s.perStreamNoise;
   return cache;

@@ -75,8 +75,10 @@ class GvaeFastSimProducer : public edm::stream::EDProducer<edm::GlobalCache<Gvae
   }
   static void validate(const edm::ParameterSet& pset) { readSettings(pset); }
 
-  /// Loads the model once and checks it can simulate (gvae::ModelLoadError, ContractError, DeviceUnavailable).
-  static std::unique_ptr<GvaeFastSimCache> initializeGlobalCache(const edm::ParameterSet& pset);
+  /// Loads the model once, with one AOTInductor runner per stream (the streams share it without
+  /// waiting for each other), and checks it can simulate (gvae::ModelLoadError, ContractError,
+  /// DeviceUnavailable, InvalidInput for a batchSize outside the model's batch range).
+  static std::unique_ptr<GvaeFastSimCache> initializeGlobalCache(const edm::ParameterSet& pset, unsigned streams);
   static void globalEndJob(const GvaeFastSimCache*) {}
 
   GvaeFastSimProducer(const edm::ParameterSet& pset, const GvaeFastSimCache* cache);

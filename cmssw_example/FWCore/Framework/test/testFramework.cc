@@ -38,9 +38,11 @@ class CountingSource : public edm::InputSource {
 
 struct SquareCache {
   std::uint64_t offset = 0;
+  unsigned streams = 0;  ///< what initializeGlobalCache(pset, streams) was told
 };
 std::atomic<int> cachesMade{0};
 std::atomic<int> produceCalls{0};
+unsigned streamsExpected = 1;  // the job's numberOfStreams, set by runToy
 std::atomic<int> startedWhileStalled{-1};  // produce() calls after the stalled event's, at the end of its stall
 
 class SquareProducer : public edm::stream::EDProducer<edm::GlobalCache<SquareCache>> {
@@ -48,9 +50,9 @@ class SquareProducer : public edm::stream::EDProducer<edm::GlobalCache<SquareCac
   static void validate(const edm::ParameterSet& pset) {
     for (const char* key : {"failAt", "missingAt", "stallAt", "stallMs"}) pset.getUntrackedParameter<std::int64_t>(key, -1);
   }
-  static std::unique_ptr<SquareCache> initializeGlobalCache(const edm::ParameterSet&) {
+  static std::unique_ptr<SquareCache> initializeGlobalCache(const edm::ParameterSet&, unsigned streams) {
     ++cachesMade;
-    return std::make_unique<SquareCache>(SquareCache{7});
+    return std::make_unique<SquareCache>(SquareCache{7, streams});
   }
   SquareProducer(const edm::ParameterSet& pset, const SquareCache* cache)
       : edm::stream::EDProducer<edm::GlobalCache<SquareCache>>(cache),
@@ -69,6 +71,7 @@ class SquareProducer : public edm::stream::EDProducer<edm::GlobalCache<SquareCac
       startedWhileStalled = produceCalls.load() - static_cast<int>(n) - 1;
     }
     std::this_thread::sleep_for(std::chrono::microseconds(rng_() % 300));  // shuffle completion order
+    if (globalCache()->streams != streamsExpected) throw std::runtime_error("global cache told the wrong streams");
     event.put(moduleLabel(), std::make_unique<std::uint64_t>(n * n + globalCache()->offset));
   }
 
@@ -100,6 +103,7 @@ class RecordingOutput : public edm::OutputModule {
 edm::TimeReport runToy(unsigned streams, std::uint64_t events, const std::string& config,
                        std::vector<std::uint64_t>& written, bool& committed, std::int64_t maxEvents = -1) {
   const auto pset = edm::ParameterSet::fromString(config, "toy");
+  streamsExpected = streams;
   std::vector<std::unique_ptr<edm::stream::ProducerHolderBase>> producers;
   producers.push_back(std::make_unique<edm::stream::ProducerHolder<SquareProducer>>("square", "SquareProducer",
                                                                                    pset.subset("square")));
