@@ -329,6 +329,7 @@ void bind_inference(py::module_& m) {
             d["neighbours"] = toNumpy<int64_t>(b.neighbours);
             d["mask"] = toNumpy<bool>(b.mask);
             d["noise"] = toNumpy<float>(b.noise);
+            if (b.count_noise.defined()) d["count_noise"] = toNumpy<float>(b.count_noise);
             return d;
           },
           py::arg("channel"), py::arg("ieta"), py::arg("iphi"), py::arg("energy"), py::arg("counts"),
@@ -388,6 +389,29 @@ void bind_inference(py::module_& m) {
           "Per-jet conditions (jet_type, pt GeV, optional eta/phi, jet_ids) -> dict of flat per-hit arrays "
           "(channel, x, y, ieta, iphi, energy; counts = hits per jet) and per-jet jet_id, channel_counts [n,3], "
           "channel_energy [n,3].");
+
+  m.def(
+      "snap",
+      [](const gvae::Model& mdl, const Array<float>& xyu, const Array<int64_t>& channel, const Array<bool>& mask) {
+        const gvae::Contract& c = mdl.contract();
+        if (xyu.ndim() != 3 || xyu.shape(2) != 3 || channel.ndim() != 2 || mask.ndim() != 2 ||
+            channel.shape(0) != xyu.shape(0) || mask.shape(0) != xyu.shape(0) || channel.shape(1) != xyu.shape(1) ||
+            mask.shape(1) != xyu.shape(1))
+          throw gvae::InvalidInput("snap: expected xyu [B,S,3], channel [B,S], mask [B,S]");
+        if (c.schema_version < gvae::Contract::kSchemaVersionV2)
+          throw gvae::ContractError("snap: model '" + mdl.path() + "' has a v1 contract (no snap block)");
+        const py::ssize_t B = xyu.shape(0), S = xyu.shape(1);
+        std::vector<gvae::JetResult> results(static_cast<std::size_t>(B));
+        for (py::ssize_t b = 0; b < B; ++b) {
+          gvae::snapJet(c, xyu.data() + b * S * 3, channel.data() + b * S, mask.data() + b * S, S,
+                        results[static_cast<std::size_t>(b)].hits);
+          results[static_cast<std::size_t>(b)].jet_id = static_cast<uint64_t>(b);
+        }
+        return resultsToDict(results);
+      },
+      py::arg("model"), py::arg("xyu"), py::arg("channel"), py::arg("mask"),
+      "Snap decoded slots (normalised xyu [B,S,3], channel [B,S], mask [B,S]) to detector cells with the "
+      "model's contract v2 (gvae/Snap.h); returns the flat per-hit dict of Producer.produce.");
 
   m.def("configure_threads", &gvae::configureThreads, py::arg("intra_op") = 1, py::arg("inter_op") = 1,
         "Process-wide LibTorch intra-/inter-op threads; call once, early (see gvae/Threading.h).");
