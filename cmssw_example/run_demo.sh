@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Step 11 of `make demo`: build cmssw_example against the INSTALLED gvae package (find_package(gvae)),
+# A step of `make demo` (scripts/demo.sh): build cmssw_example against the INSTALLED gvae package (find_package(gvae)),
 # run its unit tests, then with gvaeRun
 #   1. reconstruction (process.path = reconstruction) of the held-out jets, compared with the bindings
 #      (compare_with_bindings.py);
