@@ -57,7 +57,7 @@ skip_sim() {
   "$PY" -c 'import json, sys; json.dump({"ok": None, "skipped": sys.argv[1]}, open(sys.argv[2], "w"))' \
     "$1" "$RUN_DIR/compare_sim.json"
 }
-if ! grep -q '^GVAE_HAS_SIMULATOR:BOOL=ON' "$BUILD/CMakeCache.txt"; then
+if ! grep -q 'cmssw_example: fast simulation ON' "$RUN_DIR/cmake-configure.log"; then
   skip_sim "the installed libgvae has no gvae::Simulator (cmssw_example built without the simulation path)"
 elif ! "$PY" - "$SIM_MODEL" "$INPUT" "$GENJETS" "${CMSSW_GENJETS:+given}" <<'PYEOF'
 # the model must simulate; unless CMSSW_GENJETS is given, write the generator jets: the held-out jets'
