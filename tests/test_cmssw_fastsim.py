@@ -140,7 +140,7 @@ def test_errors_name_the_module(fastsim_build: Path, sim_model: Path, exported_t
     bad = tmp_path / "bad.csv"
     bad.write_text("type,pt\nqcd,500\nttbar,1e9\n")  # far outside any trained pT range
     result = run(fastsim_build, f"genJets.fileName={bad}", f"gvaeFastSim.modelPath={sim_model}",
-                 f"simOut.fileName={tmp_path / 'x.gvh'}")
+                 "process.numberOfStreams=1", f"simOut.fileName={tmp_path / 'x.gvh'}")
     assert result.returncode == 3, result.stderr
     line = [x for x in result.stderr.splitlines() if x.startswith("gvaeRun: error [")]
     assert len(line) == 1 and line[0].startswith("gvaeRun: error [InvalidInput]"), result.stderr
