@@ -45,8 +45,10 @@ ctest --test-dir "$BUILD" --output-on-failure
   out.fileName="$RUN_DIR/reco.gvh" out.detailsFileName="$RUN_DIR/reco.gvr" \
   process.timingReport="$RUN_DIR/timing.json" | tee "$RUN_DIR/gvaeRun.log"
 
+# a failed comparison is reported at the end, after the simulation has run too
+reco_status=0
 "$PY" cmssw_example/GvaeProducer/python/compare_with_bindings.py --input "$INPUT" --model "$MODEL" \
-  --details "$RUN_DIR/reco.gvr" --reco "$RUN_DIR/reco.gvh" --out "$RUN_DIR/compare.json"
+  --details "$RUN_DIR/reco.gvr" --reco "$RUN_DIR/reco.gvh" --out "$RUN_DIR/compare.json" || reco_status=$?
 
 # ---- fast simulation ---------------------------------------------------------------------------
 SIM_MODEL=${CMSSW_SIM_MODEL:-$MODEL}
@@ -93,4 +95,8 @@ else
   "$PY" -m gvae.data inspect "$RUN_DIR/sim.gvh" --no-progress | tee "$RUN_DIR/inspect_sim.txt"
   "$PY" cmssw_example/GvaeProducer/python/compare_simulation.py --genjets "$GENJETS" --model "$SIM_MODEL" \
     --sim "$RUN_DIR/sim.gvh" --seed "$SIM_SEED" --out "$RUN_DIR/compare_sim.json"
+fi
+if (( reco_status != 0 )); then
+  echo "cmssw_example: the reconstruction differs from the bindings (compare.json)" >&2
+  exit "$reco_status"
 fi
