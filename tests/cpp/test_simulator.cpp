@@ -3,6 +3,9 @@
 // producers/simulators over one model, bitwise identical to a serial run). Both formats.
 #include <thread>
 
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
 #include "gvae_test.h"
 
 namespace {
