@@ -73,7 +73,8 @@ def latent_run(tmp_path_factory: pytest.TempPathFactory, synthetic_graphs: Path)
     run = tmp_path_factory.mktemp("latent_export_run")
     cfg = tiny_config(48, 4, epochs=1)
     cfg["model"] = {k: v for k, v in cfg["model"].items() if k != "decoder"} | {
-        "decoder": "latent", "decoder_hidden": 16, "decoder_heads": 2, "decoder_blocks": 1}
+        "decoder": "latent", "decoder_hidden": 16, "decoder_heads": 2, "decoder_blocks": 1,
+        "latent_summary": True, "latent_summary_hits": 2}   # as configs/demo.yaml: the summary is exported too
     (run / "tiny.yaml").write_text(yaml.safe_dump(cfg))
     threads = __import__("torch").get_num_threads()
     try:

@@ -27,9 +27,20 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gvae.model.latent import reparameterise
+from gvae.model.latent import JetSummary, reparameterise
 from gvae.model.prior import ConditionalPrior
-from gvae.model.set_decoder import _GOLDEN_ANGLE, N_CHANNELS, SetDecoder
+from gvae.model.set_decoder import _GOLDEN_ANGLE, LOGSTD_RANGE, N_CHANNELS, SetDecoder, soft_range
+
+
+class _NoSummary(nn.Module):
+    """Stands in for :class:`gvae.model.latent.JetSummary` when ``model.latent_summary`` is off: adds 0."""
+
+    def __init__(self, clusters: int, latent_dim: int) -> None:
+        super().__init__()
+        self.clusters, self.latent_dim = clusters, latent_dim
+
+    def forward(self, features: Tensor, mask: Tensor) -> Tensor:
+        return features.new_zeros((features.shape[0], self.clusters, self.latent_dim))
 
 #: output names of both entry points, in order
 DECODED_OUTPUTS = ("xyu", "channel", "hit_mask", "counts")
@@ -50,6 +61,9 @@ class LatentEntryPoints(nn.Module):
         self.adjacency = gvae.adjacency
         self.encoder = gvae.encoder
         self.latent = gvae.latent
+        # model.latent_summary: the encoder's jet summary added to the latent mean (GVAE._latent)
+        self.summary = gvae.summary if isinstance(getattr(gvae, "summary", None), JetSummary) \
+            else _NoSummary(int(decoder.clusters), int(decoder.latent_dim))
         self.token = decoder.token
         self.glob = decoder.glob
         self.count_head = decoder.count_head
@@ -95,7 +109,7 @@ class LatentEntryPoints(nn.Module):
         g = self.glob(z.flatten(1))
         out = self.count_head(g)
         mean = out[:, :3]
-        logstd = out[:, 3:].clamp(-6.0, 3.0)
+        logstd = soft_range(out[:, 3:], LOGSTD_RANGE)
         value = mean + count_noise.to(mean.dtype) * torch.exp(logstd)
         counts = torch.round(torch.expm1(value.clamp(min=0.0))).to(torch.int64)
         counts = torch.minimum(counts.clamp(min=0), self.slot_limits.unsqueeze(0))
@@ -125,6 +139,7 @@ class LatentEntryPoints(nn.Module):
         adj = self.adjacency(neighbours, mask)
         h, _, _ = self.encoder(features, adj, mask)
         mu, logvar = self.latent(h)
+        mu = mu + self.summary(features, mask)
         z = reparameterise(mu, logvar, noise)
         return self.decode(z, count_noise)
 

@@ -71,7 +71,7 @@ class JetSummary(nn.Module):
             r2 = (w * ((features[:, :, 0] - mx.unsqueeze(1)) ** 2 + (features[:, :, 1] - my.unsqueeze(1)) ** 2)).sum(1)
             out += [torch.log1p(n), lse, mx, my, torch.sqrt(r2 + 1e-6) * present]
         summary = torch.stack(out, dim=1)
-        if not self.leading:
+        if self.leading == 0:
             return summary
         return torch.cat([summary, self.leading_hits(features, mask).flatten(1)], dim=1)
 
