@@ -77,6 +77,7 @@ class LatentEntryPoints(nn.Module):
         slots = [int(s) for s in decoder.slots]
         self.clusters, self.latent_dim = int(decoder.clusters), int(decoder.latent_dim)
         self.log_slot_norm = float(decoder.log_slot_norm)
+        self.logstd_lo, self.logstd_hi = float(LOGSTD_RANGE[0]), float(LOGSTD_RANGE[1])
         self.anchor_radius = float(decoder.anchor_radius)
         channel = torch.cat([torch.full((s,), c, dtype=torch.int64) for c, s in enumerate(slots)])
         rank = torch.cat([torch.arange(s, dtype=torch.int64) for s in slots])
@@ -109,7 +110,7 @@ class LatentEntryPoints(nn.Module):
         g = self.glob(z.flatten(1))
         out = self.count_head(g)
         mean = out[:, :3]
-        logstd = soft_range(out[:, 3:], LOGSTD_RANGE)
+        logstd = soft_range(out[:, 3:], self.logstd_lo, self.logstd_hi)
         value = mean + count_noise.to(mean.dtype) * torch.exp(logstd)
         counts = torch.round(torch.expm1(value.clamp(min=0.0))).to(torch.int64)
         counts = torch.minimum(counts.clamp(min=0), self.slot_limits.unsqueeze(0))

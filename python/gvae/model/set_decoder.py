@@ -51,14 +51,13 @@ _GOLDEN_ANGLE = math.pi * (3.0 - math.sqrt(5.0))
 LOGSTD_RANGE = (-6.0, 3.0)
 
 
-def soft_range(x: Tensor, bounds: tuple[float, float]) -> Tensor:
-    """Map ``x`` smoothly into the open interval ``bounds`` (``mid + half * tanh((x - mid) / half)``).
+def soft_range(x: Tensor, lo: float, hi: float) -> Tensor:
+    """Map ``x`` smoothly into the open interval ``(lo, hi)`` (``mid + half * tanh((x - mid) / half)``).
 
     A hard clamp has zero gradient outside its range: measured on the demo, a count head whose raw
     log-std overshot 3 in the first steps stayed there (count loss stuck at 9.0 for the whole run)
     and predicted no usable counts. The tanh keeps a gradient everywhere and is close to the
     identity near the middle of the range."""
-    lo, hi = bounds
     mid, half = 0.5 * (lo + hi), 0.5 * (hi - lo)
     return mid + half * torch.tanh((x - mid) / half)
 
@@ -134,7 +133,7 @@ class SetDecoder(nn.Module):
         g [B, H])``; counts use ``noise [B, 3]`` when given (sampling), else the mean."""
         g = self.glob(z.flatten(1))
         out = self.count_head(g)
-        mean, logstd = out[:, :N_CHANNELS], soft_range(out[:, N_CHANNELS:], LOGSTD_RANGE)
+        mean, logstd = out[:, :N_CHANNELS], soft_range(out[:, N_CHANNELS:], LOGSTD_RANGE[0], LOGSTD_RANGE[1])
         value = mean if noise is None else mean + noise.to(mean.dtype) * torch.exp(logstd)
         counts = torch.round(torch.expm1(value.detach().clamp(min=0.0))).to(torch.int64)
         limits = torch.tensor(self.slots, dtype=torch.int64, device=z.device)
