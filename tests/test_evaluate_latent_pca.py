@@ -78,7 +78,7 @@ def test_node_vectors_and_decoding_rules() -> None:
     dec[1] = [0.1, 0.0, np.log(2.0), 0.1, 0.3, 0.5, 0.51]  # real, HCAL
     dec[2] = [0.0, 0.1, np.log(9.0), 0.9, 0.0, 0.0, 0.49]  # not real: dropped although it carries energy
     dec[3] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -0.2]
-    h = vector_to_hits(dec, norm, snap_to_detector=False)
+    h = vector_to_hits(dec, norm)
     np.testing.assert_array_equal(h.channel, [1, 2])
     np.testing.assert_allclose(h.energy, [3.0, 2.0])
     np.testing.assert_allclose(h.x, [0.0, 0.1])
