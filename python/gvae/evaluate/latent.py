@@ -381,7 +381,7 @@ def evaluate_latent(settings: Any, loaded: Any) -> dict:
         plot_files.append(plots.emd_histograms(recon, out / "emd_histograms.png", settings.emd_R).name)
         for j in range(min(settings.displays, n)):
             plot_files.append(plots.event_display(
-                {"original": rec["original"][j], **{k: samples[k][j] for k in samples if k != "other_jet"}},
+                {"original": rec["original"][j], "gvae": samples["gvae"][j], "latent_pca": samples["latent_pca"][j]},
                 out / f"event_display_{j}.png", title=f"jet {j} (source row {int(rec['row'][j])})").name)
         plot_files.append(plots.observable_histograms({k: v for k, v in tables.items() if k != "other_jet"},
                                                       out / "observables.png").name)
