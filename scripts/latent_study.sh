@@ -12,6 +12,7 @@
 #   STUDY_EPOCHS  training epochs per latent size (default 20)
 #   STUDY_LATENTS latent dims L of the 50 x L scan (default "4 16")
 #   STUDY_EVAL_JETS test jets evaluated per latent size (default: all)
+#   STUDY_SIM_JETS  jets simulated from the prior per latent size (default 2000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -22,6 +23,7 @@ EPOCHS=${STUDY_EPOCHS:-20}
 SEED=${STUDY_SEED:-11}
 LATENTS=${STUDY_LATENTS:-"4 16"}
 EVAL_JETS=${STUDY_EVAL_JETS:-}
+SIM_JETS=${STUDY_SIM_JETS:-2000}
 mkdir -p "$OUT"
 CMDS="$OUT/commands.txt"
 : > "$CMDS"
@@ -43,7 +45,7 @@ for L in $LATENTS; do
       --set model.latent_dim="$L" --set training.patience=4 --resume
   run $PY -m gvae.evaluate --checkpoint "$OUT/run_ld$L/best.pt" --data "$OUT/graphs" --out "$OUT/eval_ld$L" \
       --seed "$SEED" --workers 2 ${EVAL_JETS:+--max-jets "$EVAL_JETS"}
-  run $PY -m gvae.simulate --checkpoint "$OUT/run_ld$L/best.pt" --process mixed --jets 2000 --seed "$SEED" \
+  run $PY -m gvae.simulate --checkpoint "$OUT/run_ld$L/best.pt" --process mixed --jets "$SIM_JETS" --seed "$SEED" \
       --out "$OUT/simulated_ld$L.parquet" --no-progress
 done
 step "tables -> $OUT/study.md"

@@ -37,7 +37,7 @@ def tables(out: Path, latents: list[str], commands: str) -> str:
     counts = {k: v["count"] for k, v in dataset["splits"].items()}
     lines = ["# Latent-only GVAE study (issue 14)", "",
              f"Data: `{out / 'jets.parquet'}` -> graph splits {counts} (max_nodes {dataset['max_nodes']}, "
-             f"{dataset['truncation']['jets_truncated']} jets truncated).", "",
+             f"{dataset.get('truncation', {}).get('jets_truncated', 'n/a')} jets truncated).", "",
              "Commands:", "", "```", commands.strip(), "```", "",
              "## Reconstruction through the latent: median EMD [GeV] on the test split (q16-q84 in the reports)", "",
              "| latent | numbers/jet | training | GVAE all | latent-only PCA all | GVAE / PCA | PCA given true mask all "

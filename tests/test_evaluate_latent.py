@@ -44,6 +44,17 @@ def checkpoints(tmp_path_factory, graphs) -> dict[str, Path]:
     return {d: _train(tmp_path_factory.mktemp(f"eval_latent_{d}"), graphs, d) for d in ("latent", "paper")}
 
 
+def _script(name: str):
+    """Import scripts/<name>.py as a module."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_latent_only_pca_is_snapped_by_the_gvae_snapping_code() -> None:
     """PCA jets go through gvae.model.snap like the GVAE's: tracks below the curling pT are dropped,
     HCAL hits land on tower centres."""
@@ -85,6 +96,7 @@ def test_generation_from_the_prior_is_seeded_and_follows_the_conditions(checkpoi
     assert not torch.equal(z0, z1)
 
 
+@pytest.mark.slow
 def test_evaluate_reports_reconstruction_and_generation_with_floors(checkpoints, graphs, tmp_path, capsys) -> None:
     from gvae.evaluate.__main__ import main
 
@@ -120,7 +132,34 @@ def test_evaluate_reports_reconstruction_and_generation_with_floors(checkpoints,
     per_jet = np.genfromtxt(out / "per_jet.csv", delimiter=",", names=True)
     assert len(per_jet) == 40
 
+    # `make demo` prints these figures with their floors (scripts/demo_summary.py)
+    lines = "\n".join(_script("demo_summary").evaluation_lines(report))
+    for t in ("qcd", "ttbar"):
+        for name in ("gvae", "gaussian_pca"):
+            s = report["generation"]["types"][t]["samples"][name]
+            assert f"FPD {s['fpd']['value']:.3g} (floor {s['fpd']['floor']:.3g}" in lines
+    assert "random other jet" in lines and "PCA, latent only" in lines
 
+    # the latent study's one markdown of tables (scripts/latent_study_tables.py)
+    study = tmp_path / "study"
+    (study / "graphs").mkdir(parents=True)
+    (study / "graphs" / "dataset.json").write_text((graphs / "dataset.json").read_text())
+    (study / "eval_ld4").mkdir()
+    for f in ("report.json", "report.md"):
+        (study / "eval_ld4" / f).write_text((out / f).read_text())
+    (study / "run_ld4").mkdir()
+    (study / "run_ld4" / "summary.json").write_text((checkpoints["latent"].parent / "summary.json").read_text())
+    (study / "commands.txt").write_text("python -m gvae.train ...\n")
+    assert _script("latent_study_tables").main([str(study), "--latents", "4", "--commands", str(study / "commands.txt"),
+                                                 "--md", str(study / "study.md")]) == 0
+    md = (study / "study.md").read_text()
+    g = report["emd"]["gvae"]["all"]["median"]
+    assert f"| 50 x 4 | 24 |" in md and f"{g:.3g}" in md
+    assert "| 50 x 4 | qcd | 10 | gvae |" in md and "| 50 x 4 | ttbar | 10 | gaussian_pca |" in md
+    assert "python -m gvae.train" in md and "Full report, latent 50 x 4" in md
+
+
+@pytest.mark.slow
 def test_evaluate_is_reproducible_and_compare_checkpoint_is_checked(checkpoints, graphs, tmp_path) -> None:
     from gvae.evaluate.__main__ import main
 
