@@ -13,13 +13,18 @@
 #include <vector>
 
 #include <ATen/ATen.h>
+#include <c10/core/DeviceGuard.h>
 #include <c10/core/InferenceMode.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
 #include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/cuda.h>
 #include <torch/script.h>
 
+#include "DeviceScope.h"
+#include "gvae/Cuda.h"
 #include "gvae/Errors.h"
+#include "gvae/Threading.h"
 
 namespace gvae {
 
@@ -27,7 +32,8 @@ Device parseDevice(std::string_view name) {
   if (name == "cpu") return Device::Cpu;
   if (name == "cuda") return Device::Cuda;
   if (name == "auto") return Device::Auto;
-  throw Error("unknown device '" + std::string(name) + "' (expected cpu, cuda or auto)");
+  throw Error("unknown device '" + std::string(name) + "' (expected cpu, cuda or auto; cuda:N through " +
+              "gvae::parseDeviceSpec and ModelOptions::device_index)");
 }
 
 const char* deviceName(Device device) noexcept {
@@ -88,25 +94,37 @@ ModelFormat detectFormat(const std::string& path) {
                        "' holds neither TorchScript code/ nor an AOTInductor data/aotinductor/ package");
 }
 
-c10::Device resolve(Device requested, const std::string& exportedFor, ModelFormat format,
+c10::Device resolve(Device requested, int index, const std::string& exportedFor, ModelFormat format,
                     const std::string& path) {
   const bool cuda = cudaAvailable();
   if (requested == Device::Cuda && !cuda)
     throw DeviceUnavailable("device 'cuda' requested for '" + path +
                             "' but torch::cuda::is_available() is false (no GPU, or LibTorch without CUDA)");
+  if (requested == Device::Cpu && index >= 0)
+    throw Error("device_index " + std::to_string(index) + " given for '" + path + "' on the CPU (CUDA only)");
+  // Auto: where the model was exported for (the contract's /model/device).
+  if (requested == Device::Auto) {
+    if (format == ModelFormat::AOTInductor)
+      requested = exportedFor == "cuda" ? Device::Cuda : Device::Cpu;
+    else
+      requested = exportedFor == "cuda" && cuda ? Device::Cuda : Device::Cpu;
+  }
   if (format == ModelFormat::AOTInductor) {
-    // Compiled code runs on the device it was compiled for only.
-    if (requested == Device::Auto) requested = exportedFor == "cuda" ? Device::Cuda : Device::Cpu;
+    // Compiled code runs on the device type it was compiled for only.
     if (std::string(deviceName(requested)) != exportedFor)
       throw DeviceUnavailable("AOTInductor package '" + path + "' was compiled for '" + exportedFor +
                               "' and cannot run on '" + deviceName(requested) + "'");
     if (requested == Device::Cuda && !cuda)
       throw DeviceUnavailable("AOTInductor package '" + path +
                               "' was compiled for cuda but torch::cuda::is_available() is false");
-  } else if (requested == Device::Auto) {
-    requested = cuda ? Device::Cuda : Device::Cpu;
   }
-  return requested == Device::Cuda ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
+  if (requested != Device::Cuda) return c10::Device(c10::kCPU);
+  const int count = cudaDeviceCount();
+  if (index < 0) index = c10::impl::VirtualGuardImpl(c10::kCUDA).getDevice().index();  // current device
+  if (index >= count)
+    throw DeviceUnavailable("device 'cuda:" + std::to_string(index) + "' requested for '" + path +
+                            "' but LibTorch sees " + std::to_string(count) + " CUDA device(s)");
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
 }  // namespace
@@ -156,8 +174,10 @@ std::shared_ptr<const Model> Model::load(const std::string& path, Device device,
     if (impl->contract.format != "torchscript")
       throw ContractError("contract of '" + path + "': field '/model/format': says '" + impl->contract.format +
                           "' but the file is a TorchScript archive");
-    impl->device = resolve(device, impl->contract.device, impl->format, path);
+    impl->device = resolve(device, options.device_index, impl->contract.device, impl->format, path);
     try {
+      c10::OptionalDeviceGuard guard;  // CUDA: allocate on the resolved device, restore afterwards
+      if (impl->device.is_cuda()) guard.reset_device(impl->device);
       torch::jit::ExtraFilesMap extra{{kContractExtraFile, ""}};
       impl->script = torch::jit::load(path, impl->device, extra);
       impl->script.eval();
@@ -185,10 +205,12 @@ std::shared_ptr<const Model> Model::load(const std::string& path, Device device,
     if (dev != metadata.end() && dev->second != impl->contract.device)
       throw ContractError("contract of '" + path + "': field '/model/device': says '" + impl->contract.device +
                           "' but the package was compiled for '" + dev->second + "'");
-    impl->device = resolve(device, impl->contract.device, impl->format, path);
+    impl->device = resolve(device, options.device_index, impl->contract.device, impl->format, path);
     std::size_t runners = options.aoti_runners;
     if (runners == 0) runners = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 64);
     try {
+      c10::OptionalDeviceGuard guard;  // CUDA: constants go to the resolved device
+      if (impl->device.is_cuda()) guard.reset_device(impl->device);
       std::lock_guard<std::mutex> lock(aotiLoadMutex());
       impl->aoti = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
           path, "model", /*run_single_threaded=*/false, runners,
@@ -319,22 +341,26 @@ void validateInputs(const Contract& c, const at::Tensor& features, const at::Ten
 }
 
 at::Tensor Model::forward(const at::Tensor& features, const at::Tensor& neighbours, const at::Tensor& mask,
-                          const at::Tensor& noise) const {
+                          const at::Tensor& noise, std::optional<c10::Stream> stream) const {
   const Contract& c = impl_->contract;
-  validateInputs(c, features, neighbours, mask, noise, "Model::forward('" + impl_->path + "')");
+  const std::string what = "Model::forward('" + impl_->path + "')";
+  // CUDA: device guard + the caller's stream for everything below (checks, copies, the model).
+  const detail::DeviceScope scope(impl_->device, stream, what);
+  validateInputs(c, features, neighbours, mask, noise, what);
   const int64_t B = features.size(0);
+  // The compiled AOTInductor kernels size their OpenMP teams from this thread's setting.
+  applyThreadsToCallingThread();
 
   c10::InferenceMode guard;
-  const c10::Device dev = impl_->device;
-  std::vector<at::Tensor> in = {features.to(dev).contiguous(), neighbours.to(dev).contiguous(),
-                                mask.to(dev).contiguous(), noise.to(dev).contiguous()};
+  std::vector<at::Tensor> in = {scope.toDevice(features), scope.toDevice(neighbours), scope.toDevice(mask),
+                                scope.toDevice(noise)};
   at::Tensor out;
   try {
     if (impl_->format == ModelFormat::TorchScript) {
       std::vector<c10::IValue> args(in.begin(), in.end());
       out = impl_->script.forward(args).toTensor();
     } else {
-      std::vector<at::Tensor> outs = impl_->aoti->run(in);
+      std::vector<at::Tensor> outs = impl_->aoti->run(in, scope.nativeHandle());
       if (outs.size() != 1)
         throw Error("AOTInductor model '" + impl_->path + "' returned " + std::to_string(outs.size()) +
                     " outputs, expected 1");
