@@ -6,7 +6,9 @@
 // runs this with OMP_NUM_THREADS=4, so that default is 4 on any machine and a forward that ignored
 // configureThreads would start 3 OpenMP workers. libgomp keeps a thread's workers alive until the
 // thread exits, so the workers a forward started are the rise in /proc/self/task across it,
-// measured inside the fresh thread. Usage: test_thread_count [INTRA] (default 1).
+// measured inside the fresh thread. Models: omp_probe.pt2 (tests/cpp/make_omp_probe.py: compiled
+// kernels only, its first one an OpenMP region: nothing else sets the team size), the tiny gvae
+// model in both formats. Usage: test_thread_count [INTRA] (default 1).
 #include <dirent.h>
 
 #include <cstdlib>
@@ -66,18 +68,22 @@ int main(int argc, char** argv) {
 
   gvae::ModelOptions options;
   options.aoti_runners = 1;
+  const auto probe = gvae::Model::load(gvae_test::modelDir() + "/omp_probe.pt2", gvae::Device::Cpu, options);
   const auto aoti = gvae::Model::load(gvae_test::aotiPath(), gvae::Device::Cpu, options);
   const auto script = gvae::Model::load(gvae_test::torchscriptPath(), gvae::Device::Cpu);
   const std::vector<gvae::JetHits> jets = gvae_test::syntheticJets(64, 5);
   const gvae::Producer::Batch batch = gvae::Producer(aoti, {}).prepare(jets.data(), jets.size());
 
-  const int aotiWorkers = workersOfFreshThreadForward(aoti, batch);
-  std::cout << "aoti: a forward on a fresh thread (OpenMP default " << ompDefault << ", intra=" << intra
-            << ") started " << aotiWorkers << " worker thread(s): team of " << aotiWorkers + 1 << "\n";
-  // Exactly intra - 1: fewer would mean the compiled kernels never entered a parallel region (the
-  // test could not see the bug), more that they used OpenMP's default instead of configureThreads.
-  GVAE_CHECK_MSG(aotiWorkers == intra - 1, "aoti forward started " << aotiWorkers << " OpenMP workers, expected "
-                                                                    << intra - 1 << " for intra_op=" << intra);
+  // Exactly intra - 1 for the AOTInductor models: fewer would mean the compiled kernels never
+  // entered a parallel region (the test could not see the bug), more that they used OpenMP's
+  // default team instead of configureThreads'.
+  for (const auto& [model, name] : {std::pair{probe, "aoti omp_probe"}, std::pair{aoti, "aoti tiny"}}) {
+    const int workers = workersOfFreshThreadForward(model, batch);
+    std::cout << name << ": a forward on a fresh thread (OpenMP default " << ompDefault << ", intra=" << intra
+              << ") started " << workers << " worker thread(s): team of " << workers + 1 << "\n";
+    GVAE_CHECK_MSG(workers == intra - 1, name << " forward started " << workers << " OpenMP workers, expected "
+                                              << intra - 1 << " for intra_op=" << intra);
+  }
 
   const int scriptWorkers = workersOfFreshThreadForward(script, batch);
   std::cout << "torchscript: a forward on a fresh thread started " << scriptWorkers << " worker thread(s)\n";
