@@ -50,7 +50,8 @@ def main(argv: list[str]) -> int:
         path = Path(tmp) / "omp_probe.pt2"
         torch._inductor.aoti_compile_and_package(
             program, package_path=str(path),
-            inductor_configs={"aot_inductor.metadata": {"gvae_contract": json.dumps(contract)}})
+            inductor_configs={"aot_inductor.metadata": {"gvae_contract": json.dumps(contract)},
+                              "cpp.dynamic_threads": True})
         os.replace(path, target)
     stamp_path.write_text(json.dumps(stamp))
     print(f"wrote {target}")
