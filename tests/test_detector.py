@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from gvae import geometry
-from gvae.data.detector import DetectorConfig, Particles, bend_to_ecal, simulate, towers_to_image
+from gvae.data.detector import DetectorConfig, Particles, bend_to_ecal, simulate
+from gvae.jets import towers_to_pixels
 from gvae.errors import ConfigError, InvalidInput
 
 #: The default detector without electronics noise (empty channels are exactly empty) and with the
@@ -123,7 +124,7 @@ def test_hcal_is_stored_as_uniform_5x5_blocks():
     assert np.all(hcal == hcal[:, :1, :, :1])
     towers = hcal[:, 0, :, 0] * 25
     assert (towers > 0).sum() > 5
-    np.testing.assert_allclose(towers_to_image(towers).sum(), towers.sum(), rtol=1e-6)
+    np.testing.assert_allclose(towers_to_pixels(towers).sum(), towers.sum(), rtol=1e-6)
 
 
 def test_noise_is_zero_suppressed():

@@ -77,8 +77,8 @@ def test_embedded_contract_equals_sidecar_and_describes_the_model(exported_model
     gc.check_weights(embedded, export_source.state_dict)
     fresh = gx.contract_from_checkpoint(exported_models["checkpoint"], name="gvae_test", fmt=fmt)
     # one config hash: the checkpoint's (Config.sha256) is the contract's
-    from gvae.train.checkpoint import load_checkpoint
-    assert load_checkpoint(exported_models["checkpoint"])["config_sha256"] == embedded["training"]["config_sha256"]
+    from gvae.model.io import read_checkpoint
+    assert read_checkpoint(exported_models["checkpoint"])["config_sha256"] == embedded["training"]["config_sha256"]
     assert {k: v for k, v in fresh.items() if k != "created_utc"} == \
         {k: v for k, v in embedded.items() if k != "created_utc"}
 

@@ -417,11 +417,6 @@ def _gamma_smear(rng: np.random.Generator, energy: np.ndarray, rel_sigma: np.nda
     return out
 
 
-#: HCAL towers ``[25, 25]`` -> image channel ``[125, 125]`` (moved to gvae.jets.towers_to_pixels; alias kept for
-#: other branches, remove after their merge).
-towers_to_image = towers_to_pixels
-
-
 def ecal_shower_fraction(energy: np.ndarray, start_depth: np.ndarray, config: DetectorConfig) -> np.ndarray:
     """Fraction of a hadron shower of ``energy`` (GeV) that started at ``start_depth`` (lambda_I, from
     the ECAL front) deposited in the ECAL: the first interaction's pi0 fraction with the

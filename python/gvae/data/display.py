@@ -38,7 +38,7 @@ def _log_norm(values: np.ndarray) -> LogNorm | None:
     return LogNorm(vmin=vmin, vmax=max(vmax, vmin * 10))
 
 
-def _panel(fig: Figure, ax, image: np.ndarray, title: str, cmap: str, label: str) -> None:
+def image_panel(fig: Figure, ax, image: np.ndarray, title: str, cmap: str, label: str) -> None:
     """One image panel: rows = ieta (vertical axis = eta), columns = iphi (horizontal = phi)."""
     shown = np.where(image > 0, image, np.nan)
     norm = _log_norm(image)
@@ -54,7 +54,8 @@ def _panel(fig: Figure, ax, image: np.ndarray, title: str, cmap: str, label: str
         cbar.ax.tick_params(labelsize=11)
 
 
-def _save(fig: Figure, path: str | os.PathLike) -> str:
+def save_figure(fig: Figure, path: str | os.PathLike) -> str:
+    """Write ``fig`` to ``path`` (parent folders created, 80 dpi); returns the path."""
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=80)
@@ -70,25 +71,26 @@ def event_display(image: np.ndarray, path: str | os.PathLike, title: str = "") -
         axes = fig.subplots(1, 4, gridspec_kw=dict(left=0.04, right=0.98, bottom=0.12, top=0.86, wspace=0.3))
         for c in range(geometry.N_CHANNELS):
             hits = int(np.count_nonzero(image[c]))
-            _panel(fig, axes[c], image[c], f"{CHANNEL_LABELS[c]}: {hits} px, {image[c].sum():.0f} GeV",
+            image_panel(fig, axes[c], image[c], f"{CHANNEL_LABELS[c]}: {hits} px, {image[c].sum():.0f} GeV",
                    CHANNEL_CMAPS[c], "GeV")
-        _panel(fig, axes[3], image.sum(axis=0), f"combined: {image.sum():.0f} GeV", "viridis", "GeV")
+        image_panel(fig, axes[3], image.sum(axis=0), f"combined: {image.sum():.0f} GeV", "viridis", "GeV")
         if title:
             fig.suptitle(title, fontsize=18)
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
-def average_image(mean_image: np.ndarray, path: str | os.PathLike, n_jets: int) -> str:
-    """The mean image over ``n_jets`` jets (``[3, 125, 125]``), per channel and combined, log scale."""
+def average_image(mean_image: np.ndarray, path: str | os.PathLike, n_jets: int, title: str = "") -> str:
+    """The mean image over ``n_jets`` jets (``[3, 125, 125]``), per channel and combined, log scale;
+    ``title`` defaults to "average of n_jets jets"."""
     mean_image = np.asarray(mean_image, dtype=np.float64)
     with figure_style():
         fig = Figure(figsize=(24, 6.5))
         axes = fig.subplots(1, 4, gridspec_kw=dict(left=0.04, right=0.98, bottom=0.12, top=0.86, wspace=0.3))
         for c in range(geometry.N_CHANNELS):
-            _panel(fig, axes[c], mean_image[c], f"mean {CHANNEL_LABELS[c]}", CHANNEL_CMAPS[c], "GeV / pixel")
-        _panel(fig, axes[3], mean_image.sum(axis=0), "mean, combined", "viridis", "GeV / pixel")
-        fig.suptitle(f"average of {n_jets} jets", fontsize=18)
-        return _save(fig, path)
+            image_panel(fig, axes[c], mean_image[c], f"mean {CHANNEL_LABELS[c]}", CHANNEL_CMAPS[c], "GeV / pixel")
+        image_panel(fig, axes[3], mean_image.sum(axis=0), "mean, combined", "viridis", "GeV / pixel")
+        fig.suptitle(title or f"average of {n_jets} jets", fontsize=18)
+        return save_figure(fig, path)
 
 
 def hit_count_histograms(counts: np.ndarray, path: str | os.PathLike,
@@ -107,4 +109,4 @@ def hit_count_histograms(counts: np.ndarray, path: str | os.PathLike,
             ax.set_xlabel(f"{labels[c]} hits per jet", fontsize=16)
             ax.set_ylabel("jets", fontsize=16)
             ax.set_title(f"mean {values.mean():.1f}" if len(values) else "no jets", fontsize=14)
-        return _save(fig, path)
+        return save_figure(fig, path)

@@ -207,28 +207,10 @@ def occupancy_maps(occupancy: np.ndarray, path: str | os.PathLike, n_jets: int, 
         fig = Figure(figsize=(18, 6.5))
         axes = fig.subplots(1, 3, gridspec_kw=dict(left=0.05, right=0.97, bottom=0.12, top=0.86, wspace=0.3))
         for c in range(geometry.N_CHANNELS):
-            display._panel(fig, axes[c], occupancy[c], f"{display.CHANNEL_LABELS[c]} occupancy",
-                               display.CHANNEL_CMAPS[c], "fraction of jets")
+            display.image_panel(fig, axes[c], occupancy[c], f"{display.CHANNEL_LABELS[c]} occupancy",
+                                display.CHANNEL_CMAPS[c], "fraction of jets")
         fig.suptitle(title or f"occupancy, {n_jets} jets", fontsize=18)
-        return display._save(fig, path)
-
-
-def mean_image_plot(mean_image: np.ndarray, path: str | os.PathLike, title: str) -> str:
-    """A mean image ``[3, 125, 125]`` per channel and combined (log scale) with ``title``."""
-    from matplotlib.figure import Figure
-
-    from gvae.data import display
-    from gvae.plotstyle import figure_style
-
-    with figure_style():
-        fig = Figure(figsize=(24, 6.5))
-        axes = fig.subplots(1, 4, gridspec_kw=dict(left=0.04, right=0.98, bottom=0.12, top=0.86, wspace=0.3))
-        for c in range(geometry.N_CHANNELS):
-            display._panel(fig, axes[c], mean_image[c], f"mean {display.CHANNEL_LABELS[c]}",
-                           display.CHANNEL_CMAPS[c], "GeV / pixel")
-        display._panel(fig, axes[3], mean_image.sum(axis=0), "mean, combined", "viridis", "GeV / pixel")
-        fig.suptitle(title, fontsize=18)
-        return display._save(fig, path)
+        return display.save_figure(fig, path)
 
 
 def comparison_plot(a: FileStats, b: FileStats, label_a: str, label_b: str, path: str | os.PathLike) -> str:
@@ -257,7 +239,7 @@ def comparison_plot(a: FileStats, b: FileStats, label_a: str, label_b: str, path
                 ax.set_xlabel(f"{display.CHANNEL_LABELS[c]} {what} per jet", fontsize=15)
                 ax.set_ylabel("jets", fontsize=15)
                 ax.legend(fontsize=11)
-        return display._save(fig, path)
+        return display.save_figure(fig, path)
 
 
 def inspect(path: str | os.PathLike, out_dir: str | os.PathLike | None = None, events: int = 4,
@@ -301,8 +283,8 @@ def inspect(path: str | os.PathLike, out_dir: str | os.PathLike | None = None, e
         plots.append(display.average_image(stats.mean_image, out / "average_image.png", stats.n_jets))
         n_top = int((stats.y == 1).sum())
         if n_top:
-            plots.append(mean_image_plot(stats.mean_image_top, out / "average_image_top.png",
-                                         f"average of {n_top} top jets"))
+            plots.append(display.average_image(stats.mean_image_top, out / "average_image_top.png", n_top,
+                                               title=f"average of {n_top} top jets"))
         plots.append(occupancy_maps(stats.occupancy, out / "occupancy.png", stats.n_jets))
         plots.append(display.hit_count_histograms(stats.counts, out / "hit_counts.png",
                                                   labels=("Track", "ECAL", "HCAL tower")))

@@ -160,11 +160,6 @@ def check_range(path: str, n_jets: int, start: int, stop: int | None) -> tuple[i
 # --------------------------------------------------------------------------------------------
 # images <-> hits (the hit formats store track/ECAL pixels and one hit per HCAL tower)
 
-#: The flat hits of a batch of jets (moved to gvae.jets.HitBatch; alias kept for other branches, remove
-#: after their merge).
-Hits = HitBatch
-
-
 def images_to_hits(images: np.ndarray) -> HitBatch:
     """Nonzero pixels of track and ECAL, plus one hit per nonzero HCAL tower.
 

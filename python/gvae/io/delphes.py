@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
 import numpy as np
 
 from gvae.errors import CorruptFileError, DataError, FormatError, SchemaError
+from gvae.io._uproot import DECODE_ERRORS, one_line, open_ttree
 
 if TYPE_CHECKING:
     import awkward as ak
@@ -34,13 +35,11 @@ if TYPE_CHECKING:
 
 #: Name of the event tree Delphes writes.
 TREE = "Delphes"
-#: What uproot raises on bytes it cannot decode has no common base: every Exception is wrapped.
-_DECODE_ERRORS = (Exception,)
 
 
-def _one_line(exc: BaseException) -> str:
-    """``Type: message`` of an exception on one line (uproot's messages span several)."""
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+def _not_delphes_hint(keys: Sequence[str]) -> str:
+    """Appended to the missing-TTree error: it is not a Delphes file (perhaps a gvae jets file)."""
+    return ": not a Delphes file" + (" (a gvae jets file: read it without --from delphes)" if "jets" in keys else "")
 
 
 @dataclass
@@ -86,40 +85,7 @@ class DelphesFile:
     def __init__(self, path: str | os.PathLike, tree: str = TREE) -> None:
         self.path = os.fspath(path)
         self.tree_name = tree
-        if not os.path.exists(self.path):
-            raise FormatError("no such file", file=self.path)
-        import uproot
-
-        try:
-            self._file = uproot.open(self.path)
-        except _DECODE_ERRORS as exc:
-            raise FormatError(f"not a readable ROOT file ({_one_line(exc)})", file=self.path) from exc
-        try:
-            self._tree = self._open_tree()
-        except BaseException:
-            self._file.close()
-            raise
-
-    def _open_tree(self):
-        import uproot
-
-        try:
-            keys = self._file.keys(cycle=False)
-        except _DECODE_ERRORS as exc:
-            raise CorruptFileError(f"cannot read the ROOT directory ({_one_line(exc)})", file=self.path) from exc
-        if self.tree_name not in keys:
-            hint = " (a gvae jets file: read it without --from delphes)" if "jets" in keys else ""
-            raise SchemaError(f"not a Delphes file: no TTree '{self.tree_name}' (objects: "
-                              f"{', '.join(keys) or 'none'}){hint}", file=self.path, field=self.tree_name)
-        try:
-            tree = self._file[self.tree_name]
-        except _DECODE_ERRORS as exc:
-            raise CorruptFileError(f"cannot read the TTree '{self.tree_name}' ({_one_line(exc)})",
-                                   file=self.path, field=self.tree_name) from exc
-        if not isinstance(tree, uproot.TTree):
-            raise SchemaError(f"'{self.tree_name}' is a {type(tree).__name__}, expected a TTree",
-                              file=self.path, field=self.tree_name)
-        return tree
+        self._file, self._tree = open_ttree(self.path, self.tree_name, missing_hint=_not_delphes_hint)
 
     @property
     def n_events(self) -> int:
@@ -216,8 +182,8 @@ class DelphesFile:
                 arrays, rep = next(chunks)
             except StopIteration:
                 return
-            except _DECODE_ERRORS as exc:
-                raise CorruptFileError(f"cannot decode events from {a} ({_one_line(exc)})", file=self.path,
+            except DECODE_ERRORS as exc:
+                raise CorruptFileError(f"cannot decode events from {a} ({one_line(exc)})", file=self.path,
                                        row=a) from exc
             a, b = int(rep.tree_entry_start), int(rep.tree_entry_stop)
             by_name = {}

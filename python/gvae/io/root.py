@@ -26,6 +26,7 @@ import uproot
 
 from gvae import geometry
 from gvae.errors import CorruptFileError, SchemaError
+from gvae.io._uproot import DECODE_ERRORS, open_ttree
 from gvae.io._common import (REQUIRED_SCALARS, Reader, Writer, check_hits, empty_batch, images_to_hits,
                              scalar_or_default, validate_batch, validate_scalars)
 from gvae.jets import SCALAR_DTYPES, SCALARS, HitBatch, JetBatch
@@ -34,9 +35,6 @@ TREE = "jets"
 HIT_FIELDS: tuple[str, ...] = ("ieta", "iphi", "energy")
 _HIT_TYPES = {"ieta": np.int16, "iphi": np.int16, "energy": np.float32}
 HIT_BRANCHES: tuple[str, ...] = tuple(f"{ch}_{f}" for ch in geometry.CHANNELS for f in HIT_FIELDS)
-#: What uproot raises on bytes it cannot decode: its own errors, OSError, zlib/lz4/zstd errors,
-#: ValueError, KeyError, ... (no common base), so every Exception from uproot is wrapped.
-_DECODE_ERRORS = (Exception,)
 
 
 def _branch_types() -> dict:
@@ -85,31 +83,14 @@ class RootReader(Reader):
 
     def __init__(self, path: str) -> None:
         super().__init__(path)
+        self._file, tree = open_ttree(path, TREE)
         try:
-            self._file = uproot.open(path)
-        except _DECODE_ERRORS as exc:
-            raise CorruptFileError(f"cannot open as ROOT ({type(exc).__name__}: {exc})", file=path) from exc
-        try:
-            self._tree = self._open_tree()
+            self._tree = self._check_tree(tree)
         except BaseException:
             self._file.close()
             raise
 
-    def _open_tree(self):
-        try:
-            keys = self._file.keys(cycle=False)
-        except _DECODE_ERRORS as exc:
-            raise CorruptFileError(f"cannot read the ROOT directory ({exc})", file=self.path) from exc
-        if TREE not in keys:
-            raise SchemaError(f"no TTree '{TREE}' (objects: {', '.join(keys) or 'none'})", file=self.path,
-                              field=TREE)
-        try:
-            tree = self._file[TREE]
-        except _DECODE_ERRORS as exc:
-            raise CorruptFileError(f"cannot read the TTree '{TREE}' ({type(exc).__name__}: {exc})",
-                                   file=self.path, field=TREE) from exc
-        if not isinstance(tree, uproot.TTree):
-            raise SchemaError(f"'{TREE}' is a {type(tree).__name__}, expected a TTree", file=self.path, field=TREE)
+    def _check_tree(self, tree):
         names = set(tree.keys())
         for name in (*REQUIRED_SCALARS, *HIT_BRANCHES):
             if name not in names:
@@ -150,7 +131,7 @@ class RootReader(Reader):
                 arrays = next(it)
             except StopIteration:
                 return
-            except _DECODE_ERRORS as exc:
+            except DECODE_ERRORS as exc:
                 raise CorruptFileError(f"cannot decode entries from {row} ({type(exc).__name__}: {exc})",
                                        file=self.path, row=row) from exc
             hits = self._to_hits(arrays, row)

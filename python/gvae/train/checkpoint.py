@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 import gvae
-from gvae.model.io import CHECKPOINT_FORMAT, read_checkpoint
+from gvae.model.io import CHECKPOINT_FORMAT
 
 
 def capture_rng() -> dict[str, Any]:
@@ -49,7 +49,3 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     os.replace(tmp, path)
     return path
 
-
-#: Read a training checkpoint (the one reader, :func:`gvae.model.io.read_checkpoint`; this name is kept for
-#: other branches, remove after their merge).
-load_checkpoint = read_checkpoint

@@ -16,7 +16,8 @@ from tqdm import tqdm
 
 from gvae.errors import ConfigError, GvaeError
 from gvae.model import GVAE, gvae_loss
-from gvae.train.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from gvae.train.checkpoint import capture_rng, restore_rng, save_checkpoint
+from gvae.model.io import read_checkpoint
 from gvae.train.config import Config, save_config
 from gvae.train.data import Batch, SplitLoader, make_loader, open_split
 from gvae.train.distributed import SingleProcess
@@ -171,7 +172,7 @@ class Trainer:
         if not path.exists():
             log.warning("--resume: no %s yet, starting from scratch", path)
             return []
-        ckpt = load_checkpoint(path)
+        ckpt = read_checkpoint(path)
         if ckpt["config_sha256"] != self.cfg.sha256():
             changed = _diff(ckpt["config"], self.cfg.to_dict())
             log.warning("--resume: the configuration differs from the checkpoint's: %s", changed)
