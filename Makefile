@@ -46,12 +46,14 @@ sanitize:  ## the C++ unit tests built and run with AddressSanitizer (leak detec
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(SAN_BUILD) --output-on-failure -j $(JOBS)
 
+# tsan: intra-op 1 only (test_threading, test_thread_count); the intra=2 case is left out because its
+# OpenMP workers run in uninstrumented libgomp, see tests/cpp/sanitizers/tsan.supp.
 tsan:  ## the stress tests (test_threading, test_thread_count) built and run with ThreadSanitizer
 	cmake -S . -B $(TSAN_BUILD) -G Ninja -DPython_EXECUTABLE=$(abspath $(PY)) -DGVAE_BUILD_TESTS=ON \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGVAE_SANITIZE=thread >/dev/null
 	cmake --build $(TSAN_BUILD) -j $(JOBS) --target test_threading test_thread_count
 	GVAE_STRESS_JETS=200 TSAN_OPTIONS=suppressions=$(SUPP)/tsan.supp:halt_on_error=1:second_deadlock_stack=1 \
-	  ctest --test-dir $(TSAN_BUILD) --output-on-failure -j $(JOBS) -L 'stress|fixture'
+	  ctest --test-dir $(TSAN_BUILD) --output-on-failure -j $(JOBS) -L 'stress|fixture' -E test_thread_count_intra2
 
 bench: setup  ## run every benchmark in benchmarks/ (results land in benchmarks/results/)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
