@@ -7,10 +7,15 @@ measurements, minimum of the repeats, load average recorded):
   message passing ``A X`` (dense batched matmul on ``[B, N, N]`` vs gather + scatter-add on the
   ``[B, N, k]`` list) at the input and hidden widths, and the first MinCut pooling
   ``S^T A S`` with C = 100 clusters, at N = 200/400/800/1600;
-* the encoder (+ latent heads) and the whole model (paper decoder) forward per jet for both
-  formulations at each N with fixed clusters ``[100, 50]``, and the growth from N to 2N;
-* a roofline estimate: FLOPs per jet (``torch.utils.flop_counter``: matmul-type ops) over this
-  CPU's measured single-thread sgemm peak and a memory-bandwidth figure (large copy).
+* the first MinCut pooling with its losses, forward + backward (the training path): dense
+  ``dense_mincut_pool`` vs the kNN formulation before this branch (``tr(S^T A S)`` as the N x C
+  product ``sum(S * AS)``) vs now (the trace of the pooled C x C matrix);
+* the encoder (+ latent heads) and the whole default model (``configs/demo.yaml``: latent-only set
+  decoder, decoding the true hit counts as in training) forward per jet for both formulations at
+  each N with fixed clusters ``[100, 50]``, and the growth from N to 2N;
+* a roofline estimate: FLOPs per jet (``torch.utils.flop_counter``: matmul-type ops) of the
+  forward and of a training step (forward + backward) over this CPU's measured single-thread sgemm
+  peak and a memory-bandwidth figure (large copy).
 
 Writes ``benchmarks/results/knn.json`` and ``knn.md``.
 
@@ -31,15 +36,44 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_train import DEMO, graphs, machine, model_batch  # noqa: E402
+from bench_train import graphs, machine, model_batch  # noqa: E402
 
-from gvae.model import GVAE, InferenceModel, ModelConfig  # noqa: E402
+from torch_geometric.nn import dense_mincut_pool  # noqa: E402
+
+from gvae.model import GVAE, ModelConfig  # noqa: E402
 from gvae.model.adjacency import KnnAdjacency  # noqa: E402
-from gvae.model.knn import knn_graph, knn_mincut, knn_propagate  # noqa: E402
+from gvae.model.knn import knn_graph, knn_mincut, knn_propagate, normalise_pooled  # noqa: E402
 from gvae.model.pooling import coarsen  # noqa: E402
+from gvae.model.set_loss import true_counts  # noqa: E402
+from gvae.train.config import load_config  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PAPER_MS_PER_JET = 130.88 / 64  # T4, batch 64
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def knn_mincut_before(x: torch.Tensor, s: torch.Tensor, graph) -> tuple:
+    """``gvae.model.knn.knn_mincut`` with losses as it was before this branch (reference for the
+    side-by-side timing): ``tr(S^T A S)`` as the ``[B, N, C]`` product ``sum(S * AS)``."""
+    a_s = knn_propagate(s, graph)
+    st = s.transpose(1, 2)
+    out = torch.bmm(st, x)
+    pooled = torch.bmm(st, a_s)
+    num = (s * a_s).sum(dim=(1, 2))
+    den = (graph[3].to(s.dtype) * (s * s).sum(-1)).sum(-1)
+    mincut = torch.mean(-(num / den))
+    ss = torch.bmm(st, s)
+    eye = torch.eye(s.size(-1), dtype=ss.dtype)
+    ortho = torch.mean(torch.linalg.matrix_norm(
+        ss / torch.linalg.matrix_norm(ss, keepdim=True) - eye / torch.linalg.matrix_norm(eye)))
+    return out, normalise_pooled(pooled), mincut, ortho
+
+
+def default_config(n: int, message_passing: str) -> ModelConfig:
+    """``configs/demo.yaml``'s model with ``max_nodes = n`` and the automatic slot budget
+    (proportional to ``n``; the demo's ``[160, 704, 160]`` is the one for 1024)."""
+    return load_config(ROOT / "configs" / "demo.yaml", [f"model.max_nodes={n}", "model.slots=[]",
+                                                        f"model.message_passing={message_passing}"]).model
 
 
 def best_of(fn: Callable[[], object], repeats: int) -> float:
@@ -100,8 +134,25 @@ def bench_ops(nodes: list[int], batch: int, repeats: int, clusters: int = 100) -
             pool = pair_times({"dense": lambda: coarsen(x, adj, s),
                                "knn": lambda: knn_mincut(x, s, graph, False)}, repeats)
         row["mincut_pool_C100_ms"] = {k: 1000 * v for k, v in pool.items()}
+        logits = torch.randn(batch, n, clusters, generator=g)
+
+        def pool_fb(kind: str) -> Callable[[], None]:
+            def run() -> None:
+                xg, lg = x.clone().requires_grad_(True), logits.clone().requires_grad_(True)
+                if kind == "dense":
+                    o, a, mc, oc = dense_mincut_pool(xg, adj, lg, m, 0.1)
+                else:
+                    sg = torch.softmax(lg / 0.1, -1) * m.unsqueeze(-1)
+                    o, a, mc, oc = (knn_mincut_before(xg, sg, graph) if kind == "knn before"
+                                    else knn_mincut(xg, sg, graph, True))
+                (o.square().sum() + a.sum() + mc + oc).backward()
+            return run
+        fb = pair_times({k: pool_fb(k) for k in ("dense", "knn before", "knn")}, repeats)
+        row["mincut_pool_losses_C100_fwd_bwd_ms"] = {k: 1000 * v for k, v in fb.items()}
         for key in [k for k in row if k.endswith("_ms")]:
             row[key]["dense_over_knn"] = row[key]["dense"] / row[key]["knn"]
+            if "knn before" in row[key]:
+                row[key]["before_over_knn"] = row[key]["knn before"] / row[key]["knn"]
         rows.append(row)
         print("ops", json.dumps(row), flush=True)
         del adj
@@ -109,34 +160,46 @@ def bench_ops(nodes: list[int], batch: int, repeats: int, clusters: int = 100) -
 
 
 def bench_models(nodes: list[int], batch: int, repeats: int) -> list[dict]:
-    """Forward ms per jet of the encoder (+ latent) and of the whole model (paper decoder)."""
+    """Forward ms per jet of the encoder (+ latent) and of the default model (latent-only set decoder
+    decoding the true counts from the latent mean), and FLOPs per jet of the forward and of a
+    training step (forward + loss-free backward of the sum of the outputs)."""
     rows = []
     for n in nodes:
         f, nb, m = model_batch(graphs(batch, n, seed=n))
-        noise = torch.zeros(batch, 50, 16)
+        counts = true_counts(f, m)
         models = {}
         for mode in ("dense", "knn"):
             torch.manual_seed(0)
-            models[mode] = InferenceModel(GVAE(ModelConfig(max_nodes=n, k=8, message_passing=mode,
-                                                           **DEMO)).eval())
-        row: dict = {"nodes": n, "batch": batch, "clusters": DEMO["clusters"]}
+            models[mode] = GVAE(default_config(n, mode)).eval()
+        row: dict = {"nodes": n, "batch": batch, "clusters": models["knn"].config.clusters,
+                     "decoded_hits_per_jet": float(torch.minimum(counts, torch.tensor(
+                         models["knn"].config.slot_budget)).sum(1).float().mean())}
+
+        def encode(mm: GVAE) -> torch.Tensor:
+            return mm.encode(f, nb, m, check=False)[0]
+
+        def full(mm: GVAE):
+            return mm.decoder(encode(mm), None, counts)
         with torch.no_grad():
-            enc = pair_times({mode: (lambda mm=mm: mm.latent(mm.encoder(f, mm.adjacency(nb, m), m)[0]))
-                              for mode, mm in models.items()}, repeats)
-            full = pair_times({mode: (lambda mm=mm: mm(f, nb, m, noise)) for mode, mm in models.items()},
-                              repeats)
-            diff = float((models["dense"](f, nb, m, noise) - models["knn"](f, nb, m, noise)).abs().max())
+            enc = pair_times({mode: (lambda mm=mm: encode(mm)) for mode, mm in models.items()}, repeats)
+            fwd = pair_times({mode: (lambda mm=mm: full(mm)) for mode, mm in models.items()}, repeats)
+            diff = float((full(models["dense"]).xyu - full(models["knn"]).xyu).abs().max())
         row["encoder_ms_per_jet"] = {k: 1000 * v / batch for k, v in enc.items()}
-        row["model_ms_per_jet"] = {k: 1000 * v / batch for k, v in full.items()}
+        row["model_ms_per_jet"] = {k: 1000 * v / batch for k, v in fwd.items()}
         row["max_abs_diff_dense_knn"] = diff
         for mode, mm in models.items():
             with FlopCounterMode(display=False) as fc, torch.no_grad():
-                mm.latent(mm.encoder(f, mm.adjacency(nb, m), m)[0])
-            enc_flops = fc.get_total_flops() / batch
+                encode(mm)
+            row.setdefault("encoder_mflop_per_jet", {})[mode] = fc.get_total_flops() / batch / 1e6
             with FlopCounterMode(display=False) as fc, torch.no_grad():
-                mm(f, nb, m, noise)
-            row.setdefault("encoder_mflop_per_jet", {})[mode] = enc_flops / 1e6
+                full(mm)
             row.setdefault("model_mflop_per_jet", {})[mode] = fc.get_total_flops() / batch / 1e6
+            mm.train()
+            with FlopCounterMode(display=False) as fc:
+                out = mm(f, nb, m, None, check=False)
+                (out["decoded"].xyu.sum() + out["mincut_loss"] + out["ortho_loss"]).backward()
+            row.setdefault("train_step_mflop_per_jet", {})[mode] = fc.get_total_flops() / batch / 1e6
+            mm.eval()
         rows.append(row)
         print("model", json.dumps(row), flush=True)
         del models
@@ -176,13 +239,17 @@ def write_markdown(res: dict, path: Path) -> None:
     for r in res["ops"]:
         for key in [k for k in r if k.endswith("_ms")]:
             v = r[key]
-            lines.append(f"| {r['nodes']} | {r['batch']} | {key[:-3]} | {v['dense']:.2f} | {v['knn']:.2f} | "
+            before = (f" (kNN before this branch: {v['knn before']:.2f}, before / now {v['before_over_knn']:.2f})"
+                      if "knn before" in v else "")
+            lines.append(f"| {r['nodes']} | {r['batch']} | {key[:-3]}{before} | {v['dense']:.2f} | {v['knn']:.2f} | "
                          f"{v['dense_over_knn']:.1f} |")
     lines += ["", f"## Forward per jet, clusters {res['models'][0]['clusters']} fixed, batch "
               f"{res['models'][0]['batch']}", "",
               "Encoder = node GraphSAGE + MinCut stages + latent heads (what `message_passing` changes); "
-              "model = the exported signature with the paper decoder, which still builds `N x N` adjacencies "
-              "when it unpools (the latent-only decoder replaces it).", "",
+              "model = the default `configs/demo.yaml` model: encoder + latent-only set decoder decoding the true "
+              "hit counts (capped at the automatic slot budget for max_nodes = N) from the latent mean, as in training. "
+              "Decoded hits per jet: " + ", ".join(f"{r['decoded_hits_per_jet']:.0f} at N = {r['nodes']}"
+                                                    for r in res["models"]) + ".", "",
               "| N | encoder dense ms | encoder kNN ms | dense / kNN | growth dense | growth kNN | "
               "model dense ms | model kNN ms | growth model kNN | MFLOP/jet enc dense | enc kNN | max abs diff |",
               "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -201,6 +268,7 @@ def write_markdown(res: dict, path: Path) -> None:
               "traffic), so `FLOPs / peak` is the compute floor of one jet on one core.", "",
               "| N | part | formulation | MFLOP / jet | floor ms / jet | measured ms / jet | measured / floor | "
               "measured / paper's T4 2.05 ms |", "|---:|---|---|---:|---:|---:|---:|---:|"]
+    train_rows = []
     for r in res["models"]:
         for part in ("encoder", "model"):
             for mode in ("dense", "knn"):
@@ -209,6 +277,13 @@ def write_markdown(res: dict, path: Path) -> None:
                 ms = r[f"{part}_ms_per_jet"][mode]
                 lines.append(f"| {r['nodes']} | {part} | {mode} | {mf:.1f} | {floor:.3f} | {ms:.2f} | "
                              f"{ms / floor:.1f} | {ms / PAPER_MS_PER_JET:.1f} |")
+        tf = r["train_step_mflop_per_jet"]["knn"]
+        train_rows.append(f"| {r['nodes']} | {tf:.1f} | {pk['sgemm_1024_gflops'] * 1e3 / tf:.0f} | "
+                          f"{2 * pk['sgemm_1024_gflops'] * 1e3 / tf:.0f} |")
+    lines += ["", "Training step (forward + backward of the default model, kNN) FLOPs per jet and the compute-bound "
+              "ceiling of training throughput at the measured single-thread peak (1 core; 2 cores = 2 processes):",
+              "", "| N | MFLOP / jet (train step) | ceiling graphs/s, 1 core | ceiling graphs/s, 2 cores |",
+              "|---:|---:|---:|---:|", *train_rows]
     path.write_text("\n".join(lines) + "\n")
 
 

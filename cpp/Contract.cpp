@@ -157,7 +157,7 @@ class Validator {
   void onlyKeys(const Json& object, const std::string& path, const std::set<std::string>& allowed) const {
     if (!object.is_object()) fail(path.empty() ? "/" : path, "expected an object");
     for (auto it = object.begin(); it != object.end(); ++it)
-      if (allowed.count(it.key()) == 0) fail(path + "/" + it.key(), "unknown key (not in contract schema_version 1)");
+      if (allowed.count(it.key()) == 0) fail(path + "/" + it.key(), "unknown key (not in this contract schema_version)");
   }
 
   // A string matching the ECMAScript regular expression `pattern` (the schema's "pattern").
@@ -226,17 +226,27 @@ Contract Contract::parse(const std::string& json_text, const std::string& source
 
   Contract c;
   c.document = json_text;
-  v.onlyKeys(root, "", {"schema_version", "model", "inputs", "outputs", "node_features", "output_features",
-                        "geometry", "graph", "normalisation", "latent", "training", "weights_sha256", "created_utc"});
-
   long long version = v.integer(root, "", "schema_version");
-  if (version != kSchemaVersion)
+  if (version != kSchemaVersion && version != kSchemaVersionV2)
     v.fail("/schema_version", "unknown schema_version " + std::to_string(version) + " (this libgvae reads " +
-                                  std::to_string(kSchemaVersion) + ")");
+                                  std::to_string(kSchemaVersion) + " and " + std::to_string(kSchemaVersionV2) + ")");
   c.schema_version = static_cast<int>(version);
+  const bool v2 = version == kSchemaVersionV2;
+  if (v2)
+    v.onlyKeys(root, "", {"schema_version", "model", "batch", "entry_points", "node_features", "output_features",
+                          "geometry", "graph", "normalisation", "latent", "decoder", "conditions", "snap", "training",
+                          "weights_sha256", "created_utc"});
+  else
+    v.onlyKeys(root, "", {"schema_version", "model", "inputs", "outputs", "node_features", "output_features",
+                          "geometry", "graph", "normalisation", "latent", "training", "weights_sha256", "created_utc"});
 
   const Json& model = v.at(root, "", "model");
-  v.onlyKeys(model, "/model", {"name", "version", "format", "device"});
+  if (v2) {
+    v.onlyKeys(model, "/model", {"name", "version", "format", "device", "decoder"});
+    if (v.string(model, "/model", "decoder") != "latent") v.fail("/model/decoder", "expected 'latent'");
+  } else {
+    v.onlyKeys(model, "/model", {"name", "version", "format", "device"});
+  }
   c.model_name = v.matching(model, "/model", "name", "[A-Za-z0-9][A-Za-z0-9_.-]{0,63}",
                             "a name of 1-64 characters [A-Za-z0-9_.-] starting with a letter or digit");
   c.model_version = v.matching(model, "/model", "version", "[0-9]+\\.[0-9]+\\.[0-9]+([.+-][0-9A-Za-z.+-]*)?",
@@ -267,13 +277,102 @@ Contract Contract::parse(const std::string& json_text, const std::string& source
   v.stringList(root, "", "output_features", {"x", "y", "log_energy"});
 
   const long long N = c.max_nodes, K = c.k;
-  const Json& inputs = v.list(root, "", "inputs", 4);
-  v.tensor(inputs, "/inputs", 0, "features", "float32", {N, 6});
-  v.tensor(inputs, "/inputs", 1, "neighbours", "int64", {N, K});
-  v.tensor(inputs, "/inputs", 2, "mask", "bool", {N});
-  v.tensor(inputs, "/inputs", 3, "noise", "float32", {c.clusters, c.latent_dim});
-  const Json& outputs = v.list(root, "", "outputs", 1);
-  v.tensor(outputs, "/outputs", 0, "reconstruction", "float32", {N, 3});
+  if (!v2) {
+    const Json& inputs = v.list(root, "", "inputs", 4);
+    v.tensor(inputs, "/inputs", 0, "features", "float32", {N, 6});
+    v.tensor(inputs, "/inputs", 1, "neighbours", "int64", {N, K});
+    v.tensor(inputs, "/inputs", 2, "mask", "bool", {N});
+    v.tensor(inputs, "/inputs", 3, "noise", "float32", {c.clusters, c.latent_dim});
+    const Json& outputs = v.list(root, "", "outputs", 1);
+    v.tensor(outputs, "/outputs", 0, "reconstruction", "float32", {N, 3});
+  } else {
+    const Json& batch = v.at(root, "", "batch");
+    v.onlyKeys(batch, "/batch", {"min", "max"});
+    c.batch_min = v.positive(batch, "/batch", "min");
+    c.batch_max = v.positive(batch, "/batch", "max");
+    if (c.batch_min > c.batch_max)
+      v.fail("/batch", "min " + std::to_string(c.batch_min) + " > max " + std::to_string(c.batch_max));
+
+    const Json& decoder = v.at(root, "", "decoder");
+    v.onlyKeys(decoder, "/decoder", {"slots"});
+    const Json& slots = v.at(decoder, "/decoder", "slots");
+    if (!slots.is_array() || slots.size() != 3) v.fail("/decoder/slots", "expected 3 positive integers");
+    for (int ch = 0; ch < 3; ++ch) {
+      if (!slots[ch].is_number_integer() || slots[ch].get<long long>() < 1)
+        v.fail("/decoder/slots", "expected 3 positive integers, got " + slots.dump());
+      c.slots[ch] = static_cast<int>(slots[ch].get<long long>());
+    }
+    if (c.slotCount() > c.max_nodes) v.fail("/decoder/slots", "sum to more than max_nodes");
+    const long long C = c.clusters, L = c.latent_dim;
+    const long long slotsTotal = c.slotCount();
+
+    struct Want { const char* name; const char* dtype; std::vector<long long> dims; };
+    const std::vector<Want> decoded = {{"xyu", "float32", {slotsTotal, 3}}, {"channel", "int64", {slotsTotal}},
+                                       {"hit_mask", "bool", {slotsTotal}}, {"counts", "int64", {3}}};
+    const std::vector<std::pair<std::string, std::vector<Want>>> entries = {
+        {"reconstruct", {{"features", "float32", {N, 6}}, {"neighbours", "int64", {N, K}}, {"mask", "bool", {N}},
+                         {"noise", "float32", {C, L}}, {"count_noise", "float32", {3}}}},
+        {"simulate", {{"conditions", "float64", {2}}, {"latent_noise", "float32", {C * L}},
+                      {"count_noise", "float32", {3}}}}};
+    const Json& eps = v.at(root, "", "entry_points");
+    v.onlyKeys(eps, "/entry_points", {"reconstruct", "simulate"});
+    for (const auto& [name, inputs] : entries) {
+      const std::string path = "/entry_points/" + name;
+      const Json& e = v.at(eps, "/entry_points", name);
+      v.onlyKeys(e, path, {"aoti_model", "inputs", "outputs"});
+      EntryPoint ep;
+      ep.name = name;
+      ep.aoti_model = v.matching(e, path, "aoti_model", "[a-z_]+", "a model name [a-z_]+");
+      const Json& in = v.list(e, path, "inputs", inputs.size());
+      for (std::size_t i = 0; i < inputs.size(); ++i) {
+        v.tensor(in, path + "/inputs", i, inputs[i].name, inputs[i].dtype, inputs[i].dims);
+        TensorSpec t{inputs[i].name, inputs[i].dtype, {-1}};
+        t.shape.insert(t.shape.end(), inputs[i].dims.begin(), inputs[i].dims.end());
+        ep.inputs.push_back(std::move(t));
+      }
+      const Json& out = v.list(e, path, "outputs", decoded.size());
+      for (std::size_t i = 0; i < decoded.size(); ++i) {
+        v.tensor(out, path + "/outputs", i, decoded[i].name, decoded[i].dtype, decoded[i].dims);
+        TensorSpec t{decoded[i].name, decoded[i].dtype, {-1}};
+        t.shape.insert(t.shape.end(), decoded[i].dims.begin(), decoded[i].dims.end());
+        ep.outputs.push_back(std::move(t));
+      }
+      c.entry_points.push_back(std::move(ep));
+    }
+
+    const Json& cond = v.at(root, "", "conditions");
+    v.onlyKeys(cond, "/conditions", {"columns", "logpt_mean", "logpt_std", "types"});
+    v.stringList(cond, "/conditions", "columns", {"type", "pt"});
+    c.logpt_mean = v.number(cond, "/conditions", "logpt_mean");
+    c.logpt_std = v.number(cond, "/conditions", "logpt_std");
+    if (!(c.logpt_std > 0.0)) v.fail("/conditions/logpt_std", "must be > 0");
+    const Json& types = v.at(cond, "/conditions", "types");
+    if (!types.is_array() || types.empty()) v.fail("/conditions/types", "expected a non-empty list");
+    for (std::size_t i = 0; i < types.size(); ++i) {
+      const std::string path = "/conditions/types/" + std::to_string(i);
+      v.onlyKeys(types[i], path, {"index", "name", "pt_min", "pt_max"});
+      ConditionType t;
+      t.index = static_cast<int>(v.integer(types[i], path, "index"));
+      if (t.index != static_cast<int>(i)) v.fail(path + "/index", "indices must be 0..K-1 in order");
+      t.name = v.string(types[i], path, "name");
+      t.pt_min = v.number(types[i], path, "pt_min");
+      t.pt_max = v.number(types[i], path, "pt_max");
+      if (!(t.pt_min > 0.0 && t.pt_min <= t.pt_max)) v.fail(path, "expected 0 < pt_min <= pt_max");
+      c.types.push_back(std::move(t));
+    }
+
+    const Json& snap = v.at(root, "", "snap");
+    v.onlyKeys(snap, "/snap", {"max_hit_energy", "thresholds"});
+    c.max_hit_energy = v.number(snap, "/snap", "max_hit_energy");
+    if (!(c.max_hit_energy > 0.0)) v.fail("/snap/max_hit_energy", "must be > 0");
+    const Json& thr = v.at(snap, "/snap", "thresholds");
+    if (!thr.is_array() || thr.size() != 3) v.fail("/snap/thresholds", "expected 3 numbers");
+    for (int ch = 0; ch < 3; ++ch) {
+      if (!thr[ch].is_number() || !std::isfinite(thr[ch].get<double>()) || thr[ch].get<double>() < 0.0)
+        v.fail("/snap/thresholds", "expected 3 finite numbers >= 0, got " + thr.dump());
+      c.thresholds[ch] = thr[ch].get<double>();
+    }
+  }
 
   // The geometry the model was trained on must be the one this library builds graphs for.
   const Json& geo = v.at(root, "", "geometry");

@@ -94,6 +94,26 @@ ModelFormat detectFormat(const std::string& path) {
                        "' holds neither TorchScript code/ nor an AOTInductor data/aotinductor/ package");
 }
 
+// Names of the AOTInductor models in a package: data/aotinductor/<name>/... records.
+std::vector<std::string> aotiModelNames(const std::string& path) {
+  std::vector<std::string> names;
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(path);
+    for (const std::string& r : reader.getAllRecords()) {
+      const std::string prefix = "data/aotinductor/";
+      if (r.rfind(prefix, 0) != 0) continue;
+      const std::size_t end = r.find('/', prefix.size());
+      if (end == std::string::npos) continue;
+      std::string name = r.substr(prefix.size(), end - prefix.size());
+      if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(std::move(name));
+    }
+  } catch (const std::exception& e) {
+    throw ModelLoadError("cannot read model archive '" + path + "': " + e.what());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 c10::Device resolve(Device requested, int index, const std::string& exportedFor, ModelFormat format,
                     const std::string& path) {
   const bool cuda = cudaAvailable();
@@ -139,6 +159,8 @@ struct Model::Impl {
   mutable torch::jit::Module script;
   // AOTInductor: run() picks a free model-container runner (num_runners of them) or waits.
   std::unique_ptr<torch::inductor::AOTIModelPackageLoader> aoti;
+  // Contract v2 AOTInductor: one loader per entry point (the package's model of that name).
+  std::unordered_map<std::string, std::unique_ptr<torch::inductor::AOTIModelPackageLoader>> entries;
 };
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -190,7 +212,11 @@ std::shared_ptr<const Model> Model::load(const std::string& path, Device device,
     try {
       // Same lock as construction: both parse the package's JSON through shared static state.
       std::lock_guard<std::mutex> lock(aotiLoadMutex());
-      metadata = torch::inductor::AOTIModelPackageLoader::load_metadata_from_package(path, "model");
+      // v1 packages hold one model "model"; v2 one per entry point, all with the same contract
+      const std::vector<std::string> names = aotiModelNames(path);
+      const bool single = names.empty() || std::find(names.begin(), names.end(), "model") != names.end();
+      metadata = torch::inductor::AOTIModelPackageLoader::load_metadata_from_package(path, single ? "model"
+                                                                                                 : names.front());
     } catch (const std::exception& e) {
       throw ModelLoadError("cannot read AOTInductor package metadata of '" + path + "': " + e.what());
     }
@@ -208,15 +234,35 @@ std::shared_ptr<const Model> Model::load(const std::string& path, Device device,
     impl->device = resolve(device, options.device_index, impl->contract.device, impl->format, path);
     std::size_t runners = options.aoti_runners;
     if (runners == 0) runners = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 64);
-    try {
-      c10::OptionalDeviceGuard guard;  // CUDA: constants go to the resolved device
-      if (impl->device.is_cuda()) guard.reset_device(impl->device);
-      std::lock_guard<std::mutex> lock(aotiLoadMutex());
-      impl->aoti = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
-          path, "model", /*run_single_threaded=*/false, runners,
-          impl->device.is_cuda() ? impl->device.index() : c10::DeviceIndex(-1));
-    } catch (const std::exception& e) {
-      throw ModelLoadError("cannot load AOTInductor package '" + path + "': " + e.what());
+    if (impl->contract.schema_version >= Contract::kSchemaVersionV2) {
+      const std::vector<std::string> names = aotiModelNames(path);
+      for (const EntryPoint& ep : impl->contract.entry_points) {
+        if (std::find(names.begin(), names.end(), ep.aoti_model) == names.end())
+          throw ContractError("contract of '" + path + "': field '/entry_points/" + ep.name +
+                              "/aoti_model': the package has no model '" + ep.aoti_model + "'");
+        try {
+          c10::OptionalDeviceGuard guard;  // CUDA: constants go to the resolved device
+          if (impl->device.is_cuda()) guard.reset_device(impl->device);
+          std::lock_guard<std::mutex> lock(aotiLoadMutex());
+          impl->entries[ep.name] = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
+              path, ep.aoti_model, /*run_single_threaded=*/false, runners,
+              impl->device.is_cuda() ? impl->device.index() : c10::DeviceIndex(-1));
+        } catch (const std::exception& e) {
+          throw ModelLoadError("cannot load entry point '" + ep.name + "' of AOTInductor package '" + path +
+                               "': " + e.what());
+        }
+      }
+    } else {
+      try {
+        c10::OptionalDeviceGuard guard;  // CUDA: constants go to the resolved device
+        if (impl->device.is_cuda()) guard.reset_device(impl->device);
+        std::lock_guard<std::mutex> lock(aotiLoadMutex());
+        impl->aoti = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
+            path, "model", /*run_single_threaded=*/false, runners,
+            impl->device.is_cuda() ? impl->device.index() : c10::DeviceIndex(-1));
+      } catch (const std::exception& e) {
+        throw ModelLoadError("cannot load AOTInductor package '" + path + "': " + e.what());
+      }
     }
   }
   return std::shared_ptr<const Model>(new Model(std::move(impl)));
@@ -343,6 +389,9 @@ void validateInputs(const Contract& c, const at::Tensor& features, const at::Ten
 at::Tensor Model::forward(const at::Tensor& features, const at::Tensor& neighbours, const at::Tensor& mask,
                           const at::Tensor& noise, std::optional<c10::Stream> stream) const {
   const Contract& c = impl_->contract;
+  if (c.schema_version != Contract::kSchemaVersion)
+    throw ContractError("Model::forward('" + impl_->path + "'): a contract schema_version " +
+                        std::to_string(c.schema_version) + " model has no single forward; call run('reconstruct', ...)");
   const std::string what = "Model::forward('" + impl_->path + "')";
   // CUDA: device guard + the caller's stream for everything below (checks, copies, the model).
   const detail::DeviceScope scope(impl_->device, stream, what);
@@ -377,6 +426,98 @@ at::Tensor Model::forward(const at::Tensor& features, const at::Tensor& neighbou
                         c10::str(out.sizes()) + " and dtype " + c10::toString(out.scalar_type()) +
                         ", the contract promises float32 [B, " + std::to_string(c.max_nodes) + ", 3]");
   return out;
+}
+
+namespace {
+
+at::ScalarType dtypeOf(const std::string& name) {
+  if (name == "float32") return at::kFloat;
+  if (name == "float64") return at::kDouble;
+  if (name == "int64") return at::kLong;
+  return at::kBool;
+}
+
+}  // namespace
+
+bool Model::hasEntryPoint(const std::string& name) const noexcept {
+  return impl_->contract.entryPoint(name) != nullptr;
+}
+
+std::vector<at::Tensor> Model::run(const std::string& name, const std::vector<at::Tensor>& inputs,
+                                   std::optional<c10::Stream> stream) const {
+  const Contract& c = impl_->contract;
+  const std::string source = "Model::run('" + impl_->path + "', '" + name + "')";
+  // CUDA: device guard + the caller's stream for everything below (checks, copies, the model).
+  const detail::DeviceScope scope(impl_->device, stream, source);
+  const EntryPoint* ep = c.entryPoint(name);
+  if (ep == nullptr)
+    throw ContractError(source + ": the model's contract (schema_version " + std::to_string(c.schema_version) +
+                        ") has no entry point '" + name + "'");
+  if (inputs.size() != ep->inputs.size())
+    throw InvalidInput(source + ": " + std::to_string(inputs.size()) + " inputs, the entry point takes " +
+                       std::to_string(ep->inputs.size()));
+  if (!inputs[0].defined() || inputs[0].dim() < 1)
+    throw InvalidInput(source + ": field '" + ep->inputs[0].name + "': expected a tensor with a batch axis");
+  const int64_t B = inputs[0].size(0);
+  if (B < c.batch_min || B > c.batch_max)
+    throw InvalidInput(source + ": field 'batch': batch " + std::to_string(B) + " outside the artifact's batch range [" +
+                       std::to_string(c.batch_min) + ", " + std::to_string(c.batch_max) + "] (contract 'batch')");
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    std::vector<int64_t> shape = ep->inputs[i].shape;
+    shape[0] = B;
+    expectTensor(inputs[i], source, ep->inputs[i].name.c_str(), dtypeOf(ep->inputs[i].dtype), shape);
+  }
+  if (name == "reconstruct") validateInputs(c, inputs[0], inputs[1], inputs[2], inputs[3], source);
+  {
+    c10::InferenceMode guard;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      const at::Tensor& t = inputs[i];
+      if (!at::isFloatingType(t.scalar_type())) continue;
+      const int64_t row = firstBadRow(at::isfinite(t).logical_not().reshape({B, -1}).any(1));
+      if (row >= 0)
+        throw InvalidInput(source + ": batch row " + std::to_string(row) + ", field '" + ep->inputs[i].name +
+                           "': holds a value that is not finite");
+    }
+  }
+
+  // The compiled AOTInductor kernels size their OpenMP teams from this thread's setting.
+  applyThreadsToCallingThread();
+  c10::InferenceMode guard;
+  std::vector<at::Tensor> in;
+  in.reserve(inputs.size());
+  for (const at::Tensor& t : inputs) in.push_back(scope.toDevice(t));
+  std::vector<at::Tensor> outs;
+  try {
+    if (impl_->format == ModelFormat::TorchScript) {
+      std::vector<c10::IValue> args(in.begin(), in.end());
+      c10::IValue result = impl_->script.get_method(name)(std::move(args));
+      if (result.isTuple()) {
+        for (const c10::IValue& v : result.toTupleRef().elements()) outs.push_back(v.toTensor());
+      } else if (result.isTensorList()) {
+        for (const at::Tensor& t : result.toTensorVector()) outs.push_back(t);
+      } else {
+        outs.push_back(result.toTensor());
+      }
+    } else {
+      outs = impl_->entries.at(name)->run(in, scope.nativeHandle());
+    }
+  } catch (const gvae::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(source + " failed: " + e.what());
+  }
+  if (outs.size() != ep->outputs.size())
+    throw ContractError(source + ": returned " + std::to_string(outs.size()) + " outputs, the contract promises " +
+                        std::to_string(ep->outputs.size()));
+  for (std::size_t i = 0; i < outs.size(); ++i) {
+    std::vector<int64_t> shape = ep->outputs[i].shape;
+    shape[0] = B;
+    if (outs[i].scalar_type() != dtypeOf(ep->outputs[i].dtype) || outs[i].sizes() != at::IntArrayRef(shape))
+      throw ContractError(source + ": output '" + ep->outputs[i].name + "' is " +
+                          c10::toString(outs[i].scalar_type()) + " " + shapeText(outs[i].sizes()) +
+                          ", the contract promises " + ep->outputs[i].dtype + " " + shapeText(shape));
+  }
+  return outs;
 }
 
 }  // namespace gvae

@@ -14,6 +14,7 @@
 #include "DeviceScope.h"
 #include "gvae/Errors.h"
 #include "gvae/Geometry.h"
+#include "gvae/Snap.h"
 
 namespace gvae {
 
@@ -55,6 +56,15 @@ Producer::Producer(std::shared_ptr<const Model> model, ProducerConfig config)
         if (!model_) throw Error("Producer: model is null");
         if (config_.batch_size < 1)
           throw Error("Producer: batch_size must be >= 1, got " + std::to_string(config_.batch_size));
+        const Contract& c = model_->contract();
+        if (c.schema_version >= Contract::kSchemaVersionV2) {
+          if (!model_->hasEntryPoint("reconstruct"))
+            throw ContractError("Producer: model '" + model_->path() + "' has no 'reconstruct' entry point");
+          if (config_.batch_size < c.batch_min || config_.batch_size > c.batch_max)
+            throw InvalidInput("Producer: field 'batch_size': " + std::to_string(config_.batch_size) +
+                               " outside the batch range [" + std::to_string(c.batch_min) + ", " +
+                               std::to_string(c.batch_max) + "] of '" + model_->path() + "'");
+        }
         GraphConfig g;
         g.k = model_->contract().k;
         g.max_nodes = model_->contract().max_nodes;
@@ -85,7 +95,16 @@ Producer::Batch Producer::prepare(const JetHits* jets, std::size_t n, NoiseGener
       throw InvalidInput(std::string(e.what()) + " (jet_id " + std::to_string(jet.jet_id) + ")");
     }
     batch.jet_ids.push_back(jet.jet_id);
+    std::array<int, 3> counts{};
+    std::array<double, 3> energy{};
+    for (const Hit& h : jet.hits) {  // channels were checked by the graph builder
+      ++counts[static_cast<std::size_t>(h.channel)];
+      energy[static_cast<std::size_t>(h.channel)] += h.energy;
+    }
+    batch.counts_in.push_back(counts);
+    batch.energy_in.push_back(energy);
   }
+  const bool v2 = c.schema_version >= Contract::kSchemaVersionV2;
 
   c10::InferenceMode guard;
   // CUDA models: pinned host tensors, so that Model::forward's copies to the GPU are asynchronous.
@@ -114,13 +133,17 @@ Producer::Batch Producer::prepare(const JetHits* jets, std::size_t n, NoiseGener
 
   if (config_.mode == Mode::Deterministic) {
     batch.noise = at::zeros({B, c.clusters, c.latent_dim}, at::kFloat);
+    if (v2) batch.count_noise = at::zeros({B, 3}, at::kFloat);
   } else if (rng != nullptr) {
     batch.noise = rng->normal({B, c.clusters, c.latent_dim});
+    if (v2) batch.count_noise = rng->normal({B, 3});
   } else {
     batch.noise = at::empty({B, c.clusters, c.latent_dim}, at::kFloat);
+    if (v2) batch.count_noise = at::empty({B, 3}, at::kFloat);
     for (int64_t b = 0; b < B; ++b) {
       NoiseGenerator jetRng(jetSeed(config_.seed, batch.jet_ids[static_cast<std::size_t>(b)]));
       batch.noise[b].copy_(jetRng.normal({c.clusters, c.latent_dim}));
+      if (v2) batch.count_noise[b].copy_(jetRng.normal({3}));
     }
   }
   return batch;
@@ -145,6 +168,8 @@ std::vector<JetResult> Producer::finish(const Batch& batch, const at::Tensor& re
     out.diagnostics.n_hits = g.n_hits;
     out.diagnostics.total_energy = g.total_energy;
     out.diagnostics.dropped_energy_fraction = g.dropped_energy_fraction;
+    out.diagnostics.counts_in = batch.counts_in[b];
+    out.diagnostics.energy_in = batch.energy_in[b];
     out.hits.resize(static_cast<std::size_t>(g.n_nodes));
     for (int i = 0; i < g.n_nodes; ++i) {
       const float* o = r + (static_cast<int64_t>(b) * N + i) * 3;
@@ -155,6 +180,44 @@ std::vector<JetResult> Producer::finish(const Batch& batch, const at::Tensor& re
       h.energy = static_cast<float>(std::exp(static_cast<double>(o[2]) * c.log_energy.std + c.log_energy.mean));
       h.ieta = geometry::nearestPixel(h.x);
       h.iphi = geometry::nearestPixel(h.y);
+      ++out.diagnostics.counts_out[static_cast<std::size_t>(h.channel)];
+      out.diagnostics.energy_out[static_cast<std::size_t>(h.channel)] += h.energy;
+    }
+  }
+  return results;
+}
+
+std::vector<JetResult> Producer::finishSets(const Batch& batch, const std::vector<at::Tensor>& outputs) const {
+  const Contract& c = model_->contract();
+  const std::size_t B = batch.graphs.size();
+  const int64_t S = c.slotCount();
+  if (outputs.size() != 4) throw Error("Producer::finishSets: expected 4 outputs (xyu, channel, hit_mask, counts)");
+  c10::InferenceMode guard;
+  const at::Tensor xyu = outputs[0].to(at::kCPU, at::kFloat).contiguous();
+  const at::Tensor channel = outputs[1].to(at::kCPU, at::kLong).contiguous();
+  const at::Tensor mask = outputs[2].to(at::kCPU, at::kBool).contiguous();
+  const at::Tensor counts = outputs[3].to(at::kCPU, at::kLong).contiguous();
+  if (xyu.size(0) != static_cast<int64_t>(B) || xyu.size(1) != S)
+    throw Error("Producer::finishSets: xyu of shape " + c10::str(xyu.sizes()) + " for " + std::to_string(B) + " jets");
+  std::vector<JetResult> results(B);
+  for (std::size_t b = 0; b < B; ++b) {
+    const Graph& g = batch.graphs[b];
+    JetResult& out = results[b];
+    out.jet_id = batch.jet_ids[b];
+    JetDiagnostics& d = out.diagnostics;
+    d.n_nodes = g.n_nodes;
+    d.n_hits = g.n_hits;
+    d.total_energy = g.total_energy;
+    d.dropped_energy_fraction = g.dropped_energy_fraction;
+    d.counts_in = batch.counts_in[b];
+    d.energy_in = batch.energy_in[b];
+    const int64_t row = static_cast<int64_t>(b);
+    snapJet(c, xyu.const_data_ptr<float>() + row * S * 3, channel.const_data_ptr<int64_t>() + row * S,
+            mask.const_data_ptr<bool>() + row * S, S, out.hits);
+    for (int ch = 0; ch < 3; ++ch) d.decoded[ch] = static_cast<int>(counts.const_data_ptr<int64_t>()[row * 3 + ch]);
+    for (const RecoHit& h : out.hits) {
+      ++d.counts_out[static_cast<std::size_t>(h.channel)];
+      d.energy_out[static_cast<std::size_t>(h.channel)] += h.energy;
     }
   }
   return results;
@@ -171,8 +234,16 @@ std::vector<JetResult> Producer::produce(const std::vector<JetHits>& jets, Noise
   for (std::size_t start = 0; start < jets.size(); start += bs) {
     const std::size_t n = std::min(bs, jets.size() - start);
     Batch batch = prepare(jets.data() + start, n, rng, start);
-    at::Tensor rec = model_->forward(batch.features, batch.neighbours, batch.mask, batch.noise, scope.stream());
-    std::vector<JetResult> part = finish(batch, scope.toHost(rec));
+    std::vector<JetResult> part;
+    if (batch.count_noise.defined()) {
+      std::vector<at::Tensor> outs = model_->run(
+          "reconstruct", {batch.features, batch.neighbours, batch.mask, batch.noise, batch.count_noise}, scope.stream());
+      for (at::Tensor& t : outs) t = scope.toHost(t);
+      part = finishSets(batch, outs);
+    } else {
+      part = finish(batch, scope.toHost(model_->forward(batch.features, batch.neighbours, batch.mask, batch.noise,
+                                                         scope.stream())));
+    }
     std::move(part.begin(), part.end(), std::back_inserter(results));
   }
   return results;

@@ -28,8 +28,7 @@ def main(argv: list[str] | None = None) -> int:
 
     dataset = _load(out / "graphs" / "dataset.json")
     report = _load(out / "eval" / "report.json")
-    paper = _load(out / "eval_paper" / "report.json")
-    paper_training = _load(out / "run_paper" / "summary.json")
+    export = _load(out / "export" / "summary.json")
     compare = _load(out / "cmssw" / "compare.json")
     timing = _load(out / "cmssw" / "timing.json")
     training = _load(out / "run" / "summary.json")
@@ -50,16 +49,14 @@ def main(argv: list[str] | None = None) -> int:
                     f"{_fmt(emd['latent_pca'][ch]['median'])} (random other jet {_fmt(emd['other_jet'][ch]['median'])})")
     print(f"evaluation: median EMD [GeV] through the latent ({report['checkpoint']['latent']['size']} numbers) on "
           f"{report['data']['n_jets']} test jets -> " + "; ".join(rows))
-    pemd = paper["emd"]
-    print(f"paper     : paper-decoder GVAE (sees the encoder's assignments, node count and channels; "
-          f"{paper_training['seconds']:.0f} s training) median EMD all channels {_fmt(pemd['gvae']['all']['median'])} "
-          f"vs PCA given the true mask and channels {_fmt(pemd['baseline']['all']['median'])}")
     sim = out / "simulated.parquet"
     if not sim.is_file():
         sys.exit(f"demo summary: expected output missing: {sim}")
     print(f"simulation: {sim} (python -m gvae.simulate from the prior), displays in {out/'simulated_inspect'}")
-    print(f"export    : {out/'export'}  (paper-decoder model: TorchScript .pt + AOTInductor .pt2, contract "
-          "sidecars, verified)")
+    worst = max((a.get("max_abs_diff", 0.0) for a in export["artifacts"].values()), default=float("nan"))
+    print(f"export    : {out/'export'}  (latent-decoder model, contract v2, entry points reconstruct + simulate: "
+          f"TorchScript .pt + AOTInductor .pt2, verified against eager: max |d| {worst:.2g}, "
+          f"{'ok' if export.get('verify', {}).get('ok') else 'NOT VERIFIED'})")
     print(f"cmssw     : gvaeRun, {timing['streams']} streams: {timing['events']} held-out jets in "
           f"{timing['loop_seconds']:.2f} s ({timing['events_per_second']:.0f} events/s); vs Python bindings: "
           f"max |dx| {compare['max_abs_dx']:.2g}, max rel |dE| {compare['max_rel_denergy']:.2g} -> "

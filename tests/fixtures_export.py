@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-__all__ = ["exported_models", "exported_torchscript", "export_source"]
+__all__ = ["exported_models", "exported_torchscript", "export_source", "LATENT_MAX_BATCH", "latent_run",
+           "latent_exported"]
 
 
 def _checkpoint_path(trained_checkpoint: Any) -> Path:
@@ -55,3 +56,44 @@ def exported_models(export_source, exported_torchscript: dict[str, Any]) -> dict
                     name="gvae_test")
     return {**exported_torchscript, **result.artifacts,
             "seconds": {**exported_torchscript["seconds"], **result.seconds}}
+
+
+#: largest batch of the session's latent-decoder exports (small: the tests need 1, 7 and 64)
+LATENT_MAX_BATCH = 64
+
+
+@pytest.fixture(scope="session")
+def latent_run(tmp_path_factory: pytest.TempPathFactory, synthetic_graphs: Path) -> Path:
+    """``best.pt`` of a tiny latent-decoder GVAE (with its prior) trained 1 epoch on ``synthetic_graphs``."""
+    import yaml
+
+    from fixtures_model import tiny_config
+    from gvae.train.__main__ import main
+
+    run = tmp_path_factory.mktemp("latent_export_run")
+    cfg = tiny_config(48, 4, epochs=1)
+    cfg["model"] = {k: v for k, v in cfg["model"].items() if k != "decoder"} | {
+        "decoder": "latent", "decoder_hidden": 16, "decoder_heads": 2, "decoder_blocks": 1}
+    (run / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+    threads = __import__("torch").get_num_threads()
+    try:
+        assert main(["--config", str(run / "tiny.yaml"), "--data", str(synthetic_graphs), "--out", str(run),
+                     "--no-progress", "--threads", "1"]) == 0
+    finally:
+        __import__("torch").set_num_threads(threads)
+    return run / "best.pt"
+
+
+@pytest.fixture(scope="session")
+def latent_exported(latent_run: Path, synthetic_graphs: Path,
+                    tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Contract v2 exports (TorchScript + AOTInductor, CPU, batch 1..LATENT_MAX_BATCH) of ``latent_run``,
+    once per session: ``{"torchscript", "aoti", "checkpoint", "data", "dir", "source"}``."""
+    from gvae.export import export, load_source
+
+    source = load_source(latent_run, max_batch=LATENT_MAX_BATCH)
+    out = tmp_path_factory.mktemp("latent_exported")
+    result = export(source, out, formats=("torchscript", "aoti"), device="cpu", name="gvae_latent",
+                    max_batch=LATENT_MAX_BATCH)
+    return {**result.artifacts, "checkpoint": latent_run, "data": synthetic_graphs, "dir": out,
+            "source": source}

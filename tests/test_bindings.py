@@ -152,7 +152,7 @@ def test_errors_map_to_gvae_errors(tiny: dict, tmp_path: Path) -> None:
     with pytest.raises(GvaeError, match="unknown device 'cuda:x'"):
         native.Model.load(str(tiny["path"]), device="cuda:x")
     assert native.Model.load(str(tiny["path"]), device="auto").device == "cpu"  # exported for cpu
-    doc = dict(tiny["contract"], schema_version=2)
+    doc = dict(tiny["contract"], schema_version=3)
     with pytest.raises(ContractError, match="schema_version"):
         native.parse_contract(json.dumps(doc), "edited.json")
     assert native.parse_contract(json.dumps(tiny["contract"]))["graph"]["k"] == 4

@@ -143,7 +143,7 @@ def _set(doc: dict, path: tuple, value: object) -> dict:
 
 _DELETE = object()
 TAMPERED = {
-    "unknown schema_version": (("schema_version",), 2, "schema_version"),
+    "unknown schema_version": (("schema_version",), 3, "schema_version"),
     "schema_version as text": (("schema_version",), "1", "schema_version"),
     "unknown graph builder": (("graph", "builder"), "gvae-graph-v2", "graph.builder"),
     "reordered node features": (("node_features",),

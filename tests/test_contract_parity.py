@@ -148,7 +148,7 @@ TABLE: dict[str, tuple[list[tuple[tuple[Any, ...], Any]], str, str, str, str]] =
                      "/normalisation/y/std"),
     "unknown device": ([(("model", "device"), "tpu")], REJECT, REJECT, r"contract\.model\.device", "/model/device"),
     # -- versions ---------------------------------------------------------------------------------
-    "unknown schema_version 2": ([(("schema_version",), 2)], REJECT, REJECT, "schema_version", "/schema_version"),
+    "unknown schema_version 3": ([(("schema_version",), 3)], REJECT, REJECT, "schema_version", "/schema_version"),
     "unknown schema_version 0": ([(("schema_version",), 0)], REJECT, REJECT, "schema_version", "/schema_version"),
     "schema_version as text": ([(("schema_version",), "1")], REJECT, REJECT, "schema_version", "/schema_version"),
     # -- deliberate differences (module docstring) --------------------------------------------------
@@ -207,7 +207,7 @@ def test_table_has_both_outcomes_and_every_listed_check() -> None:
     for needed in ("missing weights hash", "malformed weights hash", "config changed after hashing",
                    "unknown top-level key", "bad timestamp", "wrong centre pixel", "other pixel size",
                    "HCAL tower of 4 pixels", "energy in MeV", "k equal to max_nodes (shapes consistent)",
-                   "unknown schema_version 2"):
+                   "unknown schema_version 3"):
         assert TABLE[needed][1:3] == (REJECT, REJECT), needed
     differences = [c for c, row in TABLE.items() if row[1] != row[2]]
     assert differences == ["k written as 4.0", "image size written as 125.0",

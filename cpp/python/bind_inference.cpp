@@ -111,6 +111,22 @@ py::dict resultsToDict(const std::vector<gvae::JetResult>& results) {
     dropped.push_back(r.diagnostics.dropped_energy_fraction);
   }
   py::dict d;
+  std::vector<int32_t> countsIn, countsOut, decoded;
+  std::vector<double> energyIn, energyOut;
+  for (const auto& r : results)
+    for (int ch = 0; ch < 3; ++ch) {
+      countsIn.push_back(r.diagnostics.counts_in[ch]);
+      countsOut.push_back(r.diagnostics.counts_out[ch]);
+      decoded.push_back(r.diagnostics.decoded[ch]);
+      energyIn.push_back(r.diagnostics.energy_in[ch]);
+      energyOut.push_back(r.diagnostics.energy_out[ch]);
+    }
+  const py::ssize_t nJets = static_cast<py::ssize_t>(results.size());
+  d["counts_in"] = vectorToNumpy(countsIn).reshape({nJets, py::ssize_t(3)});
+  d["counts_out"] = vectorToNumpy(countsOut).reshape({nJets, py::ssize_t(3)});
+  d["decoded"] = vectorToNumpy(decoded).reshape({nJets, py::ssize_t(3)});
+  d["energy_in"] = vectorToNumpy(energyIn).reshape({nJets, py::ssize_t(3)});
+  d["energy_out"] = vectorToNumpy(energyOut).reshape({nJets, py::ssize_t(3)});
   d["channel"] = vectorToNumpy(channel);
   d["x"] = vectorToNumpy(x);
   d["y"] = vectorToNumpy(y);
@@ -124,6 +140,60 @@ py::dict resultsToDict(const std::vector<gvae::JetResult>& results) {
   d["total_energy"] = vectorToNumpy(totalEnergy);
   d["dropped_energy_fraction"] = vectorToNumpy(dropped);
   return d;
+}
+
+py::dict simulatedToDict(const std::vector<gvae::SimulatedJet>& jets) {
+  std::vector<int32_t> channel, ieta, iphi, perJet;
+  std::vector<float> x, y, energy;
+  std::vector<int64_t> counts;
+  std::vector<uint64_t> ids;
+  std::vector<double> energyPerChannel;
+  for (const auto& j : jets) {
+    for (const auto& h : j.hits) {
+      channel.push_back(h.channel);
+      x.push_back(h.x);
+      y.push_back(h.y);
+      ieta.push_back(h.ieta);
+      iphi.push_back(h.iphi);
+      energy.push_back(h.energy);
+    }
+    counts.push_back(static_cast<int64_t>(j.hits.size()));
+    ids.push_back(j.jet_id);
+    for (int ch = 0; ch < 3; ++ch) {
+      perJet.push_back(j.counts[ch]);
+      energyPerChannel.push_back(j.energy[ch]);
+    }
+  }
+  const py::ssize_t n = static_cast<py::ssize_t>(jets.size());
+  py::dict d;
+  d["channel"] = vectorToNumpy(channel);
+  d["x"] = vectorToNumpy(x);
+  d["y"] = vectorToNumpy(y);
+  d["ieta"] = vectorToNumpy(ieta);
+  d["iphi"] = vectorToNumpy(iphi);
+  d["energy"] = vectorToNumpy(energy);
+  d["counts"] = vectorToNumpy(counts);
+  d["jet_id"] = vectorToNumpy(ids);
+  d["channel_counts"] = vectorToNumpy(perJet).reshape({n, py::ssize_t(3)});
+  d["channel_energy"] = vectorToNumpy(energyPerChannel).reshape({n, py::ssize_t(3)});
+  return d;
+}
+
+at::Tensor anyToTensor(const py::array& a, const std::string& dtype) {
+  if (dtype == "float32") return toTensor(a.cast<Array<float>>(), at::kFloat);
+  if (dtype == "float64") return toTensor(a.cast<Array<double>>(), at::kDouble);
+  if (dtype == "int64") return toTensor(a.cast<Array<int64_t>>(), at::kLong);
+  return toTensor(a.cast<Array<bool>>(), at::kBool);
+}
+
+py::array anyToNumpy(const at::Tensor& t) {
+  switch (t.scalar_type()) {
+    case at::kFloat: return toNumpy<float>(t);
+    case at::kDouble: return toNumpy<double>(t);
+    case at::kLong: return toNumpy<int64_t>(t);
+    case at::kBool: return toNumpy<bool>(t);
+    default: throw gvae::Error(std::string("unsupported output dtype ") + c10::toString(t.scalar_type()));
+  }
 }
 
 py::object contractDict(const gvae::Contract& c) {
@@ -177,7 +247,30 @@ void bind_inference(py::module_& m) {
           },
           py::arg("features"), py::arg("neighbours"), py::arg("mask"), py::arg("noise"),
           "Raw forward: features f32 [B,N,6], neighbours i64 [B,N,k], mask bool [B,N], noise f32 [B,C,L] "
-          "-> f32 [B,N,3] (normalised).");
+          "-> f32 [B,N,3] (normalised).")
+      .def("has_entry_point", &gvae::Model::hasEntryPoint, py::arg("name"))
+      .def(
+          "run",
+          [](const gvae::Model& mdl, const std::string& name, const std::vector<py::array>& inputs) {
+            const gvae::EntryPoint* ep = mdl.contract().entryPoint(name);
+            if (ep == nullptr) throw gvae::ContractError("model '" + mdl.path() + "' has no entry point '" + name + "'");
+            if (inputs.size() != ep->inputs.size())
+              throw gvae::InvalidInput("entry point '" + name + "' takes " + std::to_string(ep->inputs.size()) +
+                                       " inputs, got " + std::to_string(inputs.size()));
+            std::vector<at::Tensor> in;
+            for (std::size_t i = 0; i < inputs.size(); ++i) in.push_back(anyToTensor(inputs[i], ep->inputs[i].dtype));
+            std::vector<at::Tensor> out;
+            {
+              py::gil_scoped_release release;
+              out = mdl.run(name, in);
+            }
+            py::list result;
+            for (const at::Tensor& t : out) result.append(anyToNumpy(t));
+            return py::tuple(result);
+          },
+          py::arg("name"), py::arg("inputs"),
+          "Contract v2: run entry point 'reconstruct' or 'simulate' on numpy inputs (contract order, cast to the "
+          "contract dtypes); returns the output arrays (xyu, channel, hit_mask, counts).");
 
   py::class_<gvae::NoiseGenerator>(m, "NoiseGenerator",
       "Seeded standard-normal source for sampling mode (torch's CPU generator). One per caller.")
@@ -238,11 +331,89 @@ void bind_inference(py::module_& m) {
             d["neighbours"] = toNumpy<int64_t>(b.neighbours);
             d["mask"] = toNumpy<bool>(b.mask);
             d["noise"] = toNumpy<float>(b.noise);
+            if (b.count_noise.defined()) d["count_noise"] = toNumpy<float>(b.count_noise);
             return d;
           },
           py::arg("channel"), py::arg("ieta"), py::arg("iphi"), py::arg("energy"), py::arg("counts"),
           py::arg("jet_ids") = py::none(), py::arg("rng") = nullptr,
           "The model inputs the producer builds for these jets (one batch): features, neighbours, mask, noise.");
+
+  py::class_<gvae::Simulator>(m, "Simulator",
+      "Fast simulation through a contract v2 model's 'simulate' entry point: jet conditions in, snapped hits out.")
+      .def(py::init([](std::shared_ptr<gvae::Model> model, int batchSize, std::uint64_t seed) {
+             gvae::SimulatorConfig cfg;
+             cfg.batch_size = batchSize;
+             cfg.seed = seed;
+             return std::make_unique<gvae::Simulator>(std::move(model), cfg);
+           }),
+           py::arg("model"), py::arg("batch_size") = 64, py::arg("seed") = 0)
+      .def_property_readonly("batch_size", [](const gvae::Simulator& s) { return s.config().batch_size; })
+      .def_property_readonly("seed", [](const gvae::Simulator& s) { return s.config().seed; })
+      .def(
+          "simulate",
+          [](const gvae::Simulator& s, const Array<int>& jetType, const Array<double>& pt, const py::object& eta,
+             const py::object& phi, const py::object& jetIds, gvae::NoiseGenerator* rng) {
+            const py::ssize_t n = pt.size();
+            if (jetType.ndim() != 1 || pt.ndim() != 1 || jetType.size() != n)
+              throw gvae::InvalidInput("jet_type and pt must be 1-d arrays of the same length");
+            auto column = [n](const py::object& o, const char* name) {
+              std::vector<double> v(static_cast<std::size_t>(n), 0.0);
+              if (o.is_none()) return v;
+              Array<double> a = o.cast<Array<double>>();
+              if (a.ndim() != 1 || a.size() != n) throw gvae::InvalidInput(std::string(name) + " must have one entry per jet");
+              std::memcpy(v.data(), a.data(), sizeof(double) * v.size());
+              return v;
+            };
+            const std::vector<double> etas = column(eta, "eta"), phis = column(phi, "phi");
+            std::vector<gvae::JetCondition> jets(static_cast<std::size_t>(n));
+            Array<uint64_t> ids;
+            if (!jetIds.is_none()) {
+              ids = jetIds.cast<Array<uint64_t>>();
+              if (ids.ndim() != 1 || ids.size() != n) throw gvae::InvalidInput("jet_ids must have one entry per jet");
+            }
+            for (py::ssize_t j = 0; j < n; ++j) {
+              gvae::JetCondition& c = jets[static_cast<std::size_t>(j)];
+              c.jet_id = jetIds.is_none() ? static_cast<std::uint64_t>(j) : ids.data()[j];
+              c.jet_type = jetType.data()[j];
+              c.pt = pt.data()[j];
+              c.eta = etas[static_cast<std::size_t>(j)];
+              c.phi = phis[static_cast<std::size_t>(j)];
+            }
+            std::vector<gvae::SimulatedJet> out;
+            {
+              py::gil_scoped_release release;
+              out = s.simulate(jets, rng);
+            }
+            return simulatedToDict(out);
+          },
+          py::arg("jet_type"), py::arg("pt"), py::arg("eta") = py::none(), py::arg("phi") = py::none(),
+          py::arg("jet_ids") = py::none(), py::arg("rng") = nullptr,
+          "Per-jet conditions (jet_type, pt GeV, optional eta/phi, jet_ids) -> dict of flat per-hit arrays "
+          "(channel, x, y, ieta, iphi, energy; counts = hits per jet) and per-jet jet_id, channel_counts [n,3], "
+          "channel_energy [n,3].");
+
+  m.def(
+      "snap",
+      [](const gvae::Model& mdl, const Array<float>& xyu, const Array<int64_t>& channel, const Array<bool>& mask) {
+        const gvae::Contract& c = mdl.contract();
+        if (xyu.ndim() != 3 || xyu.shape(2) != 3 || channel.ndim() != 2 || mask.ndim() != 2 ||
+            channel.shape(0) != xyu.shape(0) || mask.shape(0) != xyu.shape(0) || channel.shape(1) != xyu.shape(1) ||
+            mask.shape(1) != xyu.shape(1))
+          throw gvae::InvalidInput("snap: expected xyu [B,S,3], channel [B,S], mask [B,S]");
+        if (c.schema_version < gvae::Contract::kSchemaVersionV2)
+          throw gvae::ContractError("snap: model '" + mdl.path() + "' has a v1 contract (no snap block)");
+        const py::ssize_t B = xyu.shape(0), S = xyu.shape(1);
+        std::vector<gvae::JetResult> results(static_cast<std::size_t>(B));
+        for (py::ssize_t b = 0; b < B; ++b) {
+          gvae::snapJet(c, xyu.data() + b * S * 3, channel.data() + b * S, mask.data() + b * S, S,
+                        results[static_cast<std::size_t>(b)].hits);
+          results[static_cast<std::size_t>(b)].jet_id = static_cast<uint64_t>(b);
+        }
+        return resultsToDict(results);
+      },
+      py::arg("model"), py::arg("xyu"), py::arg("channel"), py::arg("mask"),
+      "Snap decoded slots (normalised xyu [B,S,3], channel [B,S], mask [B,S]) to detector cells with the "
+      "model's contract v2 (gvae/Snap.h); returns the flat per-hit dict of Producer.produce.");
 
   m.def("configure_threads", &gvae::configureThreads, py::arg("intra_op") = 1, py::arg("inter_op") = 1,
         "Process-wide LibTorch intra-/inter-op threads; call once, early (see gvae/Threading.h).");

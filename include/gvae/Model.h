@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <ATen/Tensor.h>
 #include <c10/core/Device.h>
@@ -78,7 +79,8 @@ class Model {
   c10::Device device() const noexcept;  ///< the resolved device (never Auto)
   const std::string& path() const noexcept;
 
-  /// Raw model forward (DESIGN section 7) under c10::InferenceMode, thread-safe:
+  /// Raw model forward of a contract v1 model (DESIGN section 7; v2 models throw ContractError:
+  /// use run()) under c10::InferenceMode, thread-safe:
   ///   features f32 [B,N,6], neighbours i64 [B,N,k], mask bool [B,N], noise f32 [B,C,L]
   ///   -> reconstruction f32 [B,N,3] (normalised x', y', u'), on this model's device.
   /// The inputs are checked with validateInputs() before either format runs (gvae::InvalidInput
@@ -91,6 +93,19 @@ class Model {
   at::Tensor forward(const at::Tensor& features, const at::Tensor& neighbours,
                      const at::Tensor& mask, const at::Tensor& noise,
                      std::optional<c10::Stream> stream = std::nullopt) const;
+
+  /// Contract v2: whether the model has the entry point `name` ("reconstruct", "simulate").
+  bool hasEntryPoint(const std::string& name) const noexcept;
+
+  /// Contract v2: run entry point `name` under c10::InferenceMode, thread-safe. `inputs` in the
+  /// contract's order (entry_points.<name>.inputs), on the CPU or this model's device. Throws
+  /// ContractError if the contract has no such entry point (v1 models: none), InvalidInput naming
+  /// the field for a wrong count/dtype/shape, a batch outside the artifact's range
+  /// [batch_min, batch_max] (field 'batch'), a non-finite float value or a neighbour index outside
+  /// [0, N) (reconstruct). Returns the outputs (contract order) on this model's device.
+  /// CUDA: runs on `stream` under a device guard, like forward().
+  std::vector<at::Tensor> run(const std::string& name, const std::vector<at::Tensor>& inputs,
+                              std::optional<c10::Stream> stream = std::nullopt) const;
 
  private:
   struct Impl;

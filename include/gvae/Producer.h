@@ -15,6 +15,7 @@
 #ifndef GVAE_PRODUCER_H
 #define GVAE_PRODUCER_H
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -74,7 +75,11 @@ class Producer {
   explicit Producer(ProducerConfig config);
 
   /// Build graphs (gvae::GraphBuilder, k and max_nodes from the contract), normalise, run the
-  /// model in batches of config.batch_size, invert the normalisation. One JetResult per input jet,
+  /// model in batches of config.batch_size, invert the normalisation. Contract v1: one output hit
+  /// per graph node. Contract v2: the `reconstruct` entry point's decoded hit set, snapped to
+  /// detector cells (gvae/Snap.h); diagnostics carry counts/energy per channel in and out and the
+  /// decoder's counts. Sampling draws per jet the latent noise [C,L], then the count noise [3]
+  /// (caller generator: [n,C,L] then [n,3] per batch). One JetResult per input jet,
   /// same order. Throws gvae::InvalidInput naming the jet (index and jet_id) and field for bad hits
   /// (the whole call fails; no partial results). `rng` is used in sampling mode only (see the header comment).
   /// CUDA: the batches run on `stream` (default: the calling thread's current stream of the model's
@@ -89,14 +94,19 @@ class Producer {
   /// features f32 [n,N,6], neighbours i64 [n,N,k], mask bool [n,N], noise f32 [n,C,L], and the graphs.
   struct Batch {
     at::Tensor features, neighbours, mask, noise;
+    at::Tensor count_noise;  ///< contract v2 only: f32 [n,3]
     std::vector<Graph> graphs;
     std::vector<std::uint64_t> jet_ids;
+    std::vector<std::array<int, 3>> counts_in;     ///< input hits per channel, per jet
+    std::vector<std::array<double, 3>> energy_in;  ///< input GeV per channel, per jet
   };
   /// `first_index` is the index of jets[0] in the caller's list (error messages only).
   Batch prepare(const JetHits* jets, std::size_t n, NoiseGenerator* rng = nullptr,
                 std::size_t first_index = 0) const;
-  /// Physical hits from a reconstruction [n,N,3] (any device) of `batch`.
+  /// Physical hits from a reconstruction [n,N,3] (any device) of `batch` (contract v1).
   std::vector<JetResult> finish(const Batch& batch, const at::Tensor& reconstruction) const;
+  /// Contract v2: snapped hit sets from the `reconstruct` outputs (xyu, channel, hit_mask, counts).
+  std::vector<JetResult> finishSets(const Batch& batch, const std::vector<at::Tensor>& outputs) const;
 
   const Model& model() const noexcept { return *model_; }
   std::shared_ptr<const Model> sharedModel() const noexcept { return model_; }

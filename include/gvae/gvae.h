@@ -11,6 +11,8 @@
 #include "gvae/Hits.h"
 #include "gvae/Model.h"
 #include "gvae/Producer.h"
+#include "gvae/Simulator.h"
+#include "gvae/Snap.h"
 #include "gvae/Threading.h"
 #include "gvae/Version.h"
 

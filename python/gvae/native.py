@@ -25,6 +25,8 @@ from gvae.errors import InvalidInput
 
 Model = _core.Model
 Producer = _core.Producer
+Simulator = _core.Simulator
+snap = _core.snap
 NoiseGenerator = _core.NoiseGenerator
 configure_threads = _core.configure_threads
 configured_threads = _core.configured_threads
@@ -122,6 +124,6 @@ def produce(producer: Producer, jets: Sequence[Any], jet_ids: Sequence[int] | No
             for j in range(len(jets))]
 
 
-__all__ = ["Model", "Producer", "NoiseGenerator", "configure_threads", "configured_threads",
+__all__ = ["Model", "Producer", "Simulator", "snap", "NoiseGenerator", "configure_threads", "configured_threads",
            "parse_contract", "jet_seed", "MAX_HITS_PER_JET", "cmake_prefix_path", "include_dir",
            "library_path", "JetOutput", "flatten_hits", "produce"]

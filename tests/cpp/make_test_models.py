@@ -2,7 +2,8 @@
 
 A randomly initialised (seeded) :class:`gvae.model.GVAE` with a small architecture, exported
 with :func:`gvae.export.export` to ``OUT/tiny.pt`` (TorchScript) and ``OUT/tiny.pt2``
-(AOTInductor, CPU), each with its ``.contract.json`` sidecar, plus ``OUT/stamp.json`` naming the
+(AOTInductor, CPU), each with its ``.contract.json`` sidecar, the same for a latent-decoder model
+with a prior (contract v2: ``OUT/tiny_latent.pt``, ``OUT/tiny_latent.pt2``, batch 1..256), plus ``OUT/stamp.json`` naming the
 torch version and configuration. Untrained weights are enough for the library tests: they check
 loading, contract handling, shapes, determinism, threading and parity with eager PyTorch, not
 physics. Skips the work when ``OUT/stamp.json`` already matches.
@@ -47,11 +48,47 @@ def build_source(seed: int = SEED):
                         clusters=cfg.latent_clusters, latent_dim=cfg.latent_dim, batch_size=8)
 
 
-def export_once(out: Path, name: str, formats: list[str], device: str) -> None:
+#: The latent-decoder (contract v2) test model: same encoder, a small set decoder.
+TINY_LATENT_CONFIG = {**TINY_CONFIG, "decoder": "latent", "decoder_hidden": 16, "decoder_heads": 2,
+                      "decoder_blocks": 1, "slots": [10, 30, 10]}
+
+
+def build_latent_source(seed: int = SEED):
+    """The seeded random latent-decoder model with a prior fitted on seeded random latents
+    (types 0 and 1, pT 400..1200 GeV) as a contract v2 :class:`gvae.export.ExportSource`."""
+    import numpy as np
+
+    from gvae.export import ExportSource
+    from gvae.export.contract import prior_tensors
+    from gvae.export.entry import LatentEntryPoints
+    from gvae.model import GVAE, ModelConfig
+    from gvae.model.prior import ConditionalPrior
+
+    torch.manual_seed(seed)
+    cfg = ModelConfig.from_dict(dict(TINY_LATENT_CONFIG))
+    model = GVAE(cfg).eval()
+    rng = np.random.default_rng(seed)
+
+    def latents(n: int):
+        label = (np.arange(n) % 2).astype(np.float32)
+        pt = rng.uniform(400.0, 1200.0, n)
+        mu = rng.normal(0.0, 1.0, (n, cfg.latent_clusters, cfg.latent_dim)) + 0.3 * label[:, None, None]
+        return mu, label, pt
+
+    prior = ConditionalPrior.fit(*latents(200), *latents(50))
+    return ExportSource(model=LatentEntryPoints(model, prior).eval(),
+                        state_dict={**model.state_dict(), **prior_tensors(prior)},
+                        config={"model": cfg.to_dict(), "seed": seed}, normalisation=TINY_NORMALISATION,
+                        k=cfg.k, max_nodes=cfg.max_nodes, clusters=cfg.latent_clusters,
+                        latent_dim=cfg.latent_dim, batch_size=8, decoder="latent", gvae=model, prior=prior,
+                        slots=tuple(cfg.slot_budget), max_batch=256)
+
+
+def export_once(out: Path, name: str, formats: list[str], device: str, latent: bool = False) -> None:
     """Export the tiny model to ``out/<name>.{pt,pt2}`` unless the stamp says it is up to date."""
     from gvae.export import export
 
-    stamp = {"torch": torch.__version__, "config": TINY_CONFIG, "normalisation": TINY_NORMALISATION,
+    stamp = {"torch": torch.__version__, "config": TINY_LATENT_CONFIG if latent else TINY_CONFIG, "normalisation": TINY_NORMALISATION,
              "seed": SEED, "formats": sorted(formats), "device": device, "name": name,
              "script": Path(__file__).read_text()}
     stamp_path = out / f"{name}.stamp.json"
@@ -69,7 +106,9 @@ def export_once(out: Path, name: str, formats: list[str], device: str) -> None:
     # Export into a private directory, then rename into place: concurrent runs (two build trees'
     # ctest at once) never see half-written files.
     with tempfile.TemporaryDirectory(dir=out, prefix=f".{name}-") as tmp:
-        result = export(build_source(), Path(tmp), formats=formats, device=device, name=name, max_batch=1024)
+        source = build_latent_source() if latent else build_source()
+        result = export(source, Path(tmp), formats=formats, device=device, name=name,
+                        max_batch=source.max_batch if latent else 1024)
         for fmt, path in result.artifacts.items():
             for produced in (path, path.with_name(path.name + ".contract.json")):
                 os.replace(produced, out / produced.name)
@@ -94,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s %(message)s")
     export_once(args.out, args.name, args.formats, args.device)
+    export_once(args.out, f"{args.name}_latent", args.formats, args.device, latent=True)
     if args.cuda_if_available and torch.cuda.is_available():
         export_once(args.out, f"{args.name}_cuda", ["torchscript", "aoti"], "cuda")
     return 0

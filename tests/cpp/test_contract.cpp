@@ -50,7 +50,7 @@ int main() {
   GVAE_CHECK_THROWS(gvae::ContractError, gvae::Contract::parse("{not json", "broken.json"), "broken.json",
                     "not valid JSON");
   GVAE_CHECK_THROWS(gvae::ContractError, gvae::Contract::parse("[1, 2]", "list.json"), "expected a JSON object");
-  expectRejected(valid, [](json& d) { d["schema_version"] = 2; }, "/schema_version", "unknown schema_version 2");
+  expectRejected(valid, [](json& d) { d["schema_version"] = 3; }, "/schema_version", "unknown schema_version 3");
   expectRejected(valid, [](json& d) { d["schema_version"] = "1"; }, "/schema_version", "expected an integer");
   expectRejected(valid, [](json& d) { d.erase("schema_version"); }, "/schema_version", "missing");
   expectRejected(valid, [](json& d) { d["graph"]["builder"] = "gvae-graph-v2"; }, "/graph/builder",

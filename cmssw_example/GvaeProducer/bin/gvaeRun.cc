@@ -1,10 +1,16 @@
-// gvaeRun: run a gvae reconstruction job (CMSSW: cmsRun).
+// gvaeRun: run a gvae reconstruction or fast-simulation job (CMSSW: cmsRun).
 //
 //   gvaeRun CONFIG [key=value ...]
 //
-// Reads the configuration (FWCore/ParameterSet), creates the ThreadsService, the GvhSource, the
-// GvaeReconstructionProducer (label gvaeReco) and the GvhOutputModule (label out), runs the event
-// loop on process.numberOfStreams streams and prints the TimeReport. Exit codes (README):
+// Reads the configuration (FWCore/ParameterSet), creates the ThreadsService and the modules of the
+// path chosen by `process.path`:
+//   reconstruction (default): GvhSource (label source) -> GvaeReconstructionProducer (gvaeReco)
+//                             -> GvhOutputModule (out)
+//   simulation:               GenJetSource (genJets) -> GvaeFastSimProducer (gvaeFastSim)
+//                             -> GvhSimOutputModule (simOut)
+// The other path's blocks, when the configuration has them, are checked (every key read and
+// validated) but nothing of them is opened or loaded. Runs the event loop on
+// process.numberOfStreams streams and prints the TimeReport. Exit codes (README):
 //   0 ok | 1 other error | 2 configuration/usage | 3 input data | 4 model/contract | 5 device | 6 output file
 #include <cstdio>
 #include <exception>
@@ -18,8 +24,11 @@
 #include "FWCore/ParameterSet/interface/ParameterSet.h"
 #include "FWCore/ServiceRegistry/interface/Service.h"
 #include "FWCore/Utilities/interface/Exception.h"
+#include "GeneratorInterface/GvaeGen/plugins/GenJetSource.h"
+#include "GvaeProducer/plugins/GvaeFastSimProducer.h"
 #include "GvaeProducer/plugins/GvaeReconstructionProducer.h"
 #include "IOGvh/plugins/GvhOutputModule.h"
+#include "IOGvh/plugins/GvhSimOutputModule.h"
 #include "IOGvh/plugins/GvhSource.h"
 #include "PhysicsTools/Gvae/interface/ThreadsService.h"
 #include "gvae/Errors.h"
@@ -29,13 +38,17 @@ namespace {
 
 constexpr const char* kUsage = R"(usage: gvaeRun CONFIG [key=value ...]
 
-Run the gvae reconstruction job described by CONFIG (a `key = value` file, see
-cmssw_example/README.md); each key=value argument overrides or adds one parameter, e.g.
+Run the gvae reconstruction or fast-simulation job described by CONFIG (a `key = value` file,
+see cmssw_example/README.md); each key=value argument overrides or adds one parameter, e.g.
   gvaeRun GvaeProducer/test/gvaeReco_cfg.txt source.fileName=jets.gvh process.numberOfStreams=4
+  gvaeRun GvaeProducer/test/gvaeReco_cfg.txt process.path=simulation genJets.fileName=conditions.csv
 
 Parameters:
+  process.path              reconstruction (default) | simulation
   process.numberOfStreams   concurrent streams (threads), default 1
   process.maxEvents         events to process, -1 = all (default)
+  process.maxEventsInFlight events read but not yet written, at most (back-pressure on the
+                            output's reorder buffer); default 0 = 2 x numberOfStreams
   process.timingReport      also write the TimeReport as JSON to this file (default: none)
   ThreadsService.intraOpThreads / interOpThreads   LibTorch threads (default 1 / 1)
   source.fileName           input .gvh file (required)
@@ -47,6 +60,13 @@ Parameters:
   gvaeReco.seed             sampling seed (default 0); gvaeReco.noise  jet | stream (default jet)
   out.fileName              output .gvh of reconstructed hits (required)
   out.detailsFileName       output .gvr with full-precision x, y, energy (optional)
+ simulation path:
+  genJets.fileName          generator jets: conditions .csv (type,pt[,eta,phi]) or a .gvh (its
+                            label/pt/eta/phi scalars) (required); genJets.jetsPerEvent, skipEvents
+  gvaeFastSim.modelPath     exported model with a `simulate` entry point (required)
+  gvaeFastSim.device / batchSize / seed    as gvaeReco (default cpu / 64 / 0)
+  gvaeFastSim.noise         jet (per-jet seeds, default) | stream
+  simOut.fileName           output .gvh of simulated jets (required)
 
 Exit codes: 0 ok, 1 other error, 2 configuration, 3 input data, 4 model/contract,
 5 device unavailable, 6 output file.
@@ -71,6 +91,102 @@ int fail(int code, const char* kind, const std::string& message) {
   return code;
 }
 
+struct Failure {
+  int code;
+  const char* kind;
+};
+
+/// Exit code and kind of an exception; a ModuleFailure (an exception that left a module, wrapped
+/// with the module's context) is classified by the original exception nested inside it.
+Failure classify(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const edm::Exception& e) {
+    if (e.category() == edm::errors::Category::ModuleFailure) {
+      try {
+        std::rethrow_if_nested(e);
+      } catch (...) {
+        return classify(std::current_exception());
+      }
+    }
+    if (e.category() == edm::errors::Category::Configuration) return {2, "Configuration"};
+    if (e.category() == edm::errors::Category::FileOpenError) return {6, "FileOpenError"};
+    return {1, edm::errors::categoryName(e.category())};
+  } catch (const gvae::DeviceUnavailable&) {
+    return {5, "DeviceUnavailable"};
+  } catch (const gvae::ModelLoadError&) {
+    return {4, "ModelLoadError"};
+  } catch (const gvae::ContractError&) {
+    return {4, "ContractError"};
+  } catch (const gvae::DataError&) {
+    return {3, "DataError"};
+  } catch (const gvae::InvalidInput&) {
+    return {3, "InvalidInput"};
+  } catch (const gvae::Error&) {
+    return {1, "gvae::Error"};
+  } catch (const std::exception&) {
+    return {1, "std::exception"};
+  } catch (...) {
+    return {1, "unknown"};
+  }
+}
+
+/// The modules of one path.
+struct Job {
+  std::unique_ptr<edm::InputSource> source;
+  std::vector<std::unique_ptr<edm::stream::ProducerHolderBase>> producers;
+  std::unique_ptr<edm::OutputModule> output;
+  std::string summary;  ///< what the job does, for the first printed line
+  std::string outputFile;
+};
+
+Job reconstructionJob(const edm::ParameterSet& pset) {
+  Job job;
+  auto source = std::make_unique<GvhSource>("source", pset.subset("source"));
+  job.producers.push_back(std::make_unique<edm::stream::ProducerHolder<GvaeReconstructionProducer>>(
+      "gvaeReco", "GvaeReconstructionProducer", pset.subset("gvaeReco")));
+  job.output = std::make_unique<GvhOutputModule>("out", pset.subset("out"));
+  const auto settings = GvaeReconstructionProducer::readSettings(pset.subset("gvaeReco"));
+  job.summary = "reconstruction, input " + pset.subset("source").getParameter<std::string>("fileName") + " (" +
+                std::to_string(source->numberOfJets()) + " jets), model " + settings.config.model_path + ", device " +
+                gvae::deviceName(settings.config.device) + ", mode " + gvae::modeName(settings.config.mode) +
+                ", batch " + std::to_string(settings.config.batch_size);
+  job.outputFile = pset.subset("out").getParameter<std::string>("fileName");
+  job.source = std::move(source);
+  return job;
+}
+
+void validateSimulation(const edm::ParameterSet& pset) {
+  GenJetSource::validate(pset.subset("genJets"));
+  GvaeFastSimProducer::validate(pset.subset("gvaeFastSim"));
+  GvhSimOutputModule::validate(pset.subset("simOut"));
+}
+
+Job simulationJob(const edm::ParameterSet& pset) {
+  validateSimulation(pset);
+#ifdef GVAE_EXAMPLE_HAS_SIMULATOR
+  Job job;
+  auto source = std::make_unique<GenJetSource>("genJets", pset.subset("genJets"));
+  job.producers.push_back(std::make_unique<edm::stream::ProducerHolder<GvaeFastSimProducer>>(
+      "gvaeFastSim", "GvaeFastSimProducer", pset.subset("gvaeFastSim")));
+  job.output = std::make_unique<GvhSimOutputModule>("simOut", pset.subset("simOut"));
+  const auto s = GvaeFastSimProducer::readSettings(pset.subset("gvaeFastSim"));
+  job.summary = "simulation, generator jets " + source->fileName() + " (" + std::to_string(source->numberOfJets()) +
+                " jets), model " + s.modelPath + ", device " + gvae::deviceName(s.device) + ", noise " +
+                (s.perStreamNoise ? "stream" : "jet") + ", seed " + std::to_string(s.config.seed) + ", batch " +
+                std::to_string(s.config.batch_size);
+  job.outputFile = pset.subset("simOut").getParameter<std::string>("fileName");
+  job.source = std::move(source);
+  return job;
+#else
+  throw edm::Exception(edm::errors::Category::Configuration,
+                       pset.subset("process").origin("path") +
+                           ": process.path = simulation, but this gvaeRun was built without fast simulation: the "
+                           "installed libgvae has no gvae::Simulator implementation (cmssw_example's CMake check "
+                           "GVAE_HAS_SIMULATOR failed; rebuild against a libgvae with contract v2 simulation)");
+#endif
+}
+
 int runJob(int argc, char** argv) {
   edm::ParameterSet pset = edm::ParameterSet::fromFile(argv[1]);
   for (int i = 2; i < argc; ++i) pset.applyOverride(argv[i]);
@@ -87,16 +203,32 @@ int runJob(int argc, char** argv) {
   if (options.maxEvents < -1)
     throw edm::Exception(edm::errors::Category::Configuration, process.origin("maxEvents") +
                                                                    ": process.maxEvents must be -1 (all) or >= 0");
+  options.maxEventsInFlight = process.getUntrackedParameter<std::int64_t>("maxEventsInFlight", 0);
+  if (options.maxEventsInFlight < 0)
+    throw edm::Exception(edm::errors::Category::Configuration,
+                         process.origin("maxEventsInFlight") +
+                             ": process.maxEventsInFlight must be >= 1, or 0 = 2 x numberOfStreams");
   const std::string timingReport = process.getUntrackedParameter<std::string>("timingReport", "");
+  const std::string path = process.getUntrackedParameter<std::string>("path", "reconstruction");
+  if (path != "reconstruction" && path != "simulation")
+    throw edm::Exception(edm::errors::Category::Configuration,
+                         process.origin("path") + ": process.path must be reconstruction or simulation, got '" + path +
+                             "'");
 
   // Services first (before any model exists), then the modules; all parameters are read and
-  // checked before anything heavy happens.
+  // checked before anything heavy happens. The other path's blocks are only checked.
   edm::ServiceRegistry::instance().add<ThreadsService>(pset.subset("ThreadsService"));
-  auto source = std::make_unique<GvhSource>("source", pset.subset("source"));
-  std::vector<std::unique_ptr<edm::stream::ProducerHolderBase>> producers;
-  producers.push_back(std::make_unique<edm::stream::ProducerHolder<GvaeReconstructionProducer>>(
-      "gvaeReco", "GvaeReconstructionProducer", pset.subset("gvaeReco")));
-  auto output = std::make_unique<GvhOutputModule>("out", pset.subset("out"));
+  Job job;
+  if (path == "simulation") {
+    if (!pset.subset("source").empty()) GvhSource::validate(pset.subset("source"));
+    if (!pset.subset("gvaeReco").empty()) GvaeReconstructionProducer::validate(pset.subset("gvaeReco"));
+    if (!pset.subset("out").empty()) GvhOutputModule("out", pset.subset("out"));  // reads its parameters only
+    job = simulationJob(pset);
+  } else {
+    if (!pset.subset("genJets").empty() || !pset.subset("gvaeFastSim").empty() || !pset.subset("simOut").empty())
+      validateSimulation(pset);
+    job = reconstructionJob(pset);
+  }
 
   const auto unused = pset.unusedParameters();
   if (!unused.empty()) {
@@ -105,13 +237,10 @@ int runJob(int argc, char** argv) {
     throw edm::Exception(edm::errors::Category::Configuration, "unknown parameter(s): " + list);
   }
 
-  const auto settings = GvaeReconstructionProducer::readSettings(pset.subset("gvaeReco"));
-  std::cout << "gvaeRun: libgvae " << gvae::version() << ", input " << pset.subset("source").getParameter<std::string>("fileName")
-            << " (" << source->numberOfJets() << " jets), model " << settings.config.model_path << ", device "
-            << gvae::deviceName(settings.config.device) << ", mode " << gvae::modeName(settings.config.mode)
-            << ", batch " << settings.config.batch_size << ", " << options.numberOfStreams << " stream(s)" << std::endl;
+  std::cout << "gvaeRun: libgvae " << gvae::version() << ", " << job.summary << ", " << options.numberOfStreams
+            << " stream(s)" << std::endl;
 
-  edm::EventProcessor processor(options, std::move(source), std::move(producers), std::move(output));
+  edm::EventProcessor processor(options, std::move(job.source), std::move(job.producers), std::move(job.output));
   const edm::TimeReport report = processor.run();
   report.print(std::cout);
   if (!timingReport.empty()) {
@@ -119,7 +248,7 @@ int runJob(int argc, char** argv) {
     json << report.toJson() << "\n";
     if (!json) throw edm::Exception(edm::errors::Category::FileOpenError, "cannot write '" + timingReport + "'");
   }
-  std::cout << "gvaeRun: " << report.events << " events processed, output " << pset.subset("out").getParameter<std::string>("fileName") << std::endl;
+  std::cout << "gvaeRun: " << report.events << " events processed, output " << job.outputFile << std::endl;
   edm::ServiceRegistry::instance().clear();
   return 0;
 }
@@ -137,25 +266,9 @@ int main(int argc, char** argv) {
   }
   try {
     return runJob(argc, argv);
-  } catch (const edm::Exception& e) {
-    int code = 1;
-    if (e.category() == edm::errors::Category::Configuration) code = 2;
-    if (e.category() == edm::errors::Category::FileOpenError) code = 6;
-    return fail(code, edm::errors::categoryName(e.category()), e.what());
-  } catch (const gvae::DeviceUnavailable& e) {
-    return fail(5, "DeviceUnavailable", e.what());
-  } catch (const gvae::ModelLoadError& e) {
-    return fail(4, "ModelLoadError", e.what());
-  } catch (const gvae::ContractError& e) {
-    return fail(4, "ContractError", e.what());
-  } catch (const gvae::DataError& e) {
-    return fail(3, "DataError", e.what());
-  } catch (const gvae::InvalidInput& e) {
-    return fail(3, "InvalidInput", e.what());
-  } catch (const gvae::Error& e) {
-    return fail(1, "gvae::Error", e.what());
   } catch (const std::exception& e) {
-    return fail(1, "std::exception", e.what());
+    const Failure f = classify(std::current_exception());
+    return fail(f.code, f.kind, e.what());  // e.what() of a module's error includes its context
   } catch (...) {
     return fail(1, "unknown", "unknown exception");
   }

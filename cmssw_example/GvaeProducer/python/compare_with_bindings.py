@@ -1,7 +1,7 @@
 """Compare the output of ``gvaeRun`` with the Python bindings (``gvae._core.Producer``) on the same jets.
 
 Reads the jets of the input ``.gvh`` exactly as the C++ ``GvhSource`` does (raw hits, no image
-round trip), reconstructs them with the bindings (same model, batch size, mode and seed), and
+round trip), reconstructs them with the bindings (same model, batches = the framework's events, mode and seed), and
 compares jet by jet with the ``.gvr`` details file ``gvaeRun`` wrote:
 
 * same jets in the same order (event ids), same node counts, channels and graph diagnostics;
@@ -56,23 +56,43 @@ class Comparison:
         return not self.problems
 
 
+#: Per-hit arrays of ``Producer.produce``'s answer; every other array has one row per jet.
+_HIT_KEYS = ("channel", "x", "y", "ieta", "iphi", "energy")
+
+
 def bindings_reconstruct(input_gvh: str | Path, model_path: str | Path, *, batch_size: int = 64,
                          mode: str = "deterministic", seed: int = 0, device: str = "cpu") -> dict[str, np.ndarray]:
     """Reconstruct every jet of ``input_gvh`` with ``gvae._core.Producer``; the dict of flat arrays it
     returns (``channel, x, y, ieta, iphi, energy`` per hit, ``counts, jet_id, n_nodes, ...`` per jet).
-    Jet ids are the file's event ids, as in the C++ source (this fixes the per-jet sampling seeds)."""
+    Jet ids are the file's event ids, as in the C++ source (this fixes the per-jet sampling seeds).
+
+    The bindings are called once per event with that event's jets, as ``GvaeReconstructionProducer``
+    calls ``Producer::produce``, so both see the same batches: a batch is padded to its largest jet,
+    and a different padding changes the last bits of the decoded positions, which can move a decoded
+    hit across a cell boundary when the hits are snapped to the detector (contract v2 models)."""
     from gvae import _core
 
     raw = read_gvh_hits(input_gvh)
-    hits = [j.hits for j in raw]
-    flat = {name: (np.concatenate([h[name] for h in hits]) if hits else np.zeros(0)).astype(dtype)
-            for name, dtype in (("channel", np.int32), ("ieta", np.int32), ("iphi", np.int32),
-                                ("energy", np.float32))}
-    counts = np.array([len(h) for h in hits], dtype=np.int64)
-    ids = np.array([j.event_id for j in raw], dtype=np.uint64)
     model = _core.Model.load(str(model_path), device)
     producer = _core.Producer(model, batch_size=batch_size, mode=mode, seed=seed)
-    return producer.produce(flat["channel"], flat["ieta"], flat["iphi"], flat["energy"], counts, ids, None)
+    parts: list[dict[str, np.ndarray]] = []
+    start = 0
+    while start < len(raw):
+        stop = start + 1
+        while stop < len(raw) and raw[stop].event_id == raw[start].event_id:
+            stop += 1
+        hits = [j.hits for j in raw[start:stop]]
+        flat = {name: np.concatenate([h[name] for h in hits]).astype(dtype)
+                for name, dtype in (("channel", np.int32), ("ieta", np.int32), ("iphi", np.int32),
+                                    ("energy", np.float32))}
+        counts = np.array([len(h) for h in hits], dtype=np.int64)
+        ids = np.array([j.event_id for j in raw[start:stop]], dtype=np.uint64)
+        parts.append(producer.produce(flat["channel"], flat["ieta"], flat["iphi"], flat["energy"], counts, ids,
+                                      None))
+        start = stop
+    if not parts:
+        return {"counts": np.zeros(0, np.int64), **{k: np.zeros(0) for k in _HIT_KEYS}}
+    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
 
 
 def compare(input_gvh: str | Path, model_path: str | Path, details_gvr: str | Path, *,

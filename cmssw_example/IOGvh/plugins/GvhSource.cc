@@ -12,6 +12,14 @@ int positive(const edm::ParameterSet& pset, const std::string& name, int fallbac
 }
 }  // namespace
 
+void GvhSource::validate(const edm::ParameterSet& pset) {
+  pset.getParameter<std::string>("fileName");
+  positive(pset, "jetsPerEvent", 1);
+  if (pset.getUntrackedParameter<std::int64_t>("skipEvents", 0) < 0)
+    throw edm::Exception(edm::errors::Category::Configuration,
+                         pset.origin("skipEvents") + ": parameter 'skipEvents' must be >= 0");
+}
+
 GvhSource::GvhSource(const std::string& label, const edm::ParameterSet& pset)
     : edm::InputSource(label, "GvhSource"),
       reader_(pset.getParameter<std::string>("fileName")),

@@ -18,6 +18,8 @@
 
 class GvhSource : public edm::InputSource {
  public:
+  /// Read and check every parameter (edm::Exception Configuration), open nothing.
+  static void validate(const edm::ParameterSet& pset);
   /// Opens and validates the file (gvae::DataError naming file, row and field).
   GvhSource(const std::string& label, const edm::ParameterSet& pset);
   std::unique_ptr<edm::Event> readEvent() override;

@@ -1,6 +1,21 @@
 """``python -m gvae.export``: a trained checkpoint -> TorchScript ``.pt`` and AOTInductor ``.pt2``.
 
-Both artifacts expose the inference signature of DESIGN section 7::
+Two contract versions, chosen by the checkpoint's ``model.decoder``:
+
+- ``latent`` (the default model) -> **contract v2** (``schemas/contract_v2.schema.json``): named entry
+  points ``reconstruct`` (hits graph -> latent -> decoded hit set) and ``simulate`` (conditions
+  ``[B,2]`` = (type, pT) + noise -> decoded hit set through the prior p(z | type, pT)), see
+  :mod:`gvae.export.entry`. TorchScript keeps both as methods of one module; the AOTInductor package
+  holds one compiled model per entry point (named by ``entry_points.<name>.aoti_model``). The
+  contract records the batch range ``[1, --max-batch]`` the artifacts were compiled for (the C++
+  library refuses batches outside it with ``InvalidInput``), the condition variables and their
+  normalisation, and the snapping rule + thresholds (snapping to detector cells runs outside the
+  graph: :mod:`gvae.model.snap` in Python, ``gvae/Snap.h`` in C++, same float64 rule).
+- ``paper`` -> **contract v1** (unchanged, still written and read, so old artifacts and the paper
+  model keep running): the one forward below. Any other ``schema_version`` is refused with
+  ``ContractError`` naming it, in Python and in C++.
+
+Contract v1 artifacts expose the inference signature of DESIGN section 7::
 
     forward(features f32 [B,N,6], neighbours i64 [B,N,k], mask bool [B,N], noise f32 [B,C,L])
         -> reconstruction f32 [B,N,3]

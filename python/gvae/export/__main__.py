@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> ExportResult:
                                              "name": args.name or REFERENCE_NAME,
                                              "summary": args.summary or args.out / "summary.json"})
             return run(ref_args)
-    source = load_source(args.checkpoint)
+    source = load_source(args.checkpoint, max_batch=args.max_batch)
     formats = list(gc.FORMATS) if args.format == "all" else [args.format]
     result = export(source, args.out, formats=formats, device=device.type,
                     name=args.name or "gvae",

@@ -42,15 +42,21 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 import gvae
 from gvae import geometry
 from gvae.errors import ConfigError, ContractError, ModelLoadError
 from gvae.graphs.normalisation import NODE_FEATURES, OUTPUT_FEATURES, QUANTITIES
+from gvae.model.prior import TYPES as _PRIOR_TYPE_NAMES
 from gvae.train.config import canonical_json, config_sha256  # the one config hash (also Config.sha256)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # the paper decoder's contract (one forward); still written and read for it
+#: contract of latent-decoder models: named entry points ``reconstruct`` and ``simulate``
+SCHEMA_VERSION_V2 = 2
+SCHEMA_VERSIONS: tuple[int, ...] = (SCHEMA_VERSION, SCHEMA_VERSION_V2)
+_SCHEMA_FILES = {1: "contract.schema.json", 2: "contract_v2.schema.json"}
 GRAPH_BUILDER = "gvae-graph-v1"
 #: feature names, defined once by the graph stage (gvae.graphs.normalisation)
 NORMALISED_FEATURES: tuple[str, ...] = QUANTITIES
@@ -107,10 +113,11 @@ def weights_sha256(state_dict: Mapping[str, Any]) -> str:
 # schema and validation
 
 
-@lru_cache(maxsize=1)
-def load_schema() -> dict[str, Any]:
-    """The published contract JSON Schema (package data ``gvae/schemas/contract.schema.json``)."""
-    text = resources.files("gvae.schemas").joinpath("contract.schema.json").read_text("utf-8")
+@lru_cache(maxsize=2)
+def load_schema(version: int = SCHEMA_VERSION) -> dict[str, Any]:
+    """The published contract JSON Schema of ``version`` (package data ``gvae/schemas/contract.schema.json``
+    for v1, ``contract_v2.schema.json`` for v2)."""
+    text = resources.files("gvae.schemas").joinpath(_SCHEMA_FILES[version]).read_text("utf-8")
     return json.loads(text)
 
 
@@ -131,17 +138,21 @@ def validate_contract(doc: Any, *, source: str = "contract") -> dict[str, Any]:
 
     if not isinstance(doc, dict):
         raise ContractError(f"{source}: the contract must be a JSON object, got {type(doc).__name__}")
-    if doc.get("schema_version") != SCHEMA_VERSION:
+    version = doc.get("schema_version")
+    if type(version) is not int or version not in SCHEMA_VERSIONS:
         raise ContractError(f"{source}: field 'schema_version': unsupported value "
-                            f"{doc.get('schema_version')!r} (this gvae reads {SCHEMA_VERSION})")
-    validator = jsonschema.Draft202012Validator(load_schema())
+                            f"{version!r} (this gvae reads {', '.join(map(str, SCHEMA_VERSIONS))})")
+    validator = jsonschema.Draft202012Validator(load_schema(version))
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         first = errors[0]
         more = f" (and {len(errors) - 1} more schema errors)" if len(errors) > 1 else ""
         raise ContractError(f"{source}: field '{_path_of(first.absolute_path)}': "
                             f"{first.message}{more}")
-    _check_semantics(doc, source)
+    if version == SCHEMA_VERSION:
+        _check_semantics(doc, source)
+    else:
+        _check_semantics_v2(doc, source)
     return doc
 
 
@@ -158,15 +169,8 @@ def expected_shapes(doc: Mapping[str, Any]) -> dict[str, list[Any]]:
     }
 
 
-def _check_semantics(doc: Mapping[str, Any], source: str) -> None:
-    shapes = expected_shapes(doc)
-    for group in ("inputs", "outputs"):
-        for i, spec in enumerate(doc[group]):
-            want = shapes[spec["name"]]
-            if list(spec["shape"]) != want:
-                raise ContractError(
-                    f"{source}: field 'contract.{group}[{i}].shape': {spec['name']} has shape "
-                    f"{spec['shape']} but graph/latent imply {want}")
+def _check_common(doc: Mapping[str, Any], source: str) -> None:
+    """Rules v1 and v2 share: k < max_nodes, finite normalisation, the config hash."""
     if doc["graph"]["k"] >= doc["graph"]["max_nodes"]:
         raise ContractError(f"{source}: field 'contract.graph.k': k={doc['graph']['k']} must be "
                             f"smaller than max_nodes={doc['graph']['max_nodes']}")
@@ -183,6 +187,65 @@ def _check_semantics(doc: Mapping[str, Any], source: str) -> None:
         raise ContractError(f"{source}: field 'contract.training.config_sha256': "
                             f"{doc['training']['config_sha256']} is not the sha256 of the "
                             f"canonical config ({want_hash})")
+
+
+def entry_specs_v2(doc: Mapping[str, Any]) -> dict[str, dict[str, list[tuple[str, str, list[Any]]]]]:
+    """(name, dtype, shape) of every input and output of the v2 entry points implied by
+    ``graph``/``latent``/``decoder`` (``'batch'`` marks the dynamic axis)."""
+    n, k = doc["graph"]["max_nodes"], doc["graph"]["k"]
+    c, l = doc["latent"]["clusters"], doc["latent"]["dim"]
+    s = sum(doc["decoder"]["slots"])
+    decoded = [("xyu", "float32", ["batch", s, 3]), ("channel", "int64", ["batch", s]),
+               ("hit_mask", "bool", ["batch", s]), ("counts", "int64", ["batch", 3])]
+    return {
+        "reconstruct": {"inputs": [("features", "float32", ["batch", n, len(NODE_FEATURES)]),
+                                   ("neighbours", "int64", ["batch", n, k]), ("mask", "bool", ["batch", n]),
+                                   ("noise", "float32", ["batch", c, l]), ("count_noise", "float32", ["batch", 3])],
+                        "outputs": decoded},
+        "simulate": {"inputs": [("conditions", "float64", ["batch", 2]),
+                                ("latent_noise", "float32", ["batch", c * l]),
+                                ("count_noise", "float32", ["batch", 3])],
+                     "outputs": decoded},
+    }
+
+
+def _check_semantics_v2(doc: Mapping[str, Any], source: str) -> None:
+    _check_common(doc, source)
+    if doc["batch"]["min"] > doc["batch"]["max"]:
+        raise ContractError(f"{source}: field 'contract.batch': min={doc['batch']['min']} > "
+                            f"max={doc['batch']['max']}")
+    if sum(doc["decoder"]["slots"]) > doc["graph"]["max_nodes"]:
+        raise ContractError(f"{source}: field 'contract.decoder.slots': {doc['decoder']['slots']} sum to more "
+                            f"than max_nodes={doc['graph']['max_nodes']}")
+    for entry, groups in entry_specs_v2(doc).items():
+        for group, want in groups.items():
+            got = doc["entry_points"][entry][group]
+            if len(got) != len(want):
+                raise ContractError(f"{source}: field 'contract.entry_points.{entry}.{group}': "
+                                    f"{len(got)} tensors, expected {len(want)} ({[w[0] for w in want]})")
+            for i, (spec, (name, dtype, shape)) in enumerate(zip(got, want)):
+                if (spec["name"], spec["dtype"], list(spec["shape"])) != (name, dtype, shape):
+                    raise ContractError(
+                        f"{source}: field 'contract.entry_points.{entry}.{group}[{i}]': "
+                        f"{spec['name']} {spec['dtype']} {spec['shape']}, expected {name} {dtype} {shape}")
+    indices = [t["index"] for t in doc["conditions"]["types"]]
+    if indices != list(range(len(indices))):
+        raise ContractError(f"{source}: field 'contract.conditions.types': indices {indices} must be 0..K-1 in order")
+    for i, t in enumerate(doc["conditions"]["types"]):
+        if not t["pt_min"] <= t["pt_max"]:
+            raise ContractError(f"{source}: field 'contract.conditions.types[{i}]': pt_min > pt_max")
+
+
+def _check_semantics(doc: Mapping[str, Any], source: str) -> None:
+    shapes = expected_shapes(doc)
+    for group in ("inputs", "outputs"):
+        for i, spec in enumerate(doc[group]):
+            want = shapes[spec["name"]]
+            if list(spec["shape"]) != want:
+                raise ContractError(
+                    f"{source}: field 'contract.{group}[{i}].shape': {spec['name']} has shape "
+                    f"{spec['shape']} but graph/latent imply {want}")
+    _check_common(doc, source)
 
 
 def check_weights(doc: Mapping[str, Any], state_dict: Mapping[str, Any], *,
@@ -243,6 +306,70 @@ def build_contract(*, config: Mapping[str, Any], normalisation: Mapping[str, Any
         doc[group] = [{"name": n, "dtype": dtypes[n], "shape": shapes[n], "meaning": _MEANINGS[n]}
                       for n in names]
     return validate_contract(doc, source="new contract")
+
+
+_MEANINGS_V2 = {
+    "features": _MEANINGS["features"],
+    "neighbours": _MEANINGS["neighbours"],
+    "mask": _MEANINGS["mask"],
+    "noise": "latent noise, z = mu + noise * exp(logvar / 2); zeros give the latent mean",
+    "count_noise": "standard-normal noise of the per-channel hit counts, "
+                   "n_c = round(exp(mean_c + noise_c * std_c) - 1); zeros give the deterministic counts",
+    "conditions": "per jet (type index of conditions.types, pT in GeV), float64",
+    "latent_noise": "standard-normal noise of the prior, z = a_k + b_k t + L_k latent_noise (flattened [C*L])",
+    "xyu": "normalised (x', y', u') of every decoder slot, channel-major (track slots, ECAL, HCAL); "
+           "zero where hit_mask is false; invert with the normalisation constants, then snap (see snap)",
+    "channel": "channel of every slot (0 track, 1 ECAL, 2 HCAL)",
+    "hit_mask": "true on the slots that are decoded hits (the first counts[b, c] slots of channel c)",
+    "counts": "decoded hits per channel (track, ECAL, HCAL) before snapping",
+}
+
+
+def build_contract_v2(*, config: Mapping[str, Any], normalisation: Mapping[str, Any], k: int,
+                      max_nodes: int, clusters: int, latent_dim: int, slots: list[int],
+                      prior: Any, snap: Mapping[str, Any], state_dict: Mapping[str, Any],
+                      batch_range: tuple[int, int], name: str = "gvae", fmt: str = "torchscript",
+                      device: str = "cpu", created_utc: str | None = None) -> dict[str, Any]:
+    """Assemble and validate a v2 contract (latent decoder + conditional prior ``prior``).
+
+    ``snap`` = ``{"max_hit_energy": GeV, "thresholds": [track, ECAL, HCAL] GeV}``;
+    ``batch_range`` = (min, max) batch the artifacts accept.
+    """
+    v1 = build_contract(config=config, normalisation=normalisation, k=k, max_nodes=max_nodes,
+                        clusters=clusters, latent_dim=latent_dim, state_dict=state_dict, name=name,
+                        fmt=fmt, device=device, created_utc=created_utc)
+    names = {v: n for n, v in _PRIOR_TYPE_NAMES.items()}
+    doc: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION_V2,
+        "model": {**v1["model"], "decoder": "latent"},
+        "batch": {"min": int(batch_range[0]), "max": int(batch_range[1])},
+        "entry_points": {},
+        "node_features": v1["node_features"], "output_features": v1["output_features"],
+        "geometry": v1["geometry"], "graph": v1["graph"], "normalisation": v1["normalisation"],
+        "latent": v1["latent"], "decoder": {"slots": [int(s) for s in slots]},
+        "conditions": {
+            "columns": ["type", "pt"], "logpt_mean": float(prior.logpt_mean), "logpt_std": float(prior.logpt_std),
+            "types": [{"index": int(t), "name": names.get(int(t), f"type{int(t)}"),
+                       "pt_min": float(prior.pt_quantiles[t][0]), "pt_max": float(prior.pt_quantiles[t][-1])}
+                      for t in sorted(prior.chol)]},
+        "snap": {"max_hit_energy": float(snap["max_hit_energy"]),
+                 "thresholds": [float(x) for x in snap["thresholds"]]},
+        "training": v1["training"], "weights_sha256": v1["weights_sha256"], "created_utc": v1["created_utc"],
+    }
+    for entry, groups in entry_specs_v2(doc).items():
+        doc["entry_points"][entry] = {"aoti_model": entry, **{
+            group: [{"name": n, "dtype": d, "shape": sh, "meaning": _MEANINGS_V2[n]} for n, d, sh in specs]
+            for group, specs in groups.items()}}
+    return validate_contract(doc, source="new contract")
+
+
+def prior_tensors(prior: Any) -> dict[str, torch.Tensor]:
+    """The prior as ``prior.<type>.mean|slope|chol`` tensors (hashed into ``weights_sha256`` of v2)."""
+    out: dict[str, torch.Tensor] = {}
+    for t in sorted(prior.chol):
+        for key, table in (("mean", prior.mean), ("slope", prior.slope), ("chol", prior.chol)):
+            out[f"prior.{int(t)}.{key}"] = torch.from_numpy(np.asarray(table[t], np.float64))
+    return out
 
 
 def with_format(doc: Mapping[str, Any], fmt: str, device: str | None = None) -> dict[str, Any]:
@@ -325,31 +452,47 @@ def read_contract(path: str | Path) -> dict[str, Any]:
                          "(expected .pt, .pt2 or .json)")
 
 
-def read_aoti_metadata(path: str | Path) -> dict[str, str]:
+def aoti_models(path: str | Path) -> list[str]:
+    """Names of the AOTInductor models in a ``.pt2`` package (v1: ``model``; v2: one per entry point)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return sorted({n.split("/data/aotinductor/", 1)[-1].split("/", 1)[0] for n in archive.namelist()
+                           if "/data/aotinductor/" in f"/{n}" and n.endswith("_metadata.json")})
+    except (zipfile.BadZipFile, OSError) as err:
+        raise ModelLoadError(f"'{path}': cannot read as an AOTInductor package: {err}") from err
+
+
+def read_aoti_metadata(path: str | Path, model: str | None = None) -> dict[str, str]:
     """The user metadata of an AOTInductor ``.pt2`` package, read from its zip archive.
 
     ``aoti_compile_and_package`` stores ``config.aot_inductor.metadata`` as the JSON file
     ``<archive>/data/aotinductor/<model>/<stem>_metadata.json`` (the same dict
     ``torch._inductor.package.load_package(path).get_metadata()`` returns, which however needs to
-    load the compiled model on its device). Several models in one package are not supported.
+    load the compiled model on its device). ``model`` names one model of a package holding several
+(v2: one per entry point); default the first by name.
     """
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as archive:
             names = [n for n in archive.namelist()
                      if "/data/aotinductor/" in f"/{n}" and n.endswith("_metadata.json")]
-            models = {n.split("/data/aotinductor/", 1)[-1].split("/", 1)[0] for n in names}
-            if len(models) != 1:
-                raise ModelLoadError(f"'{path}': expected one AOTInductor model in the package, "
-                                     f"found {sorted(models) or 'none'}")
+            models = sorted({n.split("/data/aotinductor/", 1)[-1].split("/", 1)[0] for n in names})
+            if not models:
+                raise ModelLoadError(f"'{path}': no AOTInductor model in the package")
+            if model is None:
+                model = models[0]  # v2 packages hold one model per entry point, all with the same contract
+            mine = [n for n in names if n.split("/data/aotinductor/", 1)[-1].split("/", 1)[0] == model]
+            if not mine:
+                raise ModelLoadError(f"'{path}': no AOTInductor model '{model}' in the package (has {models})")
             # the wrapper and kernel metadata files are copies; take any one
-            return json.loads(archive.read(sorted(names)[0]))
+            return json.loads(archive.read(sorted(mine)[0]))
     except (zipfile.BadZipFile, OSError, json.JSONDecodeError) as err:
         raise ModelLoadError(f"'{path}': cannot read as an AOTInductor package: {err}") from err
 
 
 __all__ = [
-    "SCHEMA_VERSION", "GRAPH_BUILDER", "NODE_FEATURES", "OUTPUT_FEATURES", "FORMATS", "DEVICES",
+    "SCHEMA_VERSION", "SCHEMA_VERSION_V2", "SCHEMA_VERSIONS", "build_contract_v2", "entry_specs_v2",
+    "prior_tensors", "aoti_models", "GRAPH_BUILDER", "NODE_FEATURES", "OUTPUT_FEATURES", "FORMATS", "DEVICES",
     "EXTRA_FILE", "METADATA_KEY", "SIDECAR_SUFFIX", "canonical_json", "config_sha256",
     "weights_sha256", "load_schema", "validate_contract", "expected_shapes", "check_weights",
     "build_contract", "with_format", "dumps", "loads", "sidecar_path", "write_sidecar",

@@ -19,6 +19,8 @@ DEFAULT_MAX_BATCH = 4096
 #: ``-march`` of ``--portable`` AOTInductor CPU builds (x86-64 with AVX2, FMA, BMI2: 2013+ CPUs).
 PORTABLE_MARCH = "x86-64-v3"
 FORMAT_SUFFIX = {"torchscript": ".pt", "aoti": ".pt2"}
+#: contract v2 entry points (TorchScript methods; AOTInductor model names in the package)
+ENTRY_POINTS = ("reconstruct", "simulate")
 
 
 def export_torchscript(source: ExportSource, path: Path, device: torch.device,
@@ -32,7 +34,8 @@ def export_torchscript(source: ExportSource, path: Path, device: torch.device,
         except Exception as err:  # noqa: BLE001 - TorchScript raises many frontend error types
             raise ModelLoadError(f"cannot script {type(model).__name__} for TorchScript export: "
                                  f"{err}") from err
-        frozen = torch.jit.freeze(scripted.eval())
+        preserved = list(ENTRY_POINTS) if source.decoder == "latent" else []
+        frozen = torch.jit.freeze(scripted.eval(), preserved_attrs=preserved)
         torch.jit.save(frozen, str(path), _extra_files={gc.EXTRA_FILE: gc.dumps(doc)})
     return path
 
@@ -59,31 +62,65 @@ def export_aoti(source: ExportSource, path: Path, device: torch.device, doc: Map
                 max_batch: int = DEFAULT_MAX_BATCH, portable: bool = False) -> Path:
     """``torch.export`` with a dynamic batch axis, then compile and package with AOTInductor."""
     model = source.model.to(device).eval()
-    batch = torch.export.Dim("batch", min=1, max=max_batch)
-    dynamic = ({0: batch}, {0: batch}, {0: batch}, {0: batch})
-    # batch 2 for the example: torch.export specialises sizes 0 and 1
-    args = example_inputs(source, 2, device)
-    with torch.no_grad():
-        program = torch.export.export(model, args, dynamic_shapes=dynamic)
     if path.exists():
         path.unlink()  # the packager appends to an existing archive name otherwise
-    out = torch._inductor.aoti_compile_and_package(
-        program, package_path=str(path),
-        inductor_configs=aoti_inductor_configs(doc, device, portable))
-    return Path(out)
+    configs = aoti_inductor_configs(doc, device, portable)
+    if source.decoder != "latent":
+        program = _export_program(model, example_inputs(source, 2, device), max_batch)
+        return Path(torch._inductor.aoti_compile_and_package(program, package_path=str(path),
+                                                             inductor_configs=configs))
+    from torch._inductor.package import package_aoti
+
+    from gvae.export.entry import entry_module
+
+    files: dict[str, Any] = {}
+    for entry in ENTRY_POINTS:
+        program = _export_program(entry_module(model, entry),
+                                  example_inputs(source, 2, device, entry=entry), max_batch)
+        files[entry] = torch._inductor.aot_compile(program.module(), program.example_inputs[0],
+                                                   options={**configs, "aot_inductor.package": True})
+    return Path(package_aoti(str(path), files))
 
 
-def load_exported(path: Path, device: torch.device) -> Callable[..., torch.Tensor]:
-    """Load a ``.pt`` or ``.pt2`` written by this module as a callable on ``device``."""
+def _export_program(module: torch.nn.Module, args: tuple[torch.Tensor, ...],
+                    max_batch: int) -> torch.export.ExportedProgram:
+    """``torch.export`` with one dynamic axis ``batch`` (axis 0 of every input) in ``[1, max_batch]``.
+
+    Raises :class:`ContractError` if torch narrows the range (the contract records ``[1, max_batch]``
+    and the C++ library checks it; a package compiled for 2.. would refuse batch 1 at run time).
+    """
+    from gvae.errors import ContractError
+
+    batch = torch.export.Dim("batch", min=1, max=max_batch)
+    with torch.no_grad():
+        program = torch.export.export(module, args, dynamic_shapes=tuple({0: batch} for _ in args))
+    for vr in program.range_constraints.values():
+        if (int(vr.lower), int(vr.upper)) != (1, max_batch):
+            raise ContractError(f"torch.export narrowed the batch range to [{vr.lower}, {vr.upper}], the contract "
+                                f"promises [1, {max_batch}]")
+    return program
+
+
+def load_exported(path: Path, device: torch.device, entry: str | None = None) -> Callable[..., Any]:
+    """Load a ``.pt`` or ``.pt2`` written by this module as a callable on ``device``; ``entry``
+    (contract v2) picks an entry point (``reconstruct`` or ``simulate``), None = the v1 forward."""
     try:
         if path.suffix == ".pt":
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", category=DeprecationWarning)
-                return torch.jit.load(str(path), map_location=device).eval()
+                module = torch.jit.load(str(path), map_location=device).eval()
+            return module if entry is None else getattr(module, entry)
         from torch._inductor.package import load_package
-        return load_package(str(path))
+        return load_package(str(path)) if entry is None else load_package(str(path), entry)
     except Exception as err:  # noqa: BLE001
         raise ModelLoadError(f"'{path}': cannot load exported model: {err}") from err
+
+
+def call_entry(model: Callable[..., Any], *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Run a loaded v2 entry point (either format) without gradients; returns its output tuple."""
+    with torch.no_grad():
+        out = model(*inputs)
+    return tuple(out)
 
 
 def call(model: Callable[..., Any], features: torch.Tensor, neighbours: torch.Tensor,

@@ -32,10 +32,31 @@ class ExportSource:
     batch_size: int
     data_dir: Path | None = None
     checkpoint: Path | None = None
+    #: ``paper`` (contract v1, one forward) or ``latent`` (contract v2, entry points)
+    decoder: str = "paper"
+    #: latent decoder only: the trained GVAE (eager reference), its prior and slot budget
+    gvae: torch.nn.Module | None = None
+    prior: Any = None
+    slots: tuple[int, ...] = ()
+    max_batch: int = 4096
+
+    @property
+    def schema_version(self) -> int:
+        return gc.SCHEMA_VERSION_V2 if self.decoder == "latent" else gc.SCHEMA_VERSION
 
     def contract(self, *, name: str, fmt: str, device: str,
                  created_utc: str | None = None) -> dict[str, Any]:
-        """The validated contract of this model for one artifact format and device."""
+        """The validated contract of this model for one artifact format and device (v1 for the
+        paper decoder, v2 for the latent decoder)."""
+        if self.decoder == "latent":
+            from gvae.model.snap import MAX_HIT_ENERGY, thresholds
+            return gc.build_contract_v2(
+                config=self.config, normalisation=self.normalisation, k=self.k,
+                max_nodes=self.max_nodes, clusters=self.clusters, latent_dim=self.latent_dim,
+                slots=list(self.slots), prior=self.prior,
+                snap={"max_hit_energy": MAX_HIT_ENERGY, "thresholds": thresholds().tolist()},
+                state_dict=self.state_dict, batch_range=(1, self.max_batch), name=name, fmt=fmt,
+                device=device, created_utc=created_utc)
         return gc.build_contract(
             config=self.config, normalisation=self.normalisation, k=self.k,
             max_nodes=self.max_nodes, clusters=self.clusters, latent_dim=self.latent_dim,
@@ -43,21 +64,30 @@ class ExportSource:
             created_utc=created_utc)
 
 
-def load_source(checkpoint: str | Path) -> ExportSource:
+def load_source(checkpoint: str | Path, max_batch: int = 4096) -> ExportSource:
     """Read a training checkpoint (written by ``python -m gvae.train``) into an :class:`ExportSource`.
 
+    Paper decoder: contract v1, the module is :class:`gvae.model.InferenceModel`. Latent decoder:
+    contract v2, the module is :class:`gvae.export.entry.LatentEntryPoints` (needs the checkpoint's
+    prior); ``max_batch`` is the largest batch the artifacts accept (recorded in the contract).
+
     Raises :class:`ModelLoadError` for an unreadable checkpoint and :class:`ContractError` when
-    its normalisation is missing or its dataset's ``k``/``max_nodes`` disagree with the model.
+    its normalisation or (latent decoder) prior is missing or its dataset's ``k``/``max_nodes``
+    disagree with the model.
     """
     from gvae.model import InferenceModel, load_model  # the model stage's API
 
     checkpoint = Path(checkpoint)
     loaded = load_model(checkpoint, map_location="cpu")
     cfg = loaded.model_config
-    if cfg.decoder != "paper":
-        raise ContractError(f"checkpoint '{checkpoint}' has model.decoder: {cfg.decoder}; export (contract v1) "
-                            "handles only model.decoder: paper so far (the latent decoder's entry points come with "
-                            "contract v2, issue 16); train with configs/demo_paper.yaml to export")
+    if cfg.decoder not in ("paper", "latent"):
+        raise ContractError(f"checkpoint '{checkpoint}' has model.decoder: {cfg.decoder}; export knows "
+                            "paper (contract v1) and latent (contract v2)")
+    if cfg.decoder == "latent" and loaded.prior is None:
+        raise ContractError(f"checkpoint '{checkpoint}': latent decoder without a prior p(z | type, pT): the "
+                            "simulate entry point needs it (fitted at the end of `python -m gvae.train`)")
+    if max_batch < 1:
+        raise ContractError(f"max_batch must be >= 1, got {max_batch}")
     if not loaded.normalisation:
         raise ContractError(f"checkpoint '{checkpoint}': no normalisation constants: cannot "
                             "write a contract")
@@ -66,8 +96,15 @@ def load_source(checkpoint: str | Path) -> ExportSource:
             raise ContractError(f"checkpoint '{checkpoint}': dataset {key}="
                                 f"{loaded.dataset[key]} but model.{key}={value}")
     data_dir = loaded.dataset.get("dir") or (loaded.config.get("data") or {}).get("dir")
+    if cfg.decoder == "latent":
+        from gvae.export.entry import LatentEntryPoints
+        module: torch.nn.Module = LatentEntryPoints(loaded.model.eval(), loaded.prior).eval()
+        state_dict = {**loaded.model.state_dict(), **gc.prior_tensors(loaded.prior)}
+    else:
+        module, state_dict = InferenceModel(loaded.model).eval(), loaded.model.state_dict()
     return ExportSource(
-        model=InferenceModel(loaded.model).eval(), state_dict=loaded.model.state_dict(),
+        model=module, state_dict=state_dict, decoder=cfg.decoder,
+        gvae=loaded.model.eval(), prior=loaded.prior, slots=tuple(cfg.slot_budget), max_batch=max_batch,
         config=loaded.config, normalisation=loaded.normalisation, k=cfg.k,
         max_nodes=cfg.max_nodes, clusters=cfg.latent_clusters, latent_dim=cfg.latent_dim,
         batch_size=int(loaded.config["training"]["batch_size"]),
@@ -88,12 +125,22 @@ def resolve_device(name: str) -> torch.device:
 
 
 def example_inputs(source: ExportSource, batch: int, device: torch.device,
-                   seed: int = 0) -> tuple[torch.Tensor, ...]:
+                   seed: int = 0, entry: str = "reconstruct") -> tuple[torch.Tensor, ...]:
     """Synthetic inputs of the right shapes (export tracing only, never for verification).
 
-    features ``[B,N,6]``, neighbours ``[B,N,k]`` (valid indices), mask ``[B,N]`` (a random
-    number of leading real nodes per graph), noise ``[B,C,L]`` (zeros).
+    ``reconstruct`` (and v1 forward): features ``[B,N,6]``, neighbours ``[B,N,k]`` (valid indices),
+    mask ``[B,N]`` (a random number of leading real nodes per graph), noise ``[B,C,L]`` (zeros),
+    and for v2 count_noise ``[B,3]`` (zeros). ``simulate``: conditions ``[B,2]`` f64 (types
+    cycled, pT in each type's range), latent_noise ``[B,C*L]``, count_noise ``[B,3]`` (zeros).
     """
+    if entry == "simulate":
+        types = sorted(source.prior.chol)
+        kind = torch.tensor([types[i % len(types)] for i in range(batch)], dtype=torch.float64)
+        pt = torch.tensor([float(source.prior.pt_quantiles[int(t)][100]) for t in kind.tolist()],
+                          dtype=torch.float64)
+        out = (torch.stack([kind, pt], dim=1), torch.zeros(batch, source.clusters * source.latent_dim),
+               torch.zeros(batch, 3))
+        return tuple(t.to(device) for t in out)
     g = torch.Generator().manual_seed(seed)
     n, k = source.max_nodes, source.k
     n_real = torch.randint(k + 1, n + 1, (batch,), generator=g)
@@ -102,7 +149,10 @@ def example_inputs(source: ExportSource, batch: int, device: torch.device,
     neighbours = torch.randint(0, k + 1, (batch, n, k), generator=g)
     neighbours = torch.where(mask.unsqueeze(-1), neighbours, torch.arange(n).view(1, n, 1))
     noise = torch.zeros(batch, source.clusters, source.latent_dim)
-    return tuple(t.to(device) for t in (features, neighbours, mask, noise))
+    tensors = (features, neighbours, mask, noise)
+    if source.decoder == "latent":
+        tensors = (*tensors, torch.zeros(batch, 3))
+    return tuple(t.to(device) for t in tensors)
 
 
 def contract_from_checkpoint(checkpoint: str | Path, *, name: str = "gvae",

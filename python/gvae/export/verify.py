@@ -12,7 +12,7 @@ import torch
 
 from gvae.errors import ContractError
 from gvae.export import contract as gc
-from gvae.export.formats import call, load_exported
+from gvae.export.formats import ENTRY_POINTS, call, call_entry, load_exported
 from gvae.export.source import ExportSource
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,8 @@ class VerifyReport:
 
     def worst(self, artifact: str | None = None) -> tuple[float, float]:
         """(max abs, max rel) over all cases (of one artifact)."""
-        cs = [c for c in self.comparisons if artifact is None or c.artifact == artifact]
+        cs = [c for c in self.comparisons
+              if artifact is None or c.artifact == artifact or c.artifact.startswith(f"{artifact}:")]
         return max(c.max_abs for c in cs), max(c.max_rel for c in cs)
 
 
@@ -134,6 +135,9 @@ def verify(source: ExportSource, artifacts: Mapping[str, Path], device: torch.de
             if embedded[key] != expected[key]:
                 raise ContractError(f"'{path}': contract field '{key}' does not describe the "
                                     f"checkpoint: {embedded[key]!r} != {expected[key]!r}")
+    if source.decoder == "latent":
+        _verify_entry_points(source, artifacts, device, data_dir, report, seed)
+        return report
     loaded = {fmt: load_exported(path, device) for fmt, path in artifacts.items()}
     g = torch.Generator().manual_seed(seed)
     for batch in (1, source.batch_size + 1):
@@ -154,3 +158,68 @@ def verify(source: ExportSource, artifacts: Mapping[str, Path], device: torch.de
                     report.comparisons.append(c)
                     log.info("verify %s", c.line())
     return report
+
+
+def compare_decoded(out: tuple[torch.Tensor, ...], ref, atol: float, rtol: float) -> tuple[float, float, float]:
+    """(max abs, max rel, worst excess) between an entry point's outputs ``(xyu [B,S,3], channel,
+    hit_mask, counts)`` and the eager :class:`gvae.model.set_decoder.DecodedSet` ``ref``.
+
+    Counts must be equal (else infinite difference: a different number of hits); the hits are
+    compared in order (channel, then rank) through the masks of both layouts.
+    """
+    xyu, channel, hit_mask, counts = (t.detach().cpu() for t in out)
+    if not torch.equal(counts, ref.counts.cpu()):
+        return float("inf"), float("inf"), float("inf")
+    a = xyu[hit_mask].double()
+    b = ref.xyu.detach().cpu()[ref.mask.cpu()].double()
+    if a.shape != b.shape or not torch.equal(channel[hit_mask], ref.channel.cpu()[ref.mask.cpu()]):
+        return float("inf"), float("inf"), float("inf")
+    if a.numel() == 0:
+        return 0.0, 0.0, 0.0
+    d = (a - b).abs()
+    d = torch.where(torch.isfinite(d), d, torch.full_like(d, float("inf")))
+    return float(d.max()), float((d / b.abs().clamp_min(1e-12)).max()), float((d - atol - rtol * b.abs()).max())
+
+
+def simulate_conditions(source: ExportSource, batch: int) -> torch.Tensor:
+    """Conditions ``[B,2]`` f64 for verification: types cycled, pT spread over each type's training range."""
+    types = sorted(source.prior.chol)
+    rows = []
+    for i in range(batch):
+        t = types[i % len(types)]
+        q = source.prior.pt_quantiles[t]
+        rows.append([float(t), float(q[(37 * i + 10) % (len(q) - 20) + 10])])
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+def _verify_entry_points(source: ExportSource, artifacts: Mapping[str, Path], device: torch.device,
+                         data_dir: Path, report: VerifyReport, seed: int) -> None:
+    """Contract v2: every entry point of every artifact against the eager GVAE (+ prior)."""
+    from gvae.export.entry import eager_reconstruct, eager_simulate
+
+    gvae_model = source.gvae.to(device).eval()
+    loaded = {(fmt, e): load_exported(path, device, e) for fmt, path in artifacts.items() for e in ENTRY_POINTS}
+    g = torch.Generator().manual_seed(seed)
+    c, l = source.clusters, source.latent_dim
+    for batch in (1, source.batch_size + 1):
+        features, neighbours, mask = held_out_inputs(data_dir, source, batch, device)
+        conditions = simulate_conditions(source, batch).to(device)
+        fixed = torch.randn(batch, c, l, generator=g).to(device)
+        fixed_counts = torch.randn(batch, 3, generator=g).to(device)
+        for case, noise, count_noise in (("noise=0", torch.zeros_like(fixed), torch.zeros_like(fixed_counts)),
+                                         ("fixed noise", fixed, fixed_counts)):
+            inputs = {"reconstruct": (features, neighbours, mask, noise, count_noise),
+                      "simulate": (conditions, noise.reshape(batch, c * l), count_noise)}
+            with torch.no_grad():
+                refs = {"reconstruct": eager_reconstruct(gvae_model, *inputs["reconstruct"]),
+                        "simulate": eager_simulate(gvae_model, source.prior, *inputs["simulate"])}
+            for (fmt, entry), model in loaded.items():
+                t0 = time.perf_counter()
+                out = call_entry(model, *inputs[entry])
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                seconds = time.perf_counter() - t0
+                max_abs, max_rel, excess = compare_decoded(out, refs[entry], report.atol, report.rtol)
+                comp = Comparison(f"{artifacts[fmt].name}:{entry}", case, batch, max_abs, max_rel, excess, seconds)
+                report.comparisons.append(comp)
+                log.info("verify %s", comp.line())

@@ -200,7 +200,7 @@ def knn_mincut(x: Tensor, s: Tensor, graph: KnnGraph, with_losses: bool
     zero = torch.zeros((), dtype=s.dtype, device=s.device)
     mincut, ortho = zero, zero
     if with_losses:
-        num = (s * a_s).sum(dim=(1, 2))                                        # tr(S^T A S)
+        num = pooled.diagonal(dim1=1, dim2=2).sum(-1)                          # tr(S^T A S), O(C)
         den = (graph[3].to(s.dtype) * (s * s).sum(-1)).sum(-1)                 # tr(S^T D S)
         mincut = torch.mean(-(num / den))
         ss = torch.bmm(st, s)

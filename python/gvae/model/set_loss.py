@@ -99,6 +99,32 @@ def sinkhorn_potentials(log_a: Tensor, log_b: Tensor, cost: Tensor, blur: float,
     return f, g, eps
 
 
+def _chamfer(pos_a: Tensor, w_a: Tensor, pos_b: Tensor, w_b: Tensor) -> Tuple[Tensor, Tensor]:
+    """Energy-weighted Chamfer distance (see :func:`transport_loss`; zero-weight points are
+    penalised by 1e3 as targets, distances clamped at 10).
+
+    The nearest neighbours are found on the ``[M, S, T]`` distance matrix without autograd; the
+    gradient of a minimum flows only to its arg-min pair, so the differentiable part recomputes
+    just those ``S + T`` distances: the same value and gradient as the minimum over the full
+    differentiable matrix (closer to float64, since ``cdist`` computes large matrices through a
+    matmul), at O(S + T) backward cost instead of O(S T). Coinciding points get a zero gradient,
+    as from ``cdist``.
+    """
+    pen_a = (~(w_a > 0)).to(pos_a.dtype) * 1e3
+    pen_b = (~(w_b > 0)).to(pos_b.dtype) * 1e3
+    with torch.no_grad():
+        big = torch.cdist(pos_a, pos_b) + pen_b.unsqueeze(1) + pen_a.unsqueeze(2)
+        i_ab = big.min(dim=2).indices          # each a to nearest b [M, S] (min: ~10x faster than argmin on CPU)
+        i_ba = big.min(dim=1).indices          # each b to nearest a [M, T]
+    dim = pos_a.shape[-1]
+    near_b = torch.gather(pos_b, 1, i_ab.unsqueeze(-1).expand(-1, -1, dim))
+    near_a = torch.gather(pos_a, 1, i_ba.unsqueeze(-1).expand(-1, -1, dim))
+    d_ab = torch.linalg.vector_norm(pos_a - near_b, dim=-1) + torch.gather(pen_b, 1, i_ab) + pen_a
+    d_ba = torch.linalg.vector_norm(pos_b - near_a, dim=-1) + torch.gather(pen_a, 1, i_ba) + pen_b
+    value = 0.5 * ((w_a * d_ab.clamp(max=10)).sum(1) + (w_b * d_ba.clamp(max=10)).sum(1))
+    return value, value.detach()
+
+
 def transport_loss(pos_a: Tensor, w_a: Tensor, pos_b: Tensor, w_b: Tensor, method: str, blur: float,
                    iters: int) -> Tuple[Tensor, Tensor]:
     """OT surrogate between weighted point sets (weights sum to 1 per row; zero on padding).
@@ -106,13 +132,9 @@ def transport_loss(pos_a: Tensor, w_a: Tensor, pos_b: Tensor, w_b: Tensor, metho
     pos ``[M, S|T, 2]`` in units of ``R``, w ``[M, S|T]``. Returns ``(surrogate [M], value [M])``:
     the surrogate has the gradient of the transport cost, the value is the cost itself (detached).
     """
-    cost = torch.cdist(pos_a, pos_b)                                           # [M, S, T]
     if method == "chamfer":
-        big = cost + (~(w_b > 0)).unsqueeze(1) * 1e3 + (~(w_a > 0)).unsqueeze(2) * 1e3
-        d_ab = big.min(dim=2).values                                           # each a to nearest b
-        d_ba = big.min(dim=1).values
-        value = 0.5 * ((w_a * d_ab.clamp(max=10)).sum(1) + (w_b * d_ba.clamp(max=10)).sum(1))
-        return value, value.detach()
+        return _chamfer(pos_a, w_a, pos_b, w_b)
+    cost = torch.cdist(pos_a, pos_b)                                           # [M, S, T]
     log_a = torch.where(w_a > 0, torch.log(w_a.detach().clamp(min=1e-30)), torch.full_like(w_a, _NEG))
     log_b = torch.where(w_b > 0, torch.log(w_b.detach().clamp(min=1e-30)), torch.full_like(w_b, _NEG))
     f, g, eps = sinkhorn_potentials(log_a, log_b, cost.detach(), blur, iters)

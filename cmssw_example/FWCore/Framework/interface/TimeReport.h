@@ -32,6 +32,8 @@ struct TimeReport {
   double loopSeconds = 0.0;                 ///< wall time of the event loop
   double jobSeconds = 0.0;                  ///< wall time of beginJob + loop + endJob
   std::vector<std::uint64_t> eventsPerStream;
+  std::uint64_t maxEventsInFlight = 0;      ///< the back-pressure bound of the job
+  std::uint64_t peakBufferedEvents = 0;     ///< most events ever waiting in the reorder buffer
   std::vector<ModuleTiming> modules;        ///< source, producers (path order), output
 
   double eventsPerSecond() const { return loopSeconds > 0 ? events / loopSeconds : 0.0; }

@@ -36,6 +36,8 @@ void TimeReport::print(std::ostream& out) const {
   for (std::size_t s = 0; s < eventsPerStream.size(); ++s)
     perStream += format("%s%zu:%llu", s ? " " : "", s, static_cast<unsigned long long>(eventsPerStream[s]));
   out << "TimeReport events per stream: " << perStream << "\n";
+  out << format("TimeReport reorder buffer: peak %llu event(s) waiting, at most %llu in flight\n",
+                static_cast<unsigned long long>(peakBufferedEvents), static_cast<unsigned long long>(maxEventsInFlight));
   out << "TimeReport " << rule.substr(0, 10) << " Module summary " << rule.substr(0, 10) << "\n";
   out << format("TimeReport %-10s %-12s %-28s %8s %11s %11s %11s %10s\n", "kind", "module", "type", "events",
                 "total [s]", "mean [ms]", "events/s", "setup [s]");
@@ -50,6 +52,7 @@ std::string TimeReport::toJson() const {
   std::ostringstream out;
   out << "{\"streams\": " << streams << ", \"events\": " << events << ", \"loop_seconds\": " << loopSeconds
       << ", \"job_seconds\": " << jobSeconds << ", \"events_per_second\": " << eventsPerSecond()
+      << ", \"max_events_in_flight\": " << maxEventsInFlight << ", \"peak_buffered_events\": " << peakBufferedEvents
       << ", \"events_per_stream\": [";
   for (std::size_t s = 0; s < eventsPerStream.size(); ++s) out << (s ? ", " : "") << eventsPerStream[s];
   out << "], \"modules\": [";

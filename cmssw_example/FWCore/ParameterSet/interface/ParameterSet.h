@@ -48,6 +48,8 @@ class ParameterSet {
   }
 
   bool exists(const std::string& name) const;
+  /// True when no key lies in this block (e.g. a module the configuration does not mention).
+  bool empty() const;
 
   /// Full keys (with their origin) that no module has read, sorted.
   std::vector<std::string> unusedParameters() const;

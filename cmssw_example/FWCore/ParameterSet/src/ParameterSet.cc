@@ -96,6 +96,11 @@ ParameterSet ParameterSet::subset(const std::string& label) const {
   return ParameterSet(data_, prefix_ + label + ".");
 }
 
+bool ParameterSet::empty() const {
+  const auto it = data_->entries.lower_bound(prefix_);
+  return it == data_->entries.end() || it->first.rfind(prefix_, 0) != 0;
+}
+
 bool ParameterSet::exists(const std::string& name) const {
   return data_->entries.count(prefix_ + name) != 0;
 }

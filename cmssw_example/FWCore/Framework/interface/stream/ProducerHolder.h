@@ -4,6 +4,8 @@
 
 #include <memory>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "FWCore/Framework/interface/stream/EDProducer.h"
@@ -30,6 +32,17 @@ class ProducerHolderBase {
   std::string type_;
 };
 
+namespace detail {
+/// Whether T has `static std::unique_ptr<C> initializeGlobalCache(const ParameterSet&, unsigned streams)`.
+template <typename T, typename = void>
+struct CacheTakesStreams : std::false_type {};
+template <typename T>
+struct CacheTakesStreams<T, std::void_t<decltype(T::initializeGlobalCache(std::declval<const ParameterSet&>(), 1u))>>
+    : std::true_type {};
+}  // namespace detail
+
+/// A module may define initializeGlobalCache(pset) or initializeGlobalCache(pset, numberOfStreams)
+/// (e.g. to size a model's concurrent runners to the streams that will share it).
 template <typename T>
 class ProducerHolder final : public ProducerHolderBase {
  public:
@@ -42,7 +55,11 @@ class ProducerHolder final : public ProducerHolderBase {
   }
 
   void beginJob(unsigned streams) override {
-    cache_ = T::initializeGlobalCache(pset_);
+    if constexpr (detail::CacheTakesStreams<T>::value) {
+      cache_ = T::initializeGlobalCache(pset_, streams);
+    } else {
+      cache_ = T::initializeGlobalCache(pset_);
+    }
     modules_.clear();
     for (unsigned s = 0; s < streams; ++s) {
       modules_.push_back(std::make_unique<T>(pset_, static_cast<const Cache*>(cache_.get())));
