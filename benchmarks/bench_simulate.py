@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+import _machine  # benchmarks/_machine.py (a script's folder is on sys.path)
 from gvae.data.generate import generate_to_file
 from gvae.simulate import Conditions, process_labels, simulate_to_file
 
@@ -46,14 +47,20 @@ def main() -> int:
             rows.append({"process": process, "jets": args.jets, "simulate_s": t_sim, "generate_s": t_gen,
                          "simulate_jets_per_s": args.jets / t_sim, "generate_jets_per_s": args.jets / t_gen,
                          "speedup": t_gen / t_sim})
-    result = {"checkpoint": str(args.checkpoint), "threads": args.threads, "generate_workers": 1,
+    from gvae.model import load_model
+
+    latent = list(load_model(args.checkpoint).latent_shape)
+    result = {"machine": _machine.machine("pythia8mc", "fastjet"), "checkpoint": str(args.checkpoint),
+              "latent": latent, "threads": args.threads, "generate_workers": 1,
               "load_average_before": load_before, "load_average_after": os.getloadavg()[0], "rows": rows,
               "command": f"python benchmarks/bench_simulate.py --checkpoint {args.checkpoint} --jets {args.jets} "
                          f"--threads {args.threads}"}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "simulate.json").write_text(json.dumps(result, indent=2))
     lines = ["# Simulation benchmark (`benchmarks/bench_simulate.py`)", "",
-             f"`{result['command']}`; both write parquet, both include start-up (model load / Pythia init) and file "
+             f"`{result['command']}` (checkpoint latent {latent[0]} x {latent[1]}; machine: "
+             f"{result['machine']['cpu']}, {result['machine']['cores']} cores, {result['machine']['date']}); "
+             "gvae.data generate includes in-time pile-up from the cached minimum-bias library; both write parquet, both include start-up (model load / Pythia init) and file "
              f"writing; simulate with {args.threads} torch thread(s), generate with 1 worker. 1-minute load average "
              f"{load_before:.1f} before, {result['load_average_after']:.1f} after (2-core machine shared with other "
              "jobs: read ratios, not absolute rates).", "",

@@ -28,7 +28,7 @@ $PY -m gvae.data convert "$OUT/jets.parquet" "$OUT/graphs" --max-nodes 1024 --ov
 step "4/10 train the latent-only GVAE (configs/demo.yaml) and fit its prior p(z | type, pT)"
 $PY -m gvae.train --config configs/demo.yaml --data "$OUT/graphs" --out "$OUT/run"
 
-step "5/10 evaluate on the test split: EMD through the latent, GVAE vs latent-only PCA"
+step "5/10 evaluate on the test split: reconstruction through the latent vs latent-only PCA; generation from the prior vs Gaussian-PCA, each beside its truth floor"
 $PY -m gvae.evaluate --checkpoint "$OUT/run/best.pt" --data "$OUT/graphs" --out "$OUT/eval"
 
 step "6/10 simulate $HELDOUT jets from the prior (python -m gvae.simulate) and inspect them"

@@ -36,7 +36,7 @@ def test_evaluate_cli_writes_generation_figures_with_floors(tmp_path: Path, grap
     md = (out / "report.md").read_text()
     assert "## Generation vs held-out Pythia jets" in md and "### ttbar:" in md and "| gaussian_pca |" in md
     printed = capsys.readouterr().out
-    assert "generation ttbar gaussian_pca: FPD" in printed and "PCA, latent only" in printed
+    assert "generation ttbar gaussian_pca (" in printed and "FPD" in printed and "PCA, latent only" in printed
     # --no-generation leaves the section out; the latent-only PCA reconstruction stays
     rc = main(["--checkpoint", str(trained_checkpoint), "--data", str(graph_dataset), "--out", str(tmp_path / "e2"),
                "--split", "train", "--max-jets", "40", "--workers", "1", "--no-plots", "--no-generation"])

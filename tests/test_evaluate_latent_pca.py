@@ -78,7 +78,7 @@ def test_node_vectors_and_decoding_rules() -> None:
     dec[1] = [0.1, 0.0, np.log(2.0), 0.1, 0.3, 0.5, 0.51]  # real, HCAL
     dec[2] = [0.0, 0.1, np.log(9.0), 0.9, 0.0, 0.0, 0.49]  # not real: dropped although it carries energy
     dec[3] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -0.2]
-    h = vector_to_hits(dec, norm, snap_to_detector=False)
+    h = vector_to_hits(dec, norm)
     np.testing.assert_array_equal(h.channel, [1, 2])
     np.testing.assert_allclose(h.energy, [3.0, 2.0])
     np.testing.assert_allclose(h.x, [0.0, 0.1])
@@ -96,8 +96,13 @@ def test_latent_only_pca_round_trips_with_enough_components(generated_jets) -> N
     z = pca.encode(f6, g["mask"])
     assert z.shape == (20, 19)
     decoded = pca.decode(z, norm)
+    curl = DetectorConfig().curl_pt
     for j in range(20):
         orig = hits_from_features(g["features"][j], g["mask"][j])
+        # decoded jets are snapped by gvae.model.snap, as the latent GVAE's: its readout thresholds include the
+        # tracks' curling pT, which drops the few real tracks whose smeared pT lies just below it
+        keep = ~((orig.channel == geometry.TRACK) & (orig.energy < curl))
+        orig = HitsType.at(orig.x[keep], orig.y[keep], orig.energy[keep], orig.channel[keep])
         np.testing.assert_allclose(_sorted(decoded[j]), _sorted(orig), rtol=1e-4, atol=1e-4)
     # with few components it must still decode the count from the real flags, not from the input mask
     small = LatentOnlyPCA(2)
@@ -142,13 +147,17 @@ def test_reconstruction_baselines_entry_point(generated_jets) -> None:
     g = _graphs(generated_jets.images[:30], max_nodes=400)
     train = {"features": g["features"], "mask": g["mask"]}
     res = evaluate_reconstruction_baselines(train, train, latent_size=29)
+    f, m = g["features"], g["mask"]
+    sub_curl = float(np.max(np.sum(f[..., 2] * m * ((f[..., 3] == geometry.TRACK) & (f[..., 2] < DetectorConfig().curl_pt)),
+                                   axis=1)))
     for name in ("latent_only_pca", "true_mask_pca"):
         b = res["baselines"][name]
         assert set(b["emd"]) == {"track", "ecal", "hcal", "all"}
         assert {"median", "q16", "q84"} <= set(b["emd"]["all"])
         assert "n_hits_ecal" in b["observables"] and "mass_calo" in b["observables"]
-        # jets of the training set with n - 1 components come back exactly
-        assert b["emd"]["all"]["q95"] < 1e-3
+        # jets of the training set with n - 1 components come back exactly (the latent-only PCA up to the real
+        # tracks below the curling pT that gvae.model.snap drops: the EMD of a missing hit is its energy)
+        assert b["emd"]["all"]["q95"] < 1e-3 + (sub_curl if name == "latent_only_pca" else 0.0)
         assert b["observables"]["mass_calo"]["response"]["median"] == pytest.approx(1.0, abs=1e-4)
     assert res["baselines"]["true_mask_pca"]["label"].startswith("PCA given the true mask")
     small = evaluate_reconstruction_baselines({"features": g["features"][:20], "mask": g["mask"][:20]},

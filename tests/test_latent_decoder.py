@@ -302,15 +302,6 @@ def test_simulate_help_lists_every_flag(capsys):
         assert flag in text
 
 
-def test_export_refuses_the_latent_decoder(latent_checkpoint):
-    from gvae.errors import ContractError
-    from gvae.export import load_source
-
-    with pytest.raises(ContractError, match="decoder: paper"):
-        load_source(latent_checkpoint)
-
-
-
 def test_evaluate_reports_the_latent_gvae_beside_the_latent_only_pca(latent_checkpoint, synthetic_graphs, tmp_path):
     import json
 

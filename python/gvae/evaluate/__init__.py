@@ -1,7 +1,10 @@
 """Evaluation of a trained GVAE (``python -m gvae.evaluate``): physical Energy Mover's Distance
 (:mod:`~gvae.evaluate.emd`), jet observables (:mod:`~gvae.evaluate.observables`), a PCA baseline
 with the same latent size (:mod:`~gvae.evaluate.baseline`), plots (:mod:`~gvae.evaluate.plots`) and
-the JSON/markdown report (:mod:`~gvae.evaluate.report`); the pipeline is :mod:`~gvae.evaluate.run`.
+the JSON/markdown report (:mod:`~gvae.evaluate.report`); the pipeline is :mod:`~gvae.evaluate.run`, which
+hands a latent-decoder checkpoint to :mod:`~gvae.evaluate.latent` (both uses: reconstruction through the
+latent beside the latent-only PCA, the PCA given the true mask, an optional paper-decoder checkpoint and
+the random-other-jet scale; generation from the prior beside the Gaussian-PCA generator and truth floors).
 
 Issue 14 (model-independent, for latent-only decoders and generation): detector snapping
 (:mod:`~gvae.evaluate.images`), the latent-only PCA and Gaussian-PCA generator baselines

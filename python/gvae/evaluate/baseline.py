@@ -63,21 +63,25 @@ class PCABaseline:
         v = self.vectorise(xyz, mask)
         if self._sum is None:
             self._sum = np.zeros(v.shape[1])
-            self._outer = np.zeros((v.shape[1], v.shape[1]))
         elif v.shape[1] != len(self._sum):
             raise InvalidInput(f"jets have {v.shape[1]} features, the fit started with {len(self._sum)}",
                                field="features")
         self._sum += v.sum(axis=0)
-        self._outer += v.T @ v
         self.n_samples += len(v)
         if self._rows is not None:
+            # while n <= D the rows are kept (the Gram matrix is diagonalised); the D x D outer
+            # product is only built once n exceeds D
             self._rows.append(v)
             if self.n_samples > v.shape[1]:
+                rows = np.concatenate(self._rows)
+                self._outer = rows.T @ rows
                 self._rows = None
+        else:
+            self._outer += v.T @ v
 
     def finish(self) -> "PCABaseline":
         """Diagonalise the accumulated covariance and keep the leading components."""
-        if self.n_samples < 2 or self._sum is None or self._outer is None:
+        if self.n_samples < 2 or self._sum is None or (self._outer is None and self._rows is None):
             raise ConfigError(f"PCA needs at least 2 training jets, got {self.n_samples}")
         n = self.n_samples
         self.mean = self._sum / n

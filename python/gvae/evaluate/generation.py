@@ -180,7 +180,7 @@ def evaluate_generation(real: Mapping[str, JetsLike], generated: Mapping[str, Je
                         out_dir: str | Path | None = None, seed: int = 0,
                         baselines: Mapping[str, Mapping[str, JetsLike]] | None = None,
                         hit_threshold: float = GENERATION_HIT_THRESHOLD, plots: bool = True,
-                        classifier_epochs: int = 100, gallery: int = 3, workers: int = 1) -> dict[str, Any]:
+                        classifier_epochs: int = 100, gallery: int = 2, workers: int = 1) -> dict[str, Any]:
     """Compare generated jets with held-out real jets per jet type (module docstring).
 
     real: jet type (e.g. "ttbar", "qcd") -> real held-out jets (:class:`JetBatch` ``[n, 3, 125, 125]``

@@ -1,100 +1,74 @@
-"""Reconstruction through the latent alone: the latent-only GVAE and the latent-only PCA baseline.
+"""``python -m gvae.evaluate`` for a ``model.decoder: latent`` checkpoint: both uses of the model.
 
-* :func:`reconstruct_latent`: test graph -> ``encode`` (latent mean) -> ``decode`` (deterministic
-  counts) -> :func:`gvae.model.snap.snap_to_detector` -> per-jet hits. Only the latent crosses from
-  the input jet to the output.
-* :class:`LatentOnlyPCA`: PCA with as many components as the GVAE has latent numbers, over the
-  flattened per-node vector ``[x', y', u', is_track, is_ecal, is_hcal, real]`` (nodes in the graph's
-  order, padding rows zero). Decoding keeps the nodes whose reconstructed ``real`` flag exceeds 0.5,
-  each with the channel of its largest one-hot entry: no true mask, count or channel is used. The
-  decoded nodes are snapped to the detector exactly as the GVAE's, so both are compared on the same
-  footing.
+1. **Reconstruction through the latent.** Each test graph -> ``encode`` (latent mean) -> ``decode``
+   (deterministic counts) -> :func:`gvae.model.snap.snap_to_detector` -> hits. Only the latent crosses
+   from the input jet to the output. Compared on the same jets with
+
+   * the latent-only PCA (:class:`gvae.evaluate.latent_pca.LatentOnlyPCA`, the same number of numbers
+     per jet, decoded without the true mask or channel, snapped by the same code),
+   * the PCA GIVEN the true mask and channel (:class:`gvae.evaluate.baseline.PCABaseline`; not a
+     ``k``-number compressor, labelled as such),
+   * optionally a paper-decoder checkpoint (``--compare-checkpoint``), scored against the same originals,
+   * the "random other jet" scale (each test jet against the next one).
+
+   Figures: EMD per channel and all channels (median, q16, q84), count / energy / mass responses.
+
+2. **Generation from the prior** ``p(z | type, pT)``: per jet type, as many jets as the held-out test
+   jets of that type, with their (type, pT) conditions (and their axis eta for the observables), decoded
+   with seeded count noise and snapped; beside the Gaussian-PCA generator
+   (:class:`gvae.evaluate.latent_pca.GaussianPCAGenerator`, fitted per type and pT tercile on the training
+   jets, sampled at the same conditions, decoded the same way). Every figure
+   (:func:`gvae.evaluate.generation.evaluate_generation`: W1s, FPD, KPD, classifier AUC) beside its truth
+   floor: the test jets of a type are split in two disjoint halves (seeded); one is the reference, the
+   other the floor sample, and every generated sample is cut to the same size.
 """
 from __future__ import annotations
 
+import datetime as _dt
+import json
 import logging
-from typing import Iterable
+import math
+import time
+from pathlib import Path
+from typing import Any, Iterable
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from gvae.data.detector import DetectorConfig
-from gvae.errors import ConfigError
-from gvae.evaluate.hits import Hits, hits_from_features
-from gvae.model.set_decoder import DecodedSet
-from gvae.model.snap import SnapStats, evaluation_hits, snap_to_detector
+from gvae.errors import ConfigError, DataError
+from gvae.evaluate.emd import EMD_CHANNELS, batch_emds
+from gvae.evaluate.hits import hits_from_features, hits_from_reconstruction
+from gvae.evaluate.latent_pca import GaussianPCAGenerator, LatentOnlyPCA, decoded_hits, jet_type_names
+from gvae.evaluate.observables import OBSERVABLES, compare, observables_table, summary
 from gvae.graphs.normalisation import Normalisation
+from gvae.jets import Hits
+from gvae.model.snap import SnapStats, evaluation_hits, snap_to_detector
 
 log = logging.getLogger(__name__)
-#: Features per node of the latent-only PCA vector.
-PCA_NODE_FEATURES = 7
+
+SCHEMA_VERSION = "latent-2"
+#: Largest node energy of a PCA / paper-decoder reconstruction (GeV), as gvae.evaluate.run.
+MAX_NODE_ENERGY = 14000.0
+#: Reconstruction models in report order: key -> label.
+MODEL_LABELS: dict[str, str] = {
+    "gvae": "latent-only GVAE (decoder reads only z)",
+    "latent_pca": "PCA, latent only (no true mask/channel)",
+    "true_mask_pca": "PCA given the true mask and channel (not a k-number compressor)",
+    "paper": "paper-decoder GVAE (--compare-checkpoint; decoder gets S, mask and channels of the input)",
+    "other_jet": "random other jet (the next test jet)",
+}
+#: Fewest held-out jets of a type for its generation figures (two halves of >= 5: 5 classifier folds).
+MIN_GENERATION_JETS = 10
+#: Jets per decoder call when generating.
+GENERATION_CHUNK = 64
 
 
-def node_vectors(features6: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
-    """features6 ``[B, N, 6]``, mask ``[B, N]`` -> float64 ``[B, N * 7]`` (6 features + real flag, zero padding)."""
-    f = features6.detach().to(torch.float64)
-    m = mask.to(torch.float64).unsqueeze(-1)
-    return torch.cat([f * m, m], dim=-1).reshape(len(f), -1).numpy()
-
-
-class LatentOnlyPCA:
-    """Linear autoencoder ``z = V^T (v - mean)``, ``v_hat = mean + V z`` on :func:`node_vectors`."""
-
-    def __init__(self, n_components: int) -> None:
-        if n_components < 1:
-            raise ConfigError(f"PCA needs at least one component, got {n_components}")
-        self.requested = int(n_components)
-        self.mean: np.ndarray | None = None
-        self.components: np.ndarray | None = None
-        self.explained_fraction = float("nan")
-
-    def fit(self, vectors: np.ndarray) -> "LatentOnlyPCA":
-        """vectors ``[n, D]`` (training jets)."""
-        if len(vectors) < 2:
-            raise ConfigError(f"PCA needs at least 2 training jets, got {len(vectors)}")
-        self.mean = vectors.mean(axis=0)
-        xc = vectors - self.mean
-        if len(xc) <= xc.shape[1]:
-            _, sv, vt = np.linalg.svd(xc, full_matrices=False)
-            var = sv ** 2
-        else:
-            var, vecs = np.linalg.eigh(xc.T @ xc)
-            order = np.argsort(var)[::-1]
-            var, vt = np.clip(var[order], 0, None), vecs[:, order].T
-        rank = int((var > 1e-10 * max(var[0], 1e-300)).sum())
-        k = min(self.requested, rank)
-        self.components = vt[:k].copy()
-        self.explained_fraction = float(var[:k].sum() / var.sum()) if var.sum() > 0 else float("nan")
-        return self
-
-    @property
-    def n_components(self) -> int:
-        return 0 if self.components is None else len(self.components)
-
-    def decode(self, coefficients: np.ndarray, n_nodes: int) -> DecodedSet:
-        """Coefficients ``[B, k]`` -> :class:`DecodedSet` of ``n_nodes`` slots (real flag > 0.5,
-        channel = argmax of the one-hot part)."""
-        v = (self.mean + coefficients @ self.components).reshape(len(coefficients), n_nodes, PCA_NODE_FEATURES)
-        t = torch.as_tensor(v, dtype=torch.float32)
-        real = t[..., 6] > 0.5
-        channel = t[..., 3:6].argmax(-1)
-        counts = torch.stack([(real & (channel == c)).sum(1) for c in range(3)], dim=1)
-        zeros = torch.zeros(len(t), 3)
-        return DecodedSet(xyu=t[..., :3], channel=channel, mask=real, counts=counts, log_count_mean=zeros,
-                          log_count_logstd=zeros)
-
-    def reconstruct(self, vectors: np.ndarray, n_nodes: int) -> DecodedSet:
-        """Project and decode ``[B, D]`` node vectors."""
-        if self.components is None or self.mean is None:
-            raise ConfigError("LatentOnlyPCA.reconstruct called before fit()")
-        return self.decode((vectors - self.mean) @ self.components.T, n_nodes)
-
-
-def fit_latent_pca(batches: Iterable[tuple[torch.Tensor, torch.Tensor]], n_components: int) -> LatentOnlyPCA:
-    """Fit on ``(features6 [B, N, 6], mask [B, N])`` batches of the training split."""
-    rows = [node_vectors(f, m) for f, m in batches]
-    return LatentOnlyPCA(n_components).fit(np.concatenate(rows))
+def hit_counts(jets: list[Hits], threshold: float = 0.0) -> np.ndarray:
+    """Hits per channel above ``threshold`` GeV, ``[n_jets, 3]``."""
+    return np.array([[int(((h.channel == c) & (h.energy > threshold)).sum()) for c in range(3)] for h in jets]
+                    ).reshape(len(jets), 3)
 
 
 def _accumulate(stats: SnapStats | None, new: SnapStats) -> SnapStats:
@@ -104,153 +78,379 @@ def _accumulate(stats: SnapStats | None, new: SnapStats) -> SnapStats:
                      stats.below_threshold + new.below_threshold, stats.energy_lost + new.energy_lost)
 
 
+def _jet_eta(batch: dict) -> np.ndarray:
+    """Jet eta ``[B]`` from the shards (0 where missing or non-finite: local frame)."""
+    n = len(batch["mask"])
+    if "eta" not in batch:
+        return np.zeros(n)
+    eta = torch.as_tensor(batch["eta"]).double().numpy()
+    return np.where(np.isfinite(eta), eta, 0.0)
+
+
 @torch.no_grad()
 def reconstruct_latent(model: torch.nn.Module, loader: Iterable[dict], norm: Normalisation,
-                       pca: LatentOnlyPCA | None = None, detector: DetectorConfig = DetectorConfig(),
-                       progress: bool = True) -> dict:
-    """Original, latent-GVAE and (optionally) latent-only-PCA hits of every jet of ``loader``.
+                       pca: LatentOnlyPCA | None = None, true_mask_pca: Any = None,
+                       detector: DetectorConfig = DetectorConfig(), progress: bool = True) -> dict:
+    """Original, latent-GVAE and (optionally) both PCA baselines' hits of every jet of ``loader``.
 
-    ``model`` is a :class:`gvae.model.GVAE` with ``decoder: latent``; loader yields collated shard
-    batches. Returns ``{"original", "gvae", "pca": list[Hits], "snap": {"gvae", "pca": SnapStats},
-    "pt", "y", "mu"}``.
+    ``model`` is a :class:`gvae.model.GVAE` with ``decoder: latent``; ``loader`` yields collated shard
+    batches. Returns ``{"original", "gvae", "pca", "true_mask_pca": list[Hits], "snap": {"gvae", "pca":
+    SnapStats}, "pt", "y", "eta", "row": [n], "mu": [n, C, L]}``.
     """
     from gvae.graphs.shards import model_inputs
 
-    out: dict = {"original": [], "gvae": [], "pca": [], "pt": [], "y": [], "mu": []}
+    out: dict = {"original": [], "gvae": [], "pca": [], "true_mask_pca": [], "pt": [], "y": [], "eta": [],
+                 "row": [], "mu": []}
     stats: dict[str, SnapStats | None] = {"gvae": None, "pca": None}
+    u_max = (math.log(MAX_NODE_ENERGY) - norm.mean_u) / norm.std_u
     for batch in tqdm(loader, desc="latent reconstruction", unit="batch", disable=not progress, leave=False):
         features6, neighbours, mask = model_inputs(batch, norm)
         mu, _ = model.encode(features6, neighbours, mask)
-        decoded = model.decode(mu)
-        table, st = snap_to_detector(decoded, norm, detector)
+        table, st = snap_to_detector(model.decode(mu), norm, detector)
         stats["gvae"] = _accumulate(stats["gvae"], st)
         out["gvae"] += evaluation_hits(table)
         raw = torch.as_tensor(batch["features"]).numpy()
-        m = mask.numpy()
+        m = mask.numpy().astype(bool)
         out["original"] += [hits_from_features(raw[j], m[j]) for j in range(len(m))]
         if pca is not None:
-            dec = pca.reconstruct(node_vectors(features6, mask), mask.shape[1])
-            table, st = snap_to_detector(dec, norm, detector)
+            table, st = snap_to_detector(pca.decode_set(pca.encode(features6, mask)), norm, detector)
             stats["pca"] = _accumulate(stats["pca"], st)
             out["pca"] += evaluation_hits(table)
-        out["pt"].append(torch.as_tensor(batch["pt"]).numpy())
+        if true_mask_pca is not None:
+            rec = np.asarray(true_mask_pca.reconstruct(features6[..., :3], mask), dtype=np.float64)
+            rec[..., 2] = np.minimum(rec[..., 2], u_max)
+            phys = np.asarray(norm.invert(rec, m), dtype=np.float64)
+            out["true_mask_pca"] += [hits_from_reconstruction(phys[j], raw[j, :, 3], m[j]) for j in range(len(m))]
+        out["pt"].append(torch.as_tensor(batch["pt"]).double().numpy())
         out["y"].append(torch.as_tensor(batch["y"]).numpy())
+        out["eta"].append(_jet_eta(batch))
+        out["row"].append(torch.as_tensor(batch["row"]).numpy() if "row" in batch else np.full(len(m), -1))
         out["mu"].append(mu.numpy())
     out["snap"] = stats
-    for key in ("pt", "y", "mu"):
+    for key in ("pt", "y", "eta", "row", "mu"):
         out[key] = np.concatenate(out[key]) if out[key] else np.zeros(0)
     return out
 
 
-def hit_counts(jets: list[Hits], threshold: float = 0.0) -> np.ndarray:
-    """Hits per channel above ``threshold`` GeV, ``[n_jets, 3]``."""
-    return np.array([[int(((h.channel == c) & (h.energy > threshold)).sum()) for c in range(3)] for h in jets])
+@torch.no_grad()
+def generate_from_prior(model: torch.nn.Module, prior: Any, norm: Normalisation, label: np.ndarray, pt: np.ndarray,
+                        seed: int, chunk: int = GENERATION_CHUNK) -> list[Hits]:
+    """Jets of types ``label [n]`` (1 top, 0 QCD) at ``pt [n]`` GeV: ``z ~ prior`` (latent noise), decode
+    with count noise, snap. One ``torch.Generator(seed)`` draws per chunk the latent noise ``[b, C*L]``
+    then the count noise ``[b, 3]`` (the order of :class:`gvae.simulate.Simulator`)."""
+    gen = torch.Generator().manual_seed(int(seed))
+    out: list[Hits] = []
+    for i in range(0, len(label), chunk):
+        lab = torch.as_tensor(np.asarray(label[i:i + chunk], np.float32))
+        p = torch.as_tensor(np.asarray(pt[i:i + chunk], np.float64))
+        latent_noise = torch.randn(len(lab), prior.dim, generator=gen)
+        count_noise = torch.randn(len(lab), 3, generator=gen)
+        out += decoded_hits(model.decode(prior.sample(lab, p, latent_noise), count_noise), norm)
+    return out
 
 
-def _median_table(values: np.ndarray) -> dict[str, dict[str, float]]:
-    from gvae.evaluate.emd import EMD_CHANNELS
+def _loader(data: Any, batch_size: int):
+    from torch.utils.data import DataLoader
 
+    from gvae.graphs.shards import collate
+
+    return DataLoader(data, batch_size=batch_size, collate_fn=collate)
+
+
+def _subset(shards: Any, limit: int | None):
+    from torch.utils.data import Subset
+
+    return shards if limit is None else Subset(shards, range(min(limit, len(shards))))
+
+
+def fit_baselines(data: Path, norm: Normalisation, k: int, limit: int | None, batch_size: int = 256
+                  ) -> tuple[LatentOnlyPCA, Any, GaussianPCAGenerator]:
+    """Fit on the training split: the latent-only PCA and the true-mask PCA (``k`` components each) and
+    the Gaussian-PCA generator (per jet type and training-pT tercile)."""
+    from gvae.evaluate.baseline import PCABaseline
+    from gvae.graphs.shards import GraphShards, model_inputs
+
+    train = _subset(GraphShards(data, "train"), limit)
+    lo, tm = LatentOnlyPCA(k), PCABaseline(k)
+    for b in _loader(train, batch_size):
+        f, _, m = model_inputs(b, norm)
+        lo.partial_fit(f, m)
+        tm.partial_fit(f[..., :3], m)
+    lo.finish()
+    tm.finish()
+    z, y, pt = [], [], []
+    for b in _loader(train, batch_size):
+        f, _, m = model_inputs(b, norm)
+        z.append(lo.encode(f, m))
+        y.append(torch.as_tensor(b["y"]).numpy())
+        pt.append(torch.as_tensor(b["pt"]).double().numpy())
+    z_all, pt_all = np.concatenate(z), np.concatenate(pt)
+    edges = np.quantile(pt_all, [0.0, 1 / 3, 2 / 3, 1.0])
+    edges[0], edges[-1] = 0.0, np.inf
+    edges = np.unique(edges)
+    generator = GaussianPCAGenerator(lo, norm, pt_edges=edges if len(edges) > 2 else None)
+    generator.fit(z_all, jet_type_names(np.concatenate(y)), pt_all)
+    return lo, tm, generator
+
+
+def compare_checkpoint_hits(path: Path, data: Path, split: str, rows: np.ndarray, batch_size: int, device: str,
+                            limit_rows: bool = True) -> tuple[list[Hits], dict[str, Any]]:
+    """Hits of a paper-decoder checkpoint's deterministic reconstruction (noise 0) of the test jets with
+    source rows ``rows [n]`` of ``data``'s ``split`` (in that order). Raises :class:`ConfigError` when the
+    checkpoint does not fit the data or a row is missing."""
+    from gvae.evaluate.checkpoint import load_model
+    from gvae.graphs.shards import GraphShards, model_inputs
+
+    loaded = load_model(path, device)
+    if loaded.model_config.decoder != "paper":
+        raise ConfigError(f"--compare-checkpoint '{path}' has model.decoder: {loaded.model_config.decoder}; "
+                          "it is meant for a paper-decoder checkpoint")
+    shards = GraphShards(data, split)
+    if loaded.max_nodes != shards.max_nodes:
+        raise ConfigError(f"--compare-checkpoint expects max_nodes = {loaded.max_nodes}, '{data}' has "
+                          f"{shards.max_nodes}; give its graphs with --compare-data")
+    norm = Normalisation.from_dict(loaded.normalisation)
+    u_max = (math.log(MAX_NODE_ENERGY) - norm.mean_u) / norm.std_u
+    by_row: dict[int, Hits] = {}
+    wanted = {int(r) for r in rows}
+    dropped = []
+    with torch.no_grad():
+        for b in tqdm(_loader(shards, batch_size), desc="compare checkpoint", unit="batch", leave=False):
+            brow = torch.as_tensor(b["row"]).numpy()
+            if not wanted.intersection(brow.tolist()):
+                continue
+            f, nb, m = model_inputs(b, norm)
+            noise = torch.zeros(len(m), *loaded.latent_shape)
+            out = loaded.inference(f.to(device), nb.to(device), m.to(device), noise.to(device)).cpu().numpy()
+            out = out.astype(np.float64)
+            out[..., 2] = np.minimum(out[..., 2], u_max)
+            mk = m.numpy().astype(bool)
+            phys = np.asarray(norm.invert(out, mk), dtype=np.float64)
+            raw = torch.as_tensor(b["features"]).numpy()
+            for j, r in enumerate(brow.tolist()):
+                by_row[int(r)] = hits_from_reconstruction(phys[j], raw[j, :, 3], mk[j])
+            dropped += torch.as_tensor(b["dropped_energy_fraction"]).double().numpy().tolist()
+    missing = sorted(wanted - set(by_row))
+    if missing:
+        raise ConfigError(f"--compare-data '{data}' split '{split}' lacks {len(missing)} of the evaluated jets "
+                          f"(first source row {missing[0]}); build both graph directories from the same jet file")
+    info = {"path": str(path), "data": str(data), "max_nodes": int(shards.max_nodes),
+            "latent": list(loaded.latent_shape), "epoch": loaded.epoch,
+            "mean_dropped_energy_fraction": float(np.mean(dropped)) if dropped else 0.0}
+    return [by_row[int(r)] for r in rows], info
+
+
+def _emd_table(values: np.ndarray) -> dict[str, dict[str, float]]:
     return {ch: {"median": float(np.median(values[:, i])), "q16": float(np.quantile(values[:, i], 0.16)),
                  "q84": float(np.quantile(values[:, i], 0.84)), "mean": float(np.mean(values[:, i]))}
             for i, ch in enumerate(EMD_CHANNELS)}
 
 
-def evaluate_latent(settings, loaded) -> dict:
-    """``python -m gvae.evaluate`` for a ``model.decoder: latent`` checkpoint.
+def generation_section(loaded: Any, norm: Normalisation, rec: dict, generator: GaussianPCAGenerator, seed: int,
+                       out: Path | None, workers: int) -> tuple[dict[str, Any] | None, list[str]]:
+    """The generation figures (module docstring, point 2); ``(section or None, notes)``."""
+    from gvae.evaluate.generation import JetSample, evaluate_generation
 
-    Reconstruction through the latent (encode -> latent mean -> decode with predicted counts -> snap)
-    against the latent-only PCA with the same number of numbers per jet, and the 'random other jet'
-    reference (each test jet against the next one). Writes ``report.json`` and ``report.md`` into
-    ``settings.out`` and returns the report.
+    notes: list[str] = []
+    if loaded.prior is None:
+        notes.append("Generation skipped: the checkpoint has no prior p(z | type, pT) (it is fitted at the end of "
+                     "`python -m gvae.train`).")
+        return None, notes
+    types = jet_type_names(rec["y"])
+    real: dict[str, JetSample] = {}
+    gvae_jets: dict[str, JetSample] = {}
+    pca_jets: dict[str, JetSample] = {}
+    known = {0: "qcd", 1: "ttbar"}
+    prior_types = {known[k] for k in loaded.prior.chol if k in known}
+    for k, jt in enumerate(sorted(set(types))):
+        idx = np.flatnonzero(types == jt)
+        if len(idx) < MIN_GENERATION_JETS or jt not in prior_types or jt not in generator.jet_types:
+            notes.append(f"Generation figures skipped for '{jt}': {len(idx)} held-out jets (at least "
+                         f"{MIN_GENERATION_JETS} needed) or the type is missing from the prior / training jets.")
+            continue
+        eta, pt, lab = rec["eta"][idx], rec["pt"][idx], rec["y"][idx]
+        real[jt] = JetSample([rec["original"][int(i)] for i in idx], eta)
+        gvae_jets[jt] = JetSample(generate_from_prior(loaded.model, loaded.prior, norm, lab, pt, seed + 7919 * k), eta)
+        pca_jets[jt] = JetSample(generator.sample(jt, len(idx), seed + 7919 * k + 1, pt), eta)
+    if not real:
+        return None, notes
+    section = evaluate_generation(real, None, out, seed, baselines={"gvae": gvae_jets, "gaussian_pca": pca_jets},
+                                  workers=workers)
+    section["notes"] = [
+        "Real = the held-out test jets of each type (graph nodes, no truncation at the default max_nodes); they "
+        "are split in two disjoint halves (seeded): the reference and the floor sample. Every generated sample "
+        "is cut to the half size, so each figure sits beside the same figure between two real samples of its size.",
+        "gvae = z sampled from the checkpoint's prior p(z | type, pT) at the test jets' (type, pT), decoded with "
+        f"seeded count noise (seed {seed}) and snapped to the detector; gaussian_pca = a full-covariance Gaussian "
+        "over the latent-only PCA coefficients of the training jets per type and training-pT tercile, sampled at "
+        "the same conditions and decoded and snapped the same way. Generated jets take the axis eta of the test "
+        "jet whose conditions they carry (for masses and pTs)."]
+    return section, notes
+
+
+def _markdown(report: dict[str, Any], settings: Any) -> str:
+    from gvae.evaluate.report_generation import generation_markdown, reconstruction_markdown
+
+    ck, d = report["checkpoint"], report["data"]
+    lines = ["# gvae evaluation (latent-only decoder)", "",
+             f"- checkpoint `{ck['path']}` (epoch {ck['epoch']}), latent {ck['latent']['clusters']} x "
+             f"{ck['latent']['dim']} = {ck['latent']['size']} numbers per jet; {d['n_jets']} `{d['split']}` jets of "
+             f"`{d['path']}`",
+             f"- latent-only PCA: {report['baseline']['components']} components, explained variance "
+             f"{report['baseline']['explained_variance_fraction']:.3f}",
+             f"- command: `{report['settings']['command']}`"]
+    lines += reconstruction_markdown(report["reconstruction_baselines"])
+    lines += ["", "| hits per jet, mean (track, ECAL, HCAL) | |", "|---|---|"]
+    for k, v in report["counts"].items():
+        lines.append(f"| {k} | {', '.join(f'{x:.1f}' for x in v)} |")
+    if report.get("generation"):
+        lines += generation_markdown(report["generation"])
+    lines += ["", "## Notes", ""] + [f"- {n}" for n in report["notes"]]
+    if report["plots"]:
+        lines += ["", "## Plots", ""] + [f"- `{p}`" for p in report["plots"]]
+    lines += ["", "Timing [s]: " + ", ".join(f"{k} {v:.1f}" for k, v in report["timing_s"].items())]
+    return "\n".join(lines) + "\n"
+
+
+def evaluate_latent(settings: Any, loaded: Any) -> dict:
+    """``python -m gvae.evaluate`` for a ``model.decoder: latent`` checkpoint (module docstring).
+
+    settings: :class:`gvae.evaluate.run.Settings`; loaded: the checkpoint (:class:`gvae.model.LoadedModel`).
+    Writes ``report.json``, ``report.md``, ``per_jet.csv`` and the plots into ``settings.out``; returns
+    the report (plain JSON values).
     """
-    import datetime as _dt
-    import json
-    import time
-    from pathlib import Path
-
-    from torch.utils.data import DataLoader, Subset
-
     import gvae
-    from gvae.evaluate.emd import EMD_CHANNELS, batch_emds
     from gvae.evaluate.report import _clean
-    from gvae.graphs.shards import GraphShards, collate, model_inputs
+    from gvae.graphs.shards import GraphShards
 
+    torch.manual_seed(settings.seed)
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     timing: dict[str, float] = {}
+    notes: list[str] = list(settings.notes)
     norm = Normalisation.from_dict(loaded.normalisation)
     c, l = loaded.model.latent_shape
-    t = time.perf_counter()
-    train = GraphShards(settings.data, "train")
-    if settings.baseline_max_train is not None:
-        train = Subset(train, range(min(settings.baseline_max_train, len(train))))
-
-    def pairs():
-        for b in DataLoader(train, batch_size=256, collate_fn=collate):
-            f, _, m = model_inputs(b, norm)
-            yield f, m
-    pca = fit_latent_pca(pairs(), c * l)
-    timing["baseline_fit"] = time.perf_counter() - t
     shards = GraphShards(settings.data, settings.split)
-    data = shards if settings.max_jets is None else Subset(shards, range(min(settings.max_jets, len(shards))))
+    if len(shards) == 0:
+        raise DataError(f"split '{settings.split}' has no jets", file=str(settings.data))
+    if loaded.max_nodes != shards.max_nodes:
+        raise ConfigError(f"the checkpoint expects max_nodes = {loaded.max_nodes}, the data has {shards.max_nodes}")
     t = time.perf_counter()
-    rec = reconstruct_latent(loaded.model, DataLoader(data, batch_size=settings.batch_size, collate_fn=collate),
-                             norm, pca)
-    timing["reconstruction"] = time.perf_counter() - t
+    pca, true_pca, generator = fit_baselines(settings.data, norm, c * l, settings.baseline_max_train)
+    timing["baseline_fit"] = time.perf_counter() - t
+    if pca.rank_limited:
+        notes.append(f"The PCA baselines are rank-limited: {pca.n_samples} training jets span {pca.rank} "
+                     f"directions, so they use {pca.n_components} components (the GVAE latent has {c * l}).")
+
     t = time.perf_counter()
+    rec = reconstruct_latent(loaded.model, _loader(_subset(shards, settings.max_jets), settings.batch_size), norm,
+                             pca, true_pca)
     n = len(rec["original"])
-    emds = {"gvae": batch_emds(rec["original"], rec["gvae"], settings.emd_R, settings.workers, desc="EMD gvae"),
-            "latent_pca": batch_emds(rec["original"], rec["pca"], settings.emd_R, settings.workers, desc="EMD pca"),
-            "other_jet": batch_emds(rec["original"], rec["original"][1:] + rec["original"][:1], settings.emd_R,
-                                    settings.workers, desc="EMD other jet")}
+    samples = {"gvae": rec["gvae"], "latent_pca": rec["pca"], "true_mask_pca": rec["true_mask_pca"],
+               "other_jet": rec["original"][1:] + rec["original"][:1]}
+    compare_info = None
+    if getattr(settings, "compare_checkpoint", None):
+        samples["paper"], compare_info = compare_checkpoint_hits(
+            Path(settings.compare_checkpoint), Path(settings.compare_data or settings.data), settings.split,
+            rec["row"], settings.batch_size, settings.device)
+        samples = {k: samples[k] for k in MODEL_LABELS if k in samples}
+        if compare_info["max_nodes"] < max((len(h) for h in rec["original"]), default=0):
+            notes.append(f"The paper-decoder model sees graphs truncated to {compare_info['max_nodes']} nodes "
+                         f"(mean dropped energy fraction {compare_info['mean_dropped_energy_fraction']:.3f}); its "
+                         "EMD is measured against the same untruncated originals as every other row.")
+    timing["reconstruction"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    emds = {k: batch_emds(rec["original"], v, settings.emd_R, settings.workers, desc=f"EMD {k}")
+            for k, v in samples.items()}
     timing["emd"] = time.perf_counter() - t
-    counts = {k: hit_counts(rec[k]) for k in ("original", "gvae", "pca")}
-    energy = {k: np.array([[h.energy[h.channel == ch].sum() for ch in range(3)] for h in rec[k]])
-              for k in ("original", "gvae", "pca")}
+    t = time.perf_counter()
+    tables = {"original": observables_table(rec["original"], rec["eta"], settings.hit_threshold)}
+    tables.update({k: observables_table(v, rec["eta"], settings.hit_threshold) for k, v in samples.items()})
+    models = {k: {"label": MODEL_LABELS[k], "emd": {ch: summary(emds[k][:, i]) for i, ch in enumerate(EMD_CHANNELS)},
+                  "observables": {o: compare(tables["original"][o], tables[k][o]) for o in OBSERVABLES}}
+              for k in samples}
+    timing["observables"] = time.perf_counter() - t
+
+    plot_files: list[str] = []
+    if settings.plots:
+        from gvae.evaluate import plots
+
+        t = time.perf_counter()
+        recon = {k: v for k, v in emds.items() if k != "other_jet"}
+        plot_files.append(plots.emd_histograms(recon, out / "emd_histograms.png", settings.emd_R).name)
+        for j in range(min(settings.displays, n)):
+            plot_files.append(plots.event_display(
+                {"original": rec["original"][j], "gvae": samples["gvae"][j], "latent_pca": samples["latent_pca"][j]},
+                out / f"event_display_{j}.png", title=f"jet {j} (source row {int(rec['row'][j])})").name)
+        plot_files.append(plots.observable_histograms({k: v for k, v in tables.items() if k != "other_jet"},
+                                                      out / "observables.png").name)
+        timing["plots"] = time.perf_counter() - t
+
+    gen_section = None
+    if settings.generation:
+        t = time.perf_counter()
+        gen_section, gen_notes = generation_section(loaded, norm, rec, generator, settings.seed,
+                                                    out if settings.plots else None, settings.workers)
+        notes += gen_notes
+        timing["generation"] = time.perf_counter() - t
+        if gen_section:
+            plot_files += list(gen_section["plots"])
+
+    counts = {"original": hit_counts(rec["original"]), **{k: hit_counts(v) for k, v in samples.items()
+                                                           if k != "other_jet"}}
+    notes += ["Latent-only: the GVAE decoder receives only the latent mean (z = mu, deterministic counts); counts, "
+              "channels, positions and energies all come from it. GVAE and latent-only PCA outputs are snapped to "
+              "detector cells and readout thresholds by the same code (gvae.model.snap).",
+              "EMD: Komiske-Metodiev-Thaler energy mover's distance, ground distance Delta R / R with R = "
+              f"{settings.emd_R}, GeV; 'all' pools every channel. Responses: reco / original per jet, observables "
+              f"with a {settings.hit_threshold} GeV hit threshold.",
+              "random other jet: each test jet against the next test jet (the scale of an uninformative "
+              "reconstruction).",
+              f"Compression: the latent holds {c * l} numbers per jet; the latent-only PCA the same number; the PCA "
+              "given the true mask and channel additionally reads each jet's node count, order and channels."]
+    lost = [ch for ch in EMD_CHANNELS if models["gvae"]["emd"][ch]["median"] >= models["latent_pca"]["emd"][ch]["median"]]
+    if lost:
+        notes.append("The latent-only GVAE does NOT beat the latent-only PCA in median EMD for: " + ", ".join(lost) + ".")
+    command = (f"python -m gvae.evaluate --checkpoint {settings.checkpoint} --data {settings.data} --split "
+               f"{settings.split} --seed {settings.seed}" + (f" --max-jets {settings.max_jets}" if settings.max_jets else "")
+               + (f" --compare-checkpoint {settings.compare_checkpoint}" if compare_info else ""))
     report = {
-        "schema_version": "latent-1",
+        "schema_version": SCHEMA_VERSION,
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "gvae_version": gvae.__version__,
-        "checkpoint": {"path": str(settings.checkpoint), "decoder": "latent", "latent": {"clusters": c, "dim": l,
-                       "size": c * l}, "epoch": loaded.epoch},
-        "data": {"path": str(settings.data), "split": settings.split, "n_jets": n},
-        "settings": {"emd_R": settings.emd_R, "noise": "zero (latent mean, predicted counts)"},
-        "baseline": {"method": "latent-only pca", "representation": "per node [x', y', u', one-hot channel, real]",
-                     "components": pca.n_components, "explained_variance_fraction": pca.explained_fraction},
-        "emd": {"channels": list(EMD_CHANNELS), "unit": "GeV", **{k: _median_table(v) for k, v in emds.items()}},
+        "checkpoint": {"path": str(settings.checkpoint), "decoder": "latent",
+                       "latent": {"clusters": c, "dim": l, "size": c * l}, "epoch": loaded.epoch},
+        "data": {"path": str(settings.data), "split": settings.split, "n_jets": n,
+                 "max_nodes": int(shards.max_nodes)},
+        "settings": {"emd_R": settings.emd_R, "hit_threshold_gev": settings.hit_threshold, "seed": settings.seed,
+                     "noise": "zero (latent mean, deterministic counts)", "workers": settings.workers,
+                     "baseline_train_jets_max": settings.baseline_max_train, "command": command},
+        "baseline": pca.summary(),
+        "true_mask_baseline": true_pca.summary(),
+        "compare_checkpoint": compare_info,
+        "emd": {"channels": list(EMD_CHANNELS), "unit": "GeV", **{k: _emd_table(v) for k, v in emds.items()}},
+        "reconstruction_baselines": {"latent_size": c * l, "n_test": n, "models": models},
         "counts": {k: v.mean(0).tolist() for k, v in counts.items()},
-        "count_response_median": {k: np.median(counts[k] / np.maximum(counts["original"], 1), axis=0).tolist()
-                                  for k in ("gvae", "pca")},
-        "energy_response_median": {k: np.median(energy[k] / np.maximum(energy["original"], 1e-9), axis=0).tolist()
-                                   for k in ("gvae", "pca")},
         "snap": {k: {"outside": s.outside.tolist(), "merged": s.merged.tolist(),
                      "below_threshold": s.below_threshold.tolist(), "energy_lost_gev": s.energy_lost}
                  for k, s in rec["snap"].items() if s is not None},
         "prior": None if loaded.prior is None else {"shrinkage": loaded.prior.shrinkage,
                                                     "heldout_loglik_per_jet": loaded.prior.selection},
+        "generation": gen_section,
         "timing_s": timing,
-        "notes": ["Latent-only: the decoder receives only the latent mean; counts, channels and positions all come "
-                  "from it. Both GVAE and PCA outputs are snapped to detector cells and thresholds.",
-                  "other_jet: each test jet against the next test jet (scale of an uninformative reconstruction)."],
+        "plots": plot_files,
+        "notes": notes,
     }
-    # its own schema ("latent-1"): the paper-decoder report schema requires per-node observables
-    (out / "report.json").write_text(json.dumps(_clean(report), indent=2) + "\n")
-    lines = [f"## gvae evaluation (latent-only decoder)", "",
-             f"- checkpoint `{settings.checkpoint}`, latent {c} x {l} = {c * l}; {n} `{settings.split}` jets",
-             f"- baseline: latent-only PCA, {pca.n_components} components "
-             f"(explained variance {pca.explained_fraction:.3f})", "",
-             "| EMD [GeV] | " + " | ".join(f"{ch} median (q16-q84)" for ch in EMD_CHANNELS) + " |",
-             "|---|" + "---|" * len(EMD_CHANNELS)]
-    for k, label in (("gvae", "latent GVAE"), ("latent_pca", "latent-only PCA"), ("other_jet", "random other jet")):
-        tab = report["emd"][k]
-        lines.append(f"| {label} | " + " | ".join(f"{tab[ch]['median']:.1f} ({tab[ch]['q16']:.1f}-{tab[ch]['q84']:.1f})"
-                                                  for ch in EMD_CHANNELS) + " |")
-    lines += ["", "| hits per jet (track, ECAL, HCAL) | mean |", "|---|---|"]
-    for k in ("original", "gvae", "pca"):
-        lines.append(f"| {k} | {', '.join(f'{v:.1f}' for v in report['counts'][k])} |")
-    lines += ["", f"Median energy response per channel: GVAE {np.round(report['energy_response_median']['gvae'], 3).tolist()}, "
-              f"PCA {np.round(report['energy_response_median']['pca'], 3).tolist()}", ""]
-    lines += [f"- {note}" for note in report["notes"]]
-    (out / "report.md").write_text("\n".join(lines) + "\n")
+    report = json.loads(json.dumps(_clean(report)))
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "report.md").write_text(_markdown(report, settings))
+    cols = ["row"] + [f"emd_{k}_{ch}" for k in emds for ch in EMD_CHANNELS]
+    np.savetxt(out / "per_jet.csv", np.column_stack([rec["row"].astype(np.float64)] + [emds[k] for k in emds]),
+               delimiter=",", header=",".join(cols), comments="", fmt="%.6g")
     log.info("wrote %s and %s", out / "report.json", out / "report.md")
-    return json.loads((out / "report.json").read_text())
+    return report
+
+
+__all__ = ["MODEL_LABELS", "SCHEMA_VERSION", "evaluate_latent", "fit_baselines", "generate_from_prior",
+           "generation_section", "hit_counts", "reconstruct_latent"]

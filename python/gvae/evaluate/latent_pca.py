@@ -10,8 +10,13 @@ PCA with ``k`` components (the GVAE's latent size) gives ``k`` numbers per jet. 
 everything from the reconstructed vector, nothing from the input jet: a node exists where its
 reconstructed ``real`` flag exceeds 0.5, its channel is the arg-max of the reconstructed one-hot,
 its position and energy come from ``x', y', u'`` (normalisation inverted, energy clamped at
-:data:`MAX_NODE_ENERGY`). The decoded hits are then snapped onto the detector cells
-(:func:`gvae.evaluate.images.snap`) before any comparison.
+:data:`MAX_NODE_ENERGY`). :meth:`LatentOnlyPCA.decode_set` returns this as the latent decoder's
+:class:`gvae.model.set_decoder.DecodedSet`, so the decoded hits are snapped onto the detector cells by
+the same code as the latent-only GVAE's (:func:`gvae.model.snap.snap_to_detector`: pixels, HCAL tower
+centres, readout thresholds and the tracks' curling pT) before any comparison.
+
+This is the project's one latent-only PCA: ``gvae.evaluate.latent`` (the evaluation of a latent-decoder
+checkpoint), ``gvae.evaluate.reconstruction`` and ``gvae.evaluate.baseline_sections`` all use it.
 
 :class:`GaussianPCAGenerator` is the matching generative baseline: the PCA coefficients of the
 training jets of each jet type (optionally per pT bin) are modelled by a full-covariance Gaussian,
@@ -29,8 +34,9 @@ import torch
 from gvae.errors import ConfigError, InvalidInput
 from gvae.evaluate.baseline import PCABaseline
 from gvae.evaluate.hits import Hits
-from gvae.evaluate.images import snap
 from gvae.graphs.normalisation import Normalisation
+from gvae.model.set_decoder import DecodedSet
+from gvae.model.snap import evaluation_hits, snap_to_detector
 
 #: Per-node vector: normalised (x', y', u'), channel one-hot, real flag.
 NODE_VECTOR: tuple[str, ...] = ("x", "y", "log_energy", "is_track", "is_ecal", "is_hcal", "real")
@@ -91,10 +97,25 @@ class LatentOnlyPCA(PCABaseline):
             raise InvalidInput(f"coefficients must be [B, {len(comps)}], got {z.shape}", field="z")
         return (mean + z @ comps).reshape(len(z), -1, NODE_DIM)
 
+    def decode_set(self, z: np.ndarray) -> DecodedSet:
+        """Coefficients ``[B, k]`` -> :class:`DecodedSet` of ``N`` slots in normalised units: a slot is a hit
+        where its reconstructed real flag exceeds 0.5, its channel is the arg-max of the one-hot part;
+        ``counts [B, 3]`` are the hits per channel (no true mask, count or channel is read)."""
+        v = torch.as_tensor(self.decode_vectors(z), dtype=torch.float32)
+        real = v[..., 6] > 0.5
+        channel = v[..., 3:6].argmax(-1)
+        counts = torch.stack([(real & (channel == c)).sum(1) for c in range(3)], dim=1)
+        zeros = torch.zeros(len(v), 3)
+        return DecodedSet(xyu=v[..., :3].contiguous(), channel=channel, mask=real, counts=counts,
+                          log_count_mean=zeros, log_count_logstd=zeros)
+
     def decode(self, z: np.ndarray, normalisation: Normalisation, snap_to_detector: bool = True
                ) -> list[Hits]:
-        """Coefficients ``[B, k]`` -> one :class:`Hits` per jet (module docstring), snapped by default."""
-        return [vector_to_hits(v, normalisation, snap_to_detector) for v in self.decode_vectors(z)]
+        """Coefficients ``[B, k]`` -> one :class:`Hits` per jet (module docstring); snapped by default with
+        :func:`gvae.model.snap.snap_to_detector`, exactly as the latent-only GVAE's output."""
+        if snap_to_detector:
+            return decoded_hits(self.decode_set(z), normalisation)
+        return [vector_to_hits(v, normalisation) for v in self.decode_vectors(z)]
 
     def reconstruct_hits(self, features6: torch.Tensor | np.ndarray, mask: torch.Tensor | np.ndarray,
                          normalisation: Normalisation, snap_to_detector: bool = True) -> list[Hits]:
@@ -109,8 +130,15 @@ class LatentOnlyPCA(PCABaseline):
         return out
 
 
-def vector_to_hits(vectors: np.ndarray, normalisation: Normalisation, snap_to_detector: bool = True) -> Hits:
-    """One jet's reconstructed node vectors ``[N, 7]`` -> hits (real flag > 0.5, channel = arg-max)."""
+def decoded_hits(decoded: DecodedSet, normalisation: Normalisation) -> list[Hits]:
+    """A decoded batch (GVAE or PCA, normalised units) -> snapped detector hits, one :class:`Hits` per jet."""
+    table, _ = snap_to_detector(decoded, normalisation)
+    return evaluation_hits(table)
+
+
+def vector_to_hits(vectors: np.ndarray, normalisation: Normalisation) -> Hits:
+    """One jet's reconstructed node vectors ``[N, 7]`` -> continuous hits, not snapped (real flag > 0.5,
+    channel = arg-max); :meth:`LatentOnlyPCA.decode` snaps."""
     v = np.asarray(vectors, dtype=np.float64)
     real = v[:, 6] > 0.5
     channel = np.argmax(v[:, 3:6], axis=1)
@@ -118,8 +146,7 @@ def vector_to_hits(vectors: np.ndarray, normalisation: Normalisation, snap_to_de
     xyz = v[real, :3].copy()
     xyz[:, 2] = np.minimum(xyz[:, 2], u_max)
     phys = np.asarray(normalisation.invert(xyz), dtype=np.float64)
-    hits = Hits(phys[:, 0], phys[:, 1], phys[:, 2], channel[real].astype(np.int64))
-    return snap(hits)[0] if snap_to_detector else hits
+    return Hits(phys[:, 0], phys[:, 1], phys[:, 2], channel[real].astype(np.int64))
 
 
 @dataclass
@@ -204,5 +231,5 @@ def jet_type_names(labels: np.ndarray, names: Mapping[int, str] = JET_TYPES) -> 
     return np.array([names[int(v)] for v in y])
 
 
-__all__ = ["GaussianPCAGenerator", "JET_TYPES", "LatentOnlyPCA", "NODE_DIM", "NODE_VECTOR",
+__all__ = ["GaussianPCAGenerator", "JET_TYPES", "LatentOnlyPCA", "NODE_DIM", "NODE_VECTOR", "decoded_hits",
            "jet_type_names", "node_vectors", "vector_to_hits"]

@@ -58,8 +58,11 @@ def event_display(rows: Mapping[str, Hits], path: Path, title: str = "") -> Path
     shared down each column. Axes in (eta, phi) offset from the jet axis."""
     images = {name: render(h) for name, h in rows.items()}
     half = geometry.IMAGE_SIZE / 2 * geometry.PIXEL_SIZE
+    # fixed margins, no layout engine: constrained layout of these panels costs seconds per figure
     fig, axes = plt.subplots(len(rows), geometry.N_CHANNELS, figsize=(6 * geometry.N_CHANNELS, 5.2 * len(rows)),
-                             squeeze=False, layout="constrained")
+                             squeeze=False)
+    fig.subplots_adjust(left=0.06, right=0.97, bottom=0.06 / len(rows), top=1.0 - 0.5 / len(rows), wspace=0.45,
+                        hspace=0.35)
     for c, channel in enumerate(geometry.CHANNELS):
         positive = np.concatenate([img[c][img[c] > 0] for img in images.values()] + [np.array([])])
         vmax = float(positive.max()) if positive.size else 1.0
@@ -142,8 +145,9 @@ def observable_histograms(tables: Mapping[str, Mapping[str, np.ndarray]], path: 
     """Every observable in one figure: per observable the distributions of original, GVAE and
     baseline with a reco / original ratio panel below. tables: sample -> observable -> ``[n_jets]``."""
     rows = -(-len(names) // columns)
-    fig = plt.figure(figsize=(5.5 * columns, 5.5 * rows), layout="constrained")
-    grid = fig.add_gridspec(2 * rows, columns, height_ratios=[3, 1] * rows)
+    fig = plt.figure(figsize=(5.5 * columns, 5.5 * rows))  # fixed margins: constrained layout is slow here
+    grid = fig.add_gridspec(2 * rows, columns, height_ratios=[3, 1] * rows, left=0.06, right=0.99, bottom=0.05,
+                            top=0.98, wspace=0.35, hspace=0.45)
     for i, name in enumerate(names):
         r, c = divmod(i, columns)
         ax = fig.add_subplot(grid[2 * r, c])

@@ -50,7 +50,8 @@ GENERATION_SCHEMA: dict[str, Any] = {
 }
 
 #: Observables whose responses the reconstruction table shows.
-RESPONSES: tuple[str, ...] = ("n_hits_track", "n_hits_ecal", "n_hits_hcal", "energy_total", "mass_calo")
+RESPONSES: tuple[str, ...] = ("n_hits_track", "n_hits_ecal", "n_hits_hcal", "energy_track", "energy_ecal",
+                               "energy_hcal", "energy_total", "mass_calo")
 
 
 def _fmt(x: Any) -> str:

@@ -57,6 +57,8 @@ class Settings:
     device: str = "cpu"
     seed: int = 0
     generation: bool = True
+    compare_checkpoint: Path | None = None
+    compare_data: Path | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -334,6 +336,9 @@ def evaluate(settings: Settings) -> dict[str, Any]:
     from gvae.model import load_model as _load_checkpoint
 
     loaded = _load_checkpoint(settings.checkpoint, settings.device)
+    if settings.compare_checkpoint is not None and loaded.model_config.decoder != "latent":
+        raise ConfigError("--compare-checkpoint compares a paper-decoder model with a latent-decoder --checkpoint; "
+                          f"'{settings.checkpoint}' has model.decoder: {loaded.model_config.decoder}")
     if loaded.model_config.decoder == "latent":  # reconstruction through the latent alone
         from gvae.evaluate.latent import evaluate_latent
         return evaluate_latent(settings, loaded)
