@@ -5,9 +5,11 @@ PY := $(VENV)/bin/python
 JOBS ?= $(shell nproc)
 CPP_BUILD ?= build/cpp
 SAN_BUILD ?= build/cpp-sanitize
+TSAN_BUILD ?= build/cpp-tsan
+SUPP := $(abspath tests/cpp/sanitizers)
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help setup build demo test test-python test-cpp sanitize bench reference-model latent-study clean
+.PHONY: help setup build demo test test-python test-cpp sanitize tsan bench reference-model latent-study clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -21,7 +23,9 @@ build:  ## rebuild the gvae package (C++ library + bindings) into .venv after C+
 demo: setup  ## the main job end to end on the embedded default (see README)
 	@bash scripts/demo.sh
 
-test: setup  ## the whole test suite: Python (pytest) and C++ (ctest, then ASan+UBSan)
+# `make tsan` is not part of `make test`: its own instrumented build of libgvae + 2 tests costs ~15 min of
+# compiling on 2 shared cores, which would take `make test` past its 20-minute budget.
+test: setup  ## the whole test suite: Python (pytest) and C++ (ctest, then ASan+UBSan); `make tsan` separately
 	@$(MAKE) --no-print-directory test-python
 	@$(MAKE) --no-print-directory test-cpp
 	@$(MAKE) --no-print-directory sanitize
@@ -34,12 +38,22 @@ test-cpp:  ## configure, build and run the C++ unit tests with ctest
 	cmake --build $(CPP_BUILD) -j $(JOBS)
 	ctest --test-dir $(CPP_BUILD) --output-on-failure -j $(JOBS)
 
-sanitize:  ## the C++ unit tests built and run with AddressSanitizer + UndefinedBehaviorSanitizer
+sanitize:  ## the C++ unit tests built and run with AddressSanitizer (leak detection on) + UndefinedBehaviorSanitizer
 	cmake -S . -B $(SAN_BUILD) -G Ninja -DPython_EXECUTABLE=$(abspath $(PY)) -DGVAE_BUILD_TESTS=ON \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGVAE_SANITIZE=address,undefined >/dev/null
 	cmake --build $(SAN_BUILD) -j $(JOBS)
-	ASAN_OPTIONS=detect_leaks=0:protect_shadow_gap=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	ASAN_OPTIONS=detect_leaks=1:protect_shadow_gap=0 LSAN_OPTIONS=suppressions=$(SUPP)/lsan.supp:print_suppressions=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(SAN_BUILD) --output-on-failure -j $(JOBS)
+
+# tsan: intra-op 1 only (test_threading, test_thread_count); the intra=2 case is left out because its
+# OpenMP workers run in uninstrumented libgomp, see tests/cpp/sanitizers/tsan.supp.
+tsan:  ## the stress tests (test_threading, test_thread_count) built and run with ThreadSanitizer
+	cmake -S . -B $(TSAN_BUILD) -G Ninja -DPython_EXECUTABLE=$(abspath $(PY)) -DGVAE_BUILD_TESTS=ON \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGVAE_SANITIZE=thread >/dev/null
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target test_threading test_thread_count
+	GVAE_STRESS_JETS=200 TSAN_OPTIONS=suppressions=$(SUPP)/tsan.supp:halt_on_error=1:second_deadlock_stack=1 \
+	  ctest --test-dir $(TSAN_BUILD) --output-on-failure -j $(JOBS) -R '^(gvae_test_models|gvae_omp_probe|gvae_export_clean|test_threading|test_thread_count)$$'
 
 bench: setup  ## run every benchmark in benchmarks/ (results land in benchmarks/results/)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -27,10 +27,32 @@ set_target_properties(gvae PROPERTIES
   EXPORT_NAME gvae
   BUILD_RPATH "${GVAE_TORCH_LIBDIR}"
   INSTALL_RPATH "$ORIGIN;${GVAE_TORCH_LIBDIR}")
-if(GVAE_SANITIZE)
-  target_compile_options(gvae PUBLIC -fsanitize=${GVAE_SANITIZE} -fno-omit-frame-pointer)
-  target_link_options(gvae PUBLIC -fsanitize=${GVAE_SANITIZE})
+# CUDA LibTorch: consumers get GVAE_WITH_CUDA (gvae/Cuda.h then offers streamFromCuda(cudaStream_t)).
+# libgvae's own sources use only c10's device-generic API and compile the same either way.
+if(CAFFE2_USE_CUDA OR TORCH_CUDA_LIBRARIES)
+  set(GVAE_WITH_CUDA ON)
+  target_compile_definitions(gvae PUBLIC GVAE_WITH_CUDA)
+else()
+  set(GVAE_WITH_CUDA OFF)
 endif()
+message(STATUS "gvae: LibTorch ${Torch_VERSION}, CUDA ${GVAE_WITH_CUDA}")
+
+# gvae_sanitize(<target>): GVAE_SANITIZE (e.g. 'address,undefined' or 'thread') on one of gvae's
+# own targets, PRIVATE: the flags never enter the exported gvae::gvae interface (checked below and
+# by the ctest gvae_export_clean). Every sanitized executable must itself link with the flags.
+function(gvae_sanitize target)
+  if(GVAE_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=${GVAE_SANITIZE} -fno-omit-frame-pointer)
+    target_link_options(${target} PRIVATE -fsanitize=${GVAE_SANITIZE})
+  endif()
+endfunction()
+gvae_sanitize(gvae)
+foreach(_prop INTERFACE_COMPILE_OPTIONS INTERFACE_LINK_OPTIONS)
+  get_target_property(_iface gvae ${_prop})
+  if(_iface MATCHES "sanitize")
+    message(FATAL_ERROR "gvae: sanitizer flags in ${_prop} of the exported target: ${_iface}")
+  endif()
+endforeach()
 
 # gvae_install(<component> <prefix-relative root> <export set>): library, headers, CMake package.
 function(gvae_install component root export)

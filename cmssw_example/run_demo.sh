@@ -41,7 +41,7 @@ cmake --build "$BUILD" -j "$(nproc)"
 ctest --test-dir "$BUILD" --output-on-failure
 
 "$BUILD/gvaeRun" cmssw_example/GvaeProducer/test/gvaeReco_cfg.txt \
-  source.fileName="$INPUT" gvaeReco.modelPath="$MODEL" process.numberOfStreams="$STREAMS" \
+  source.fileName="$INPUT" gvaeReco.modelPath="$MODEL" process.numberOfStreams="$STREAMS" gvaeReco.aotiRunners="$STREAMS" \
   out.fileName="$RUN_DIR/reco.gvh" out.detailsFileName="$RUN_DIR/reco.gvr" \
   process.timingReport="$RUN_DIR/timing.json" | tee "$RUN_DIR/gvaeRun.log"
 

@@ -15,12 +15,16 @@
 #include <ATen/ATen.h>
 #include <c10/core/DeviceGuard.h>
 #include <c10/core/InferenceMode.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
 #include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/cuda.h>
 #include <torch/script.h>
 
+#include "DeviceScope.h"
+#include "gvae/Cuda.h"
 #include "gvae/Errors.h"
+#include "gvae/Threading.h"
 
 namespace gvae {
 
@@ -28,7 +32,8 @@ Device parseDevice(std::string_view name) {
   if (name == "cpu") return Device::Cpu;
   if (name == "cuda") return Device::Cuda;
   if (name == "auto") return Device::Auto;
-  throw Error("unknown device '" + std::string(name) + "' (expected cpu, cuda or auto)");
+  throw Error("unknown device '" + std::string(name) + "' (expected cpu, cuda or auto; cuda:N through " +
+              "gvae::parseDeviceSpec and ModelOptions::device_index)");
 }
 
 const char* deviceName(Device device) noexcept {
@@ -109,25 +114,37 @@ std::vector<std::string> aotiModelNames(const std::string& path) {
   return names;
 }
 
-c10::Device resolve(Device requested, const std::string& exportedFor, ModelFormat format,
+c10::Device resolve(Device requested, int index, const std::string& exportedFor, ModelFormat format,
                     const std::string& path) {
   const bool cuda = cudaAvailable();
   if (requested == Device::Cuda && !cuda)
     throw DeviceUnavailable("device 'cuda' requested for '" + path +
                             "' but torch::cuda::is_available() is false (no GPU, or LibTorch without CUDA)");
+  if (requested == Device::Cpu && index >= 0)
+    throw Error("device_index " + std::to_string(index) + " given for '" + path + "' on the CPU (CUDA only)");
+  // Auto: where the model was exported for (the contract's /model/device).
+  if (requested == Device::Auto) {
+    if (format == ModelFormat::AOTInductor)
+      requested = exportedFor == "cuda" ? Device::Cuda : Device::Cpu;
+    else
+      requested = exportedFor == "cuda" && cuda ? Device::Cuda : Device::Cpu;
+  }
   if (format == ModelFormat::AOTInductor) {
-    // Compiled code runs on the device it was compiled for only.
-    if (requested == Device::Auto) requested = exportedFor == "cuda" ? Device::Cuda : Device::Cpu;
+    // Compiled code runs on the device type it was compiled for only.
     if (std::string(deviceName(requested)) != exportedFor)
       throw DeviceUnavailable("AOTInductor package '" + path + "' was compiled for '" + exportedFor +
                               "' and cannot run on '" + deviceName(requested) + "'");
     if (requested == Device::Cuda && !cuda)
       throw DeviceUnavailable("AOTInductor package '" + path +
                               "' was compiled for cuda but torch::cuda::is_available() is false");
-  } else if (requested == Device::Auto) {
-    requested = cuda ? Device::Cuda : Device::Cpu;
   }
-  return requested == Device::Cuda ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
+  if (requested != Device::Cuda) return c10::Device(c10::kCPU);
+  const int count = cudaDeviceCount();
+  if (index < 0) index = c10::impl::VirtualGuardImpl(c10::kCUDA).getDevice().index();  // current device
+  if (index >= count)
+    throw DeviceUnavailable("device 'cuda:" + std::to_string(index) + "' requested for '" + path +
+                            "' but LibTorch sees " + std::to_string(count) + " CUDA device(s)");
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
 }  // namespace
@@ -179,8 +196,10 @@ std::shared_ptr<const Model> Model::load(const std::string& path, Device device,
     if (impl->contract.format != "torchscript")
       throw ContractError("contract of '" + path + "': field '/model/format': says '" + impl->contract.format +
                           "' but the file is a TorchScript archive");
-    impl->device = resolve(device, impl->contract.device, impl->format, path);
+    impl->device = resolve(device, options.device_index, impl->contract.device, impl->format, path);
     try {
+      c10::OptionalDeviceGuard guard;  // CUDA: allocate on the resolved device, restore afterwards
+      if (impl->device.is_cuda()) guard.reset_device(impl->device);
       torch::jit::ExtraFilesMap extra{{kContractExtraFile, ""}};
       impl->script = torch::jit::load(path, impl->device, extra);
       impl->script.eval();
@@ -212,7 +231,7 @@ std::shared_ptr<const Model> Model::load(const std::string& path, Device device,
     if (dev != metadata.end() && dev->second != impl->contract.device)
       throw ContractError("contract of '" + path + "': field '/model/device': says '" + impl->contract.device +
                           "' but the package was compiled for '" + dev->second + "'");
-    impl->device = resolve(device, impl->contract.device, impl->format, path);
+    impl->device = resolve(device, options.device_index, impl->contract.device, impl->format, path);
     std::size_t runners = options.aoti_runners;
     if (runners == 0) runners = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 64);
     if (impl->contract.schema_version >= Contract::kSchemaVersionV2) {
@@ -222,6 +241,8 @@ std::shared_ptr<const Model> Model::load(const std::string& path, Device device,
           throw ContractError("contract of '" + path + "': field '/entry_points/" + ep.name +
                               "/aoti_model': the package has no model '" + ep.aoti_model + "'");
         try {
+          c10::OptionalDeviceGuard guard;  // CUDA: constants go to the resolved device
+          if (impl->device.is_cuda()) guard.reset_device(impl->device);
           std::lock_guard<std::mutex> lock(aotiLoadMutex());
           impl->entries[ep.name] = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
               path, ep.aoti_model, /*run_single_threaded=*/false, runners,
@@ -233,6 +254,8 @@ std::shared_ptr<const Model> Model::load(const std::string& path, Device device,
       }
     } else {
       try {
+        c10::OptionalDeviceGuard guard;  // CUDA: constants go to the resolved device
+        if (impl->device.is_cuda()) guard.reset_device(impl->device);
         std::lock_guard<std::mutex> lock(aotiLoadMutex());
         impl->aoti = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
             path, "model", /*run_single_threaded=*/false, runners,
@@ -364,25 +387,29 @@ void validateInputs(const Contract& c, const at::Tensor& features, const at::Ten
 }
 
 at::Tensor Model::forward(const at::Tensor& features, const at::Tensor& neighbours, const at::Tensor& mask,
-                          const at::Tensor& noise) const {
+                          const at::Tensor& noise, std::optional<c10::Stream> stream) const {
   const Contract& c = impl_->contract;
   if (c.schema_version != Contract::kSchemaVersion)
     throw ContractError("Model::forward('" + impl_->path + "'): a contract schema_version " +
                         std::to_string(c.schema_version) + " model has no single forward; call run('reconstruct', ...)");
-  validateInputs(c, features, neighbours, mask, noise, "Model::forward('" + impl_->path + "')");
+  const std::string what = "Model::forward('" + impl_->path + "')";
+  // CUDA: device guard + the caller's stream for everything below (checks, copies, the model).
+  const detail::DeviceScope scope(impl_->device, stream, what);
+  validateInputs(c, features, neighbours, mask, noise, what);
   const int64_t B = features.size(0);
+  // The compiled AOTInductor kernels size their OpenMP teams from this thread's setting.
+  applyThreadsToCallingThread();
 
   c10::InferenceMode guard;
-  const c10::Device dev = impl_->device;
-  std::vector<at::Tensor> in = {features.to(dev).contiguous(), neighbours.to(dev).contiguous(),
-                                mask.to(dev).contiguous(), noise.to(dev).contiguous()};
+  std::vector<at::Tensor> in = {scope.toDevice(features), scope.toDevice(neighbours), scope.toDevice(mask),
+                                scope.toDevice(noise)};
   at::Tensor out;
   try {
     if (impl_->format == ModelFormat::TorchScript) {
       std::vector<c10::IValue> args(in.begin(), in.end());
       out = impl_->script.forward(args).toTensor();
     } else {
-      std::vector<at::Tensor> outs = impl_->aoti->run(in);
+      std::vector<at::Tensor> outs = impl_->aoti->run(in, scope.nativeHandle());
       if (outs.size() != 1)
         throw Error("AOTInductor model '" + impl_->path + "' returned " + std::to_string(outs.size()) +
                     " outputs, expected 1");
@@ -416,9 +443,12 @@ bool Model::hasEntryPoint(const std::string& name) const noexcept {
   return impl_->contract.entryPoint(name) != nullptr;
 }
 
-std::vector<at::Tensor> Model::run(const std::string& name, const std::vector<at::Tensor>& inputs) const {
+std::vector<at::Tensor> Model::run(const std::string& name, const std::vector<at::Tensor>& inputs,
+                                   std::optional<c10::Stream> stream) const {
   const Contract& c = impl_->contract;
   const std::string source = "Model::run('" + impl_->path + "', '" + name + "')";
+  // CUDA: device guard + the caller's stream for everything below (checks, copies, the model).
+  const detail::DeviceScope scope(impl_->device, stream, source);
   const EntryPoint* ep = c.entryPoint(name);
   if (ep == nullptr)
     throw ContractError(source + ": the model's contract (schema_version " + std::to_string(c.schema_version) +
@@ -450,13 +480,12 @@ std::vector<at::Tensor> Model::run(const std::string& name, const std::vector<at
     }
   }
 
+  // The compiled AOTInductor kernels size their OpenMP teams from this thread's setting.
+  applyThreadsToCallingThread();
   c10::InferenceMode guard;
-  const c10::Device dev = impl_->device;
-  c10::OptionalDeviceGuard deviceGuard;
-  if (dev.is_cuda()) deviceGuard.reset_device(dev);
   std::vector<at::Tensor> in;
   in.reserve(inputs.size());
-  for (const at::Tensor& t : inputs) in.push_back(t.to(dev).contiguous());
+  for (const at::Tensor& t : inputs) in.push_back(scope.toDevice(t));
   std::vector<at::Tensor> outs;
   try {
     if (impl_->format == ModelFormat::TorchScript) {
@@ -470,7 +499,7 @@ std::vector<at::Tensor> Model::run(const std::string& name, const std::vector<at
         outs.push_back(result.toTensor());
       }
     } else {
-      outs = impl_->entries.at(name)->run(in);
+      outs = impl_->entries.at(name)->run(in, scope.nativeHandle());
     }
   } catch (const gvae::Error&) {
     throw;

@@ -11,6 +11,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/InferenceMode.h>
 
+#include "DeviceScope.h"
 #include "gvae/Errors.h"
 #include "gvae/Geometry.h"
 #include "gvae/Snap.h"
@@ -71,7 +72,7 @@ Producer::Producer(std::shared_ptr<const Model> model, ProducerConfig config)
       }()) {}
 
 Producer::Producer(ProducerConfig config)
-    : Producer(Model::load(config.model_path, config.device), config) {}
+    : Producer(Model::load(config.model_path, config.device, config.model_options), config) {}
 
 Producer::Batch Producer::prepare(const JetHits* jets, std::size_t n, NoiseGenerator* rng,
                                   std::size_t first_index) const {
@@ -106,9 +107,11 @@ Producer::Batch Producer::prepare(const JetHits* jets, std::size_t n, NoiseGener
   const bool v2 = c.schema_version >= Contract::kSchemaVersionV2;
 
   c10::InferenceMode guard;
-  batch.features = at::zeros({B, N, 6}, at::kFloat);
-  batch.neighbours = at::empty({B, N, K}, at::kLong);
-  batch.mask = at::empty({B, N}, at::kBool);
+  // CUDA models: pinned host tensors, so that Model::forward's copies to the GPU are asynchronous.
+  const auto host = at::TensorOptions().pinned_memory(model_->device().is_cuda());
+  batch.features = at::zeros({B, N, 6}, host.dtype(at::kFloat));
+  batch.neighbours = at::empty({B, N, K}, host.dtype(at::kLong));
+  batch.mask = at::empty({B, N}, host.dtype(at::kBool));
   float* f = batch.features.data_ptr<float>();
   int64_t* nb = batch.neighbours.data_ptr<int64_t>();
   bool* m = batch.mask.data_ptr<bool>();
@@ -220,7 +223,11 @@ std::vector<JetResult> Producer::finishSets(const Batch& batch, const std::vecto
   return results;
 }
 
-std::vector<JetResult> Producer::produce(const std::vector<JetHits>& jets, NoiseGenerator* rng) const {
+std::vector<JetResult> Producer::produce(const std::vector<JetHits>& jets, NoiseGenerator* rng,
+                                        std::optional<c10::Stream> stream) const {
+  // CUDA: device guard + `stream` for the forward and the copy back (a copy on any other stream
+  // would not wait for the model's kernels).
+  const detail::DeviceScope scope(model_->device(), stream, "Producer::produce");
   std::vector<JetResult> results;
   results.reserve(jets.size());
   const std::size_t bs = static_cast<std::size_t>(config_.batch_size);
@@ -229,10 +236,13 @@ std::vector<JetResult> Producer::produce(const std::vector<JetHits>& jets, Noise
     Batch batch = prepare(jets.data() + start, n, rng, start);
     std::vector<JetResult> part;
     if (batch.count_noise.defined()) {
-      part = finishSets(batch, model_->run("reconstruct", {batch.features, batch.neighbours, batch.mask,
-                                                           batch.noise, batch.count_noise}));
+      std::vector<at::Tensor> outs = model_->run(
+          "reconstruct", {batch.features, batch.neighbours, batch.mask, batch.noise, batch.count_noise}, scope.stream());
+      for (at::Tensor& t : outs) t = scope.toHost(t);
+      part = finishSets(batch, outs);
     } else {
-      part = finish(batch, model_->forward(batch.features, batch.neighbours, batch.mask, batch.noise));
+      part = finish(batch, scope.toHost(model_->forward(batch.features, batch.neighbours, batch.mask, batch.noise,
+                                                         scope.stream())));
     }
     std::move(part.begin(), part.end(), std::back_inserter(results));
   }

@@ -1,6 +1,7 @@
 // gvae::configureThreads: the single process-wide LibTorch threading setup.
 #include "gvae/Threading.h"
 
+#include <atomic>
 #include <cstddef>
 #include <mutex>
 #include <string>
@@ -20,6 +21,12 @@ std::mutex& settingsMutex() {
 ThreadSettings& settings() {
   static ThreadSettings s;
   return s;
+}
+
+// Bumped by every successful configureThreads(); each thread re-applies when it sees a new value.
+std::atomic<unsigned>& generation() {
+  static std::atomic<unsigned> g{1};
+  return g;
 }
 
 }  // namespace
@@ -46,6 +53,17 @@ void configureThreads(int intra_op_threads, int inter_op_threads) {
   at::set_num_threads(intra_op_threads);
   s.intra_op_threads = intra_op_threads;
   s.inter_op_threads = inter_op_threads;
+  generation().fetch_add(1, std::memory_order_release);
+}
+
+void applyThreadsToCallingThread() {
+  thread_local unsigned applied = 0;
+  const unsigned now = generation().load(std::memory_order_acquire);
+  if (applied == now) return;
+  // ATen's per-thread initialisation: omp_set_num_threads(intra-op count) on this thread (and MKL's
+  // thread-local count), the same call at::parallel_for makes before its first region on a thread.
+  at::init_num_threads();
+  applied = now;
 }
 
 ThreadSettings configuredThreads() noexcept {

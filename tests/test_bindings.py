@@ -145,8 +145,13 @@ def test_errors_map_to_gvae_errors(tiny: dict, tmp_path: Path) -> None:
     if not torch.cuda.is_available():
         with pytest.raises(DeviceUnavailable, match="cuda"):
             native.Model.load(str(tiny["path"]), device="cuda")
+        with pytest.raises(DeviceUnavailable, match="cuda"):
+            native.Model.load(str(tiny["path"]), device="cuda:1")
     with pytest.raises(GvaeError, match="unknown device"):
         native.Model.load(str(tiny["path"]), device="tpu")
+    with pytest.raises(GvaeError, match="unknown device 'cuda:x'"):
+        native.Model.load(str(tiny["path"]), device="cuda:x")
+    assert native.Model.load(str(tiny["path"]), device="auto").device == "cpu"  # exported for cpu
     doc = dict(tiny["contract"], schema_version=3)
     with pytest.raises(ContractError, match="schema_version"):
         native.parse_contract(json.dumps(doc), "edited.json")

@@ -1,7 +1,11 @@
 // bench_inference: C++ Producer::produce vs the raw Model::forward on the same jets, same run.
 //
 //   bench_inference --hits JETS.gvh --model A.pt [--model B.pt2 ...] [--batch-sizes 1,64,512]
-//                   [--device cpu|cuda] [--repeats 3] [--max-jets-batch1 32] [--intra 1] [--jets N]
+//                   [--device cpu|cuda|cuda:N] [--repeats 3] [--max-jets-batch1 32] [--intra 1] [--jets N]
+//                   [--streams T]
+//
+// --streams T (T > 1): also T threads sharing each model (aoti_runners = T), each producing all
+// the jets at batch 64 on its own stream vs. all on the default stream: a `streams {...}` line.
 //
 // For each model and batch size: the jets are cut into batches; `forward` times Model::forward on
 // batches prepared beforehand (graphs + normalisation done outside the clock; inputs moved to the
@@ -17,8 +21,10 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -46,13 +52,40 @@ void sync(const gvae::Model& model) {
   if (model.device().is_cuda()) torch::cuda::synchronize();
 }
 
+// `threads` threads share `model`, each with its own Producer (batch 64) over `jets`, on its own
+// stream (gvae::newStream) or, with ownStreams false, all on the default stream. Wall seconds.
+double concurrent(const std::shared_ptr<const gvae::Model>& model, const std::vector<gvae::JetHits>& jets,
+                  int threads, bool ownStreams) {
+  gvae::ProducerConfig cfg;
+  cfg.batch_size = 64;
+  std::vector<std::thread> pool;
+  std::vector<std::string> errors(static_cast<std::size_t>(threads));
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      try {
+        const gvae::Producer producer(model, cfg);
+        std::optional<c10::Stream> stream;
+        if (ownStreams) stream = gvae::newStream(model->device());
+        (void)producer.produce(jets, nullptr, stream);
+      } catch (const std::exception& e) {
+        errors[static_cast<std::size_t>(t)] = e.what();
+      }
+    });
+  for (auto& th : pool) th.join();
+  sync(*model);
+  for (const auto& e : errors)
+    if (!e.empty()) throw std::runtime_error(e);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string hits, device = "cpu";
   std::vector<std::string> models;
   std::vector<int> batchSizes = {1, 64, 512};
-  int repeats = 3, maxJetsBatch1 = 32, intra = 1, maxJets = 0;
+  int repeats = 3, maxJetsBatch1 = 32, intra = 1, maxJets = 0, streams = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -67,9 +100,10 @@ int main(int argc, char** argv) {
     else if (a == "--max-jets-batch1") maxJetsBatch1 = std::stoi(next());
     else if (a == "--intra") intra = std::stoi(next());
     else if (a == "--jets") maxJets = std::stoi(next());
+    else if (a == "--streams") streams = std::stoi(next());
     else {
       std::cerr << "usage: bench_inference --hits F.gvh --model M [--model M2] [--batch-sizes 1,64,512] "
-                   "[--device cpu|cuda] [--repeats N] [--max-jets-batch1 N] [--intra N] [--jets N]\n";
+                   "[--device cpu|cuda] [--repeats N] [--max-jets-batch1 N] [--intra N] [--jets N] [--streams T]\n";
       return 2;
     }
   }
@@ -82,7 +116,27 @@ int main(int argc, char** argv) {
     std::vector<gvae::JetHits> all = gvae::readGvhJets(hits);
     if (maxJets > 0 && all.size() > static_cast<std::size_t>(maxJets)) all.resize(static_cast<std::size_t>(maxJets));
     for (const std::string& path : models) {
-      auto model = gvae::Model::load(path, gvae::parseDevice(device));
+      const gvae::DeviceSpec spec = gvae::parseDeviceSpec(device);
+      gvae::ModelOptions options;
+      options.device_index = spec.index;
+      if (streams > 1) options.aoti_runners = static_cast<std::size_t>(streams);  // one per caller
+      auto model = gvae::Model::load(path, spec.device, options);
+      if (streams > 1) {
+        // Concurrency: `streams` threads on their own streams vs. all on the default stream
+        // (printed as a `streams {...}` line, not a batch row).
+        const std::vector<gvae::JetHits> jets(all.begin(), all.end());
+        concurrent(model, jets, streams, true);  // warm-up
+        std::vector<double> own, shared;
+        for (int r = 0; r < repeats; ++r) {
+          own.push_back(concurrent(model, jets, streams, true));
+          shared.push_back(concurrent(model, jets, streams, false));
+        }
+        const double nj = static_cast<double>(jets.size() * static_cast<std::size_t>(streams));
+        std::cout << "streams {\"model\": \"" << path << "\", \"device\": \"" << model->device().str()
+                  << "\", \"threads\": " << streams << ", \"jets_per_thread\": " << jets.size()
+                  << ", \"own_streams_jets_per_s\": " << nj / median(own)
+                  << ", \"default_stream_jets_per_s\": " << nj / median(shared) << "}" << std::endl;
+      }
       for (int bs : batchSizes) {
         std::size_t nJets = all.size();
         if (bs == 1) nJets = std::min<std::size_t>(nJets, static_cast<std::size_t>(maxJetsBatch1));

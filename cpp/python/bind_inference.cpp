@@ -211,16 +211,18 @@ void bind_inference(py::module_& m) {
           [](const std::string& path, const std::string& device, std::size_t aotiRunners) {
             gvae::ModelOptions options;
             options.aoti_runners = aotiRunners;
+            const gvae::DeviceSpec spec = gvae::parseDeviceSpec(device);
+            options.device_index = spec.index;
             std::shared_ptr<const gvae::Model> model;
             {
               py::gil_scoped_release release;
-              model = gvae::Model::load(path, gvae::parseDevice(device), options);
+              model = gvae::Model::load(path, spec.device, options);
             }
             // Python only reaches the const interface below.
             return std::const_pointer_cast<gvae::Model>(model);
           },
           py::arg("path"), py::arg("device") = "cpu", py::arg("aoti_runners") = 0,
-          "Load a model on device 'cpu' | 'cuda' | 'auto'; aoti_runners = concurrent AOTInductor runners "
+          "Load a model on device 'cpu' | 'cuda' | 'cuda:N' | 'auto' (auto: the device it was exported for); aoti_runners = concurrent AOTInductor runners "
           "(0: one per hardware thread).")
       .def_property_readonly("path", &gvae::Model::path)
       .def_property_readonly("format", [](const gvae::Model& mdl) { return gvae::formatName(mdl.format()); })

@@ -8,21 +8,26 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <ATen/Tensor.h>
 #include <c10/core/Device.h>
+#include <c10/core/Stream.h>
 
 #include "gvae/Contract.h"
 
 namespace gvae {
 
-/// Where a model runs. Auto = CUDA when LibTorch has CUDA and a GPU is present, else CPU.
+/// Where a model runs. Auto = the device the model was exported for (the contract's
+/// /model/device): an AOTInductor package runs there or nowhere; a TorchScript model exported for
+/// cuda runs on CUDA when a GPU is usable and falls back to the CPU otherwise, one exported for cpu
+/// stays on the CPU. The CUDA ordinal is ModelOptions::device_index (see gvae/Cuda.h for "cuda:N").
 enum class Device { Cpu, Cuda, Auto };
 
-/// "cpu" | "cuda" | "auto" -> Device (gvae::Error on anything else).
+/// "cpu" | "cuda" | "auto" -> Device (gvae::Error on anything else; "cuda:N" -> parseDeviceSpec).
 Device parseDevice(std::string_view name);
 const char* deviceName(Device device) noexcept;
 
@@ -34,8 +39,14 @@ const char* formatName(ModelFormat format) noexcept;
 /// Options for Model::load.
 struct ModelOptions {
   /// AOTInductor: model-container runners, i.e. how many callers run at once without waiting.
+  /// Size it from the caller's concurrency (a framework: its number of streams); each runner holds
+  /// its own activation buffers (on the GPU for a CUDA package).
   /// 0 = std::thread::hardware_concurrency() (at least 1, at most 64).
   std::size_t aoti_runners = 0;
+  /// CUDA ordinal when the model runs on CUDA: -1 = the calling thread's current CUDA device
+  /// (normally 0), N = cuda:N. DeviceUnavailable when N is not a device LibTorch sees; gvae::Error
+  /// with Device::Cpu.
+  int device_index = -1;
 };
 
 /// Check model inputs against `contract` (DESIGN section 7) without running a model:
@@ -74,8 +85,14 @@ class Model {
   ///   -> reconstruction f32 [B,N,3] (normalised x', y', u'), on this model's device.
   /// The inputs are checked with validateInputs() before either format runs (gvae::InvalidInput
   /// naming the batch row and field), then moved to the model's device.
+  /// CUDA: everything runs under a device guard for this model's device and on `stream` (default:
+  /// the calling thread's current stream of that device), so callers on different streams do not
+  /// serialise; the returned tensor is ready in `stream` order (synchronise `stream`, or copy in
+  /// stream order, before reading it from another stream or the host). A stream of another device
+  /// throws gvae::InvalidInput. CPU: `stream` is ignored (a CPU stream or none).
   at::Tensor forward(const at::Tensor& features, const at::Tensor& neighbours,
-                     const at::Tensor& mask, const at::Tensor& noise) const;
+                     const at::Tensor& mask, const at::Tensor& noise,
+                     std::optional<c10::Stream> stream = std::nullopt) const;
 
   /// Contract v2: whether the model has the entry point `name` ("reconstruct", "simulate").
   bool hasEntryPoint(const std::string& name) const noexcept;
@@ -86,7 +103,9 @@ class Model {
   /// the field for a wrong count/dtype/shape, a batch outside the artifact's range
   /// [batch_min, batch_max] (field 'batch'), a non-finite float value or a neighbour index outside
   /// [0, N) (reconstruct). Returns the outputs (contract order) on this model's device.
-  std::vector<at::Tensor> run(const std::string& name, const std::vector<at::Tensor>& inputs) const;
+  /// CUDA: runs on `stream` under a device guard, like forward().
+  std::vector<at::Tensor> run(const std::string& name, const std::vector<at::Tensor>& inputs,
+                              std::optional<c10::Stream> stream = std::nullopt) const;
 
  private:
   struct Impl;

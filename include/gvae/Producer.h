@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,7 @@ inline constexpr std::size_t kMaxHitsPerJet = 3 * 125 * 125;
 struct ProducerConfig {
   std::string model_path;          ///< used only by the Producer(ProducerConfig) constructor
   Device device = Device::Cpu;     ///< used only by the Producer(ProducerConfig) constructor
+  ModelOptions model_options;      ///< used only by the Producer(ProducerConfig) constructor
   int batch_size = 64;             ///< jets per model call (>= 1)
   Mode mode = Mode::Deterministic;
   std::uint64_t seed = 0;          ///< sampling without a caller generator: per-jet seed base
@@ -80,10 +82,15 @@ class Producer {
   /// (caller generator: [n,C,L] then [n,3] per batch). One JetResult per input jet,
   /// same order. Throws gvae::InvalidInput naming the jet (index and jet_id) and field for bad hits
   /// (the whole call fails; no partial results). `rng` is used in sampling mode only (see the header comment).
-  std::vector<JetResult> produce(const std::vector<JetHits>& jets,
-                                 NoiseGenerator* rng = nullptr) const;
+  /// CUDA: the batches run on `stream` (default: the calling thread's current stream of the model's
+  /// device; gvae::newStream / gvae::streamFromCuda in gvae/Cuda.h) under a device guard; inputs
+  /// are staged in pinned host memory and copied non-blocking, results come back through a pinned
+  /// buffer, and only `stream` is synchronised. CPU: `stream` is ignored.
+  std::vector<JetResult> produce(const std::vector<JetHits>& jets, NoiseGenerator* rng = nullptr,
+                                 std::optional<c10::Stream> stream = std::nullopt) const;
 
-  /// Model inputs for jets[0, n) (n >= 1, any n; produce() uses n <= batch_size), CPU tensors:
+  /// Model inputs for jets[0, n) (n >= 1, any n; produce() uses n <= batch_size), CPU tensors
+  /// (in pinned memory when the model runs on CUDA):
   /// features f32 [n,N,6], neighbours i64 [n,N,k], mask bool [n,N], noise f32 [n,C,L], and the graphs.
   struct Batch {
     at::Tensor features, neighbours, mask, noise;

@@ -3,6 +3,7 @@
 #define GVAE_GVAE_H
 
 #include "gvae/Contract.h"
+#include "gvae/Cuda.h"
 #include "gvae/Errors.h"
 #include "gvae/Geometry.h"
 #include "gvae/GraphBuilder.h"

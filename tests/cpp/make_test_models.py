@@ -128,14 +128,14 @@ def main(argv: list[str] | None = None) -> int:
                    help="device to export for (the AOTI package runs only there)")
     p.add_argument("--name", default="tiny", help="file stem of the artifacts")
     p.add_argument("--cuda-if-available", action="store_true",
-                   help="also write <name>_cuda.pt2, an AOTInductor package compiled for CUDA, "
+                   help="also write <name>_cuda.pt and <name>_cuda.pt2 (TorchScript and AOTInductor exported for CUDA) "
                         "when torch sees a GPU (for test_cuda)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s %(message)s")
     export_once(args.out, args.name, args.formats, args.device)
     export_once(args.out, f"{args.name}_latent", args.formats, args.device, latent=True)
     if args.cuda_if_available and torch.cuda.is_available():
-        export_once(args.out, f"{args.name}_cuda", ["aoti"], "cuda")
+        export_once(args.out, f"{args.name}_cuda", ["torchscript", "aoti"], "cuda")
     return 0
 
 

@@ -1,52 +1,154 @@
-// CUDA: the producer on the GPU agrees with the CPU within tolerance (TorchScript moved to CUDA,
-// and an AOTInductor package compiled for CUDA when the fixture could make one). Skips (exit
-// code 77, reason printed) where LibTorch has no CUDA or no GPU is present.
+// CUDA: several threads share one model on the GPU, each on its own stream, and every result agrees
+// with the CPU; device selection (cuda:N, Auto = the exported device), device/stream guards
+// (the caller's current device and stream are restored), pinned staging. Both formats: TorchScript
+// (tiny.pt moved to CUDA, tiny_cuda.pt exported for CUDA) and the AOTInductor package compiled for
+// CUDA (tiny_cuda.pt2, written by the fixture when torch sees a GPU). Skips (exit code 77, reason
+// printed) where LibTorch has no CUDA or no GPU is present.
 #include <filesystem>
+#include <thread>
 
+#include <ATen/ATen.h>
+#include <c10/core/DeviceGuard.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
 #include <torch/cuda.h>
 
 #include "gvae_test.h"
+
+namespace {
+
+constexpr int kThreads = 4;
+constexpr std::size_t kJetsPerThread = 150;
+
+// Every thread: its own Producer and stream over the shared model; all agree with the CPU.
+void multiStream(const std::shared_ptr<const gvae::Model>& model, gvae::ProducerConfig cfg,
+                 const std::vector<std::vector<gvae::JetHits>>& inputs,
+                 const std::vector<std::vector<gvae::JetResult>>& cpu, const char* name) {
+  std::vector<std::vector<gvae::JetResult>> out(kThreads);
+  std::vector<std::string> errors(kThreads);
+  std::vector<int> streamRestored(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      try {
+        const c10::Stream stream = gvae::newStream(model->device());
+        const c10::Stream before = gvae::currentStream(model->device());
+        const gvae::Producer producer(model, cfg);
+        out[t] = producer.produce(inputs[t], nullptr, stream);
+        // The stream guard restored the thread's current stream.
+        streamRestored[t] = gvae::currentStream(model->device()) == before;
+      } catch (const std::exception& e) {
+        errors[t] = e.what();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  double worst = 0.0;
+  for (int t = 0; t < kThreads; ++t) {
+    GVAE_CHECK_MSG(errors[t].empty(), name << " thread " << t << ": " << errors[t]);
+    GVAE_CHECK_MSG(streamRestored[t], name << " thread " << t << ": current stream not restored");
+    const double d = gvae_test::maxDifference(out[t], cpu[t]);
+    worst = std::max(worst, d);
+    GVAE_CHECK_MSG(d < 1e-3, name << " thread " << t << ": max |cuda - cpu| = " << d);
+  }
+  std::cout << name << ": " << kThreads << " threads x " << kJetsPerThread << " jets, own streams, "
+            << gvae::modeName(cfg.mode) << ": max |cuda - cpu| (x, y abs; E rel) = " << worst << "\n";
+}
+
+}  // namespace
 
 int main() {
   if (!torch::cuda::is_available()) {
     std::cout << "SKIP: torch::cuda::is_available() is false (no GPU or CPU-only LibTorch)\n";
     return gvae_test::kSkip;
   }
-  const std::vector<gvae::JetHits> jets = gvae_test::syntheticJets(300, 3);
-  gvae::ProducerConfig cfg;
-  cfg.batch_size = 64;
-  const auto cpu = gvae::Producer(gvae::Model::load(gvae_test::torchscriptPath(), gvae::Device::Cpu), cfg).produce(jets);
+  const int count = gvae::cudaDeviceCount();
+  std::cout << "CUDA devices: " << count << "\n";
+  std::vector<std::vector<gvae::JetHits>> inputs(kThreads);
+  for (int t = 0; t < kThreads; ++t) inputs[t] = gvae_test::syntheticJets(kJetsPerThread, 3 + t, t * 100000);
 
-  auto ts = gvae::Model::load(gvae_test::torchscriptPath(), gvae::Device::Cuda);
+  gvae::ProducerConfig det;
+  det.batch_size = 64;
+  gvae::ProducerConfig smp = det;
+  smp.mode = gvae::Mode::Sampling;  // per-jet seeds: the noise is drawn on the CPU, identical on both
+  smp.seed = 11;
+  const auto cpuModel = gvae::Model::load(gvae_test::torchscriptPath(), gvae::Device::Cpu);
+  std::vector<std::vector<gvae::JetResult>> cpuDet(kThreads), cpuSmp(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    cpuDet[t] = gvae::Producer(cpuModel, det).produce(inputs[t]);
+    cpuSmp[t] = gvae::Producer(cpuModel, smp).produce(inputs[t]);
+  }
+
+  // Device selection: cuda:N, out-of-range ordinals, Auto follows the exported device.
+  gvae::ModelOptions last;
+  last.device_index = count - 1;
+  GVAE_CHECK(gvae::Model::load(gvae_test::torchscriptPath(), gvae::Device::Cuda, last)->device() ==
+             c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(count - 1)));
+  gvae::ModelOptions beyond;
+  beyond.device_index = count;
+  GVAE_CHECK_THROWS(gvae::DeviceUnavailable, gvae::Model::load(gvae_test::torchscriptPath(), gvae::Device::Cuda, beyond),
+                    "cuda:" + std::to_string(count), std::to_string(count) + " CUDA device");
+  GVAE_CHECK(gvae::parseDeviceSpec("cuda:" + std::to_string(count - 1)).index == count - 1);
+  GVAE_CHECK(gvae::Model::load(gvae_test::torchscriptPath(), gvae::Device::Auto)->device().is_cpu());  // exported for cpu
+
+  // Load and run under a device guard: the caller's current device is left as it was.
+  {
+    const c10::impl::VirtualGuardImpl cudaImpl(c10::kCUDA);
+    const c10::Device callerDevice = cudaImpl.getDevice();
+    gvae::ModelOptions other;
+    other.device_index = count - 1 == callerDevice.index() ? 0 : count - 1;
+    const auto m = gvae::Model::load(gvae_test::torchscriptPath(), gvae::Device::Cuda, other);
+    gvae::Producer(m, det).produce(inputs[0]);
+    GVAE_CHECK(cudaImpl.getDevice() == callerDevice);
+  }
+
+  // TorchScript moved to the GPU.
+  const auto ts = gvae::Model::load(gvae_test::torchscriptPath(), gvae::Device::Cuda);
   GVAE_CHECK(ts->device().is_cuda());
-  GVAE_CHECK(gvae::Model::load(gvae_test::torchscriptPath(), gvae::Device::Auto)->device().is_cuda());
-  const auto gpu = gvae::Producer(ts, cfg).produce(jets);
-  const double d = gvae_test::maxDifference(gpu, cpu);
-  std::cout << "torchscript cuda vs cpu: max |diff| (x, y abs; E rel) = " << d << "\n";
-  GVAE_CHECK(d < 1e-3);
+  {
+    const gvae::Producer p(ts, det);
+    const auto b = p.prepare(inputs[0].data(), 8);
+    GVAE_CHECK_MSG(b.features.is_pinned() && b.neighbours.is_pinned() && b.mask.is_pinned(),
+                   "inputs for a CUDA model are staged in pinned host memory");
+    // A stream of the wrong device is refused, naming both.
+    GVAE_CHECK_THROWS(gvae::InvalidInput,
+                      gvae::Producer(cpuModel, det).produce(inputs[0], nullptr, gvae::newStream(ts->device())),
+                      "stream on 'cuda", "'cpu'");
+    // Model::forward on an explicit stream: the output is ready after synchronising that stream.
+    const c10::Stream s = gvae::newStream(ts->device());
+    const at::Tensor rec = ts->forward(b.features, b.neighbours, b.mask, b.noise, s);
+    s.synchronize();
+    const at::Tensor ref = cpuModel->forward(b.features, b.neighbours, b.mask, b.noise);
+    const double d = (rec.cpu() - ref).abs().max().template item<double>();
+    std::cout << "torchscript forward on a pool stream vs cpu: max |diff| = " << d << "\n";
+    GVAE_CHECK(d < 1e-3);
+  }
+  multiStream(ts, det, inputs, cpuDet, "torchscript cuda");
+  multiStream(ts, smp, inputs, cpuSmp, "torchscript cuda");
 
-  cfg.mode = gvae::Mode::Sampling;
-  cfg.seed = 11;
-  const auto cpuS = gvae::Producer(gvae::Model::load(gvae_test::torchscriptPath()), cfg).produce(jets);
-  const auto gpuS = gvae::Producer(ts, cfg).produce(jets);
-  const double ds = gvae_test::maxDifference(gpuS, cpuS);
-  std::cout << "torchscript cuda vs cpu, sampling (noise drawn on CPU): " << ds << "\n";
-  GVAE_CHECK(ds < 1e-3);
-  cfg.mode = gvae::Mode::Deterministic;
-
-  const std::string cudaPackage = gvae_test::modelDir() + "/tiny_cuda.pt2";
-  if (std::filesystem::exists(cudaPackage)) {
-    auto ao = gvae::Model::load(cudaPackage, gvae::Device::Auto);
+  const std::string scriptCuda = gvae_test::modelDir() + "/tiny_cuda.pt";
+  const std::string aotiCuda = gvae_test::modelDir() + "/tiny_cuda.pt2";
+  GVAE_CHECK_MSG(std::filesystem::exists(scriptCuda) && std::filesystem::exists(aotiCuda),
+                 "CUDA is available but the fixture did not write " << scriptCuda << " and " << aotiCuda);
+  if (std::filesystem::exists(scriptCuda)) {
+    const auto m = gvae::Model::load(scriptCuda, gvae::Device::Auto);  // exported for cuda
+    GVAE_CHECK(m->device().is_cuda());
+    multiStream(m, det, inputs, cpuDet, "torchscript exported for cuda");
+  }
+  if (std::filesystem::exists(aotiCuda)) {
+    gvae::ModelOptions options;
+    options.aoti_runners = kThreads;  // one per stream
+    const auto ao = gvae::Model::load(aotiCuda, gvae::Device::Auto, options);
     GVAE_CHECK(ao->device().is_cuda());
-    GVAE_CHECK_THROWS(gvae::DeviceUnavailable, gvae::Model::load(cudaPackage, gvae::Device::Cpu), "cuda");
-    const auto gpuA = gvae::Producer(ao, cfg).produce(jets);
-    const double da = gvae_test::maxDifference(gpuA, cpu);
-    std::cout << "aoti cuda vs torchscript cpu: max |diff| = " << da << "\n";
-    GVAE_CHECK(da < 1e-3);
-  } else {
-    std::cout << "note: " << cudaPackage << " missing (the fixture compiles it when CUDA is available); "
-              << "AOTInductor CUDA part not run\n";
-    GVAE_CHECK_MSG(false, "CUDA is available but the CUDA AOTInductor test package was not produced");
+    GVAE_CHECK_THROWS(gvae::DeviceUnavailable, gvae::Model::load(aotiCuda, gvae::Device::Cpu), "cuda");
+    multiStream(ao, det, inputs, cpuDet, "aoti cuda");
+    multiStream(ao, smp, inputs, cpuSmp, "aoti cuda");
+    if (count > 1) {
+      gvae::ModelOptions second = options;
+      second.device_index = 1;
+      const auto ao1 = gvae::Model::load(aotiCuda, gvae::Device::Cuda, second);
+      GVAE_CHECK(ao1->device() == c10::Device(c10::kCUDA, 1));
+      multiStream(ao1, det, inputs, cpuDet, "aoti cuda:1");
+    }
   }
   return gvae_test::finish("test_cuda");
 }

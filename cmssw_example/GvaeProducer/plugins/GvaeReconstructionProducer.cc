@@ -5,6 +5,7 @@
 #include "DataFormats/GvaeJets/interface/JetCollection.h"
 #include "FWCore/Framework/interface/Event.h"
 #include "FWCore/Utilities/interface/Exception.h"
+#include "gvae/Cuda.h"
 #include "gvae/Errors.h"
 #include "gvae/Hits.h"
 
@@ -21,10 +22,17 @@ GvaeReconstructionProducer::Settings GvaeReconstructionProducer::readSettings(co
   if (s.config.model_path.empty()) badParameter(pset, "modelPath", "is empty");
   const std::string device = pset.getUntrackedParameter<std::string>("device", "cpu");
   try {
-    s.config.device = gvae::parseDevice(device);
+    const gvae::DeviceSpec spec = gvae::parseDeviceSpec(device);
+    s.config.device = spec.device;
+    s.config.model_options.device_index = spec.index;
   } catch (const gvae::Error&) {
-    badParameter(pset, "device", "must be cpu, cuda or auto, got '" + device + "'");
+    badParameter(pset, "device", "must be cpu, cuda, cuda:N or auto, got '" + device + "'");
   }
+  // AOTInductor runners = how many streams call the shared model at once (run_demo.sh passes
+  // process.numberOfStreams); 0 = one per hardware thread.
+  const int runners = pset.getUntrackedParameter<int>("aotiRunners", 0);
+  if (runners < 0) badParameter(pset, "aotiRunners", "must be >= 0");
+  s.config.model_options.aoti_runners = static_cast<std::size_t>(runners);
   s.config.batch_size = pset.getUntrackedParameter<int>("batchSize", 64);
   if (s.config.batch_size < 1) badParameter(pset, "batchSize", "must be >= 1");
   const std::string mode = pset.getUntrackedParameter<std::string>("mode", "deterministic");
@@ -44,7 +52,7 @@ GvaeReconstructionProducer::Settings GvaeReconstructionProducer::readSettings(co
 std::unique_ptr<GvaeCache> GvaeReconstructionProducer::initializeGlobalCache(const edm::ParameterSet& pset) {
   const Settings s = readSettings(pset);
   auto cache = std::make_unique<GvaeCache>();
-  cache->model = gvae::Model::load(s.config.model_path, s.config.device);
+  cache->model = gvae::Model::load(s.config.model_path, s.config.device, s.config.model_options);
   cache->producer = std::make_unique<const gvae::Producer>(cache->model, s.config);
   cache->perStreamNoise = s.perStreamNoise;
   return cache;

@@ -42,10 +42,16 @@ def export_torchscript(source: ExportSource, path: Path, device: torch.device,
 
 def aoti_inductor_configs(doc: Mapping[str, Any], device: torch.device,
                           portable: bool) -> dict[str, Any]:
-    """Inductor options of the AOTInductor build: the contract as package metadata and, with
+    """Inductor options of the AOTInductor build: the contract as package metadata, CPU kernels
+    whose OpenMP buffers follow the team size at run time (``cpp.dynamic_threads``) and, with
     ``portable`` on an x86-64 CPU, ``-march=x86-64-v3`` (any AVX2+FMA CPU) instead of Inductor's
     default ``-march=native`` (which ties the package to CPUs like the exporting one)."""
     configs: dict[str, Any] = {"aot_inductor.metadata": {gc.METADATA_KEY: gc.dumps(doc)}}
+    if device.type == "cpu":
+        # Size the kernels' per-thread reduction buffers by the running thread's OpenMP team
+        # (omp_get_max_threads()) instead of the exporting machine's thread count: otherwise a larger
+        # team at run time (more cores than the exporter, OMP_NUM_THREADS) indexes past them.
+        configs["cpp.dynamic_threads"] = True
     if portable and device.type == "cpu" and platform.machine() in ("x86_64", "AMD64"):
         configs["cpp.march"] = PORTABLE_MARCH
         configs["cpp.simdlen"] = 256  # AVX2 kernels even when exporting on an AVX-512 CPU
