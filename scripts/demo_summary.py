@@ -97,6 +97,15 @@ def main(argv: list[str] | None = None) -> int:
           f"{timing['loop_seconds']:.2f} s ({timing['events_per_second']:.0f} events/s); vs Python bindings: "
           f"max |dx| {compare['max_abs_dx']:.2g}, max rel |dE| {compare['max_rel_denergy']:.2g} -> "
           f"{'AGREE' if compare['ok'] else 'DIFFER'}")
+    sim_compare, sim_timing = out / "cmssw" / "compare_sim.json", out / "cmssw" / "timing_sim.json"
+    if sim_compare.is_file() and sim_timing.is_file():  # run_demo.sh skips simulation (with its reason) when
+        c, t = _load(sim_compare), _load(sim_timing)   # libgvae or the model cannot simulate
+        print(f"cmssw sim : gvaeRun fast simulation (GvaeFastSimProducer), {t['streams']} streams: {t['events']} "
+              f"generator jets in {t['loop_seconds']:.2f} s ({t['events_per_second']:.0f} events/s); vs Python "
+              f"bindings' Simulator: {c['identical_jets']}/{c['jets']} jets bit-identical -> "
+              f"{'AGREE' if c['ok'] else 'DIFFER'}")
+    else:
+        print(f"cmssw sim : not run (see {out/'cmssw'/'gvaeRun.log'} and the demo log for the reason)")
     print("plots     :")
     for png in sorted((out / "inspect").glob("*.png"))[:3] + sorted((out / "eval").glob("*.png"))[:6]:
         print(f"  {png}")
