@@ -218,7 +218,8 @@ def write_markdown(res: dict, path: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", required=True, help="converted graph directory (k 8, max_nodes 1024: the demo's)")
+    p.add_argument("--data", default="demo_output/graphs",
+                   help="converted graph directory (k 8, max_nodes 1024: the demo's; default demo_output/graphs from make demo)")
     p.add_argument("--steps", type=int, default=12, help="timed training steps (default 12)")
     p.add_argument("--profile-steps", type=int, default=4, help="steps under torch.profiler (default 4)")
     p.add_argument("--top", type=int, default=25, help="rows of the operator tables (default 25)")

@@ -274,7 +274,8 @@ def write_markdown(res: dict, path: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", required=True, help="converted graph directory (k 8, max_nodes 1024: the demo's)")
+    p.add_argument("--data", default="demo_output/graphs",
+                   help="converted graph directory (k 8, max_nodes 1024: the demo's; default demo_output/graphs from make demo)")
     p.add_argument("--steps", type=int, default=8, help="timed steps per variant (default 8)")
     p.add_argument("--warmup", type=int, default=4, help="warm-up steps per variant (default 4)")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile variants")

@@ -1,0 +1,145 @@
+"""libgvae on a contract v2 (latent-decoder) model: reconstruct and simulate, ms per jet, in one run.
+
+    python benchmarks/bench_inference_v2.py --export demo_output/export --hits demo_output/heldout.gvh \
+        [--batch-sizes 1,64] [--repeats 5] [--intra 1] [--md benchmarks/results/inference_v2.md]
+
+For each format (TorchScript ``gvae.pt``, AOTInductor ``gvae.pt2``) and batch size, timed alternately
+after a warm-up, median of ``--repeats``:
+
+* ``produce``: ``Producer.produce`` on the held-out jets (graphs, normalisation, batching, the
+  ``reconstruct`` entry point, snapping to detector cells);
+* ``run reconstruct``: ``Model.run("reconstruct")`` alone on the same batches prepared beforehand
+  (the raw model call; ``produce / run - 1`` is the producer's overhead);
+* ``simulate``: ``Simulator.simulate`` on conditions (type, pT) drawn inside the trained range;
+* ``run simulate``: ``Model.run("simulate")`` alone on the same batches.
+
+The calls go through the pybind11 bindings (``gvae._core``), which call the same C++ objects as a
+framework does; the bindings add the numpy conversion of inputs and results. One intra-op thread.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import load_average, machine  # noqa: E402
+
+from gvae import native  # noqa: E402
+from gvae.io import read_jets  # noqa: E402
+from gvae.io._common import images_to_hits  # noqa: E402
+
+PAPER_T4_MS_PER_JET = 0.13088 / 64 * 1e3  # the paper's T4 GPU: 0.13088 s per batch of 64
+
+
+def _batches(n: int, size: int) -> list[slice]:
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def _median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--export", type=Path, default=Path("demo_output/export"),
+                   help="folder with gvae.pt and gvae.pt2 (contract v2; default demo_output/export from make demo)")
+    p.add_argument("--hits", type=Path, default=Path("demo_output/heldout.gvh"),
+                   help="held-out jets, .gvh or any gvae.io format (default demo_output/heldout.gvh)")
+    p.add_argument("--batch-sizes", default="1,64", help="comma-separated batch sizes (default 1,64)")
+    p.add_argument("--repeats", type=int, default=5, help="timed repeats per figure, alternated (default 5)")
+    p.add_argument("--intra", type=int, default=1, help="intra-op threads (default 1)")
+    p.add_argument("--md", type=Path, default=Path(__file__).parent / "results" / "inference_v2.md",
+                   help="write the table as markdown here (default benchmarks/results/inference_v2.md)")
+    p.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "inference_v2.json",
+                   help="write the figures as JSON here (default benchmarks/results/inference_v2.json)")
+    args = p.parse_args(argv)
+
+    for path in (args.export / "gvae.pt", args.export / "gvae.pt2", args.hits):
+        if not path.exists():
+            p.error(f"{path} does not exist: run `make demo` first or pass --export/--hits")
+    native.configure_threads(args.intra, 1)
+    jets = read_jets(str(args.hits))
+    hits = images_to_hits(jets.images)
+    n_jets = len(jets)
+    channel, ieta, iphi = hits.channel.astype(np.int32), hits.ieta.astype(np.int32), hits.iphi.astype(np.int32)
+    energy, counts = hits.energy.astype(np.float32), hits.counts.astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    contract = json.loads((args.export / "gvae.pt.contract.json").read_text())
+    types = contract["conditions"]["types"]
+    rng = np.random.default_rng(0)
+    cond_type = np.arange(n_jets, dtype=np.int32) % len(types)
+    cond_pt = np.array([rng.uniform(types[t]["pt_min"], types[t]["pt_max"]) for t in cond_type])
+    batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    info, load_before = machine(), load_average()
+    rows = []
+    for fmt, name in (("TorchScript", "gvae.pt"), ("AOTInductor", "gvae.pt2")):
+        model = native.Model.load(str(args.export / name), "cpu")
+        for batch in batch_sizes:
+            if batch > contract["batch"]["max"]:
+                continue
+            producer = native.Producer(model, batch_size=batch)
+            simulator = native.Simulator(model, batch_size=batch, seed=1)
+            prepared = []
+            for sl in _batches(n_jets, batch):
+                h = slice(starts[sl.start], starts[sl.stop])
+                prep = producer.prepare(channel[h], ieta[h], iphi[h], energy[h], counts[sl])
+                prepared.append([prep[k] for k in ("features", "neighbours", "mask", "noise", "count_noise")])
+            gen = native.NoiseGenerator(3)
+            sim_inputs = []
+            for sl in _batches(n_jets, batch):
+                m = sl.stop - sl.start
+                sim_inputs.append([np.stack([cond_type[sl].astype(np.float64), cond_pt[sl]], axis=1),
+                                   gen.normal([m, contract["latent"]["clusters"] * contract["latent"]["dim"]]),
+                                   gen.normal([m, 3])])
+            calls = {
+                "produce": lambda: producer.produce(channel, ieta, iphi, energy, counts),
+                "run reconstruct": lambda: [model.run("reconstruct", x) for x in prepared],
+                "simulate": lambda: simulator.simulate(cond_type, cond_pt),
+                "run simulate": lambda: [model.run("simulate", x) for x in sim_inputs],
+            }
+            for fn in calls.values():  # warm-up (AOTInductor runners, allocator)
+                fn()
+            times: dict[str, list[float]] = {k: [] for k in calls}
+            for _ in range(args.repeats):
+                for k, fn in calls.items():
+                    times[k].append(_median_time(fn, 1))
+            ms = {k: 1e3 * statistics.median(v) / n_jets for k, v in times.items()}
+            rows.append({"format": fmt, "batch": batch, "jets": n_jets, **{f"{k} ms/jet": v for k, v in ms.items()},
+                         "producer overhead": ms["produce"] / ms["run reconstruct"] - 1,
+                         "simulator overhead": ms["simulate"] / ms["run simulate"] - 1})
+            print(json.dumps(rows[-1]), flush=True)
+    load_after = load_average()
+    if args.md:
+        lines = [f"# libgvae on a contract v2 model: reconstruct and simulate (`benchmarks/bench_inference_v2.py`)", "",
+                 f"Command: `python benchmarks/bench_inference_v2.py --export {args.export} --hits {args.hits} "
+                 f"--batch-sizes {args.batch_sizes} --repeats {args.repeats} --intra {args.intra}`", "",
+                 f"Machine: {json.dumps(info)}; 1-minute load average {load_before} before, {load_after} after. "
+                 f"{n_jets} jets, {args.intra} intra-op thread(s), through the pybind11 bindings (same C++ objects). "
+                 f"Medians of {args.repeats} alternated repeats. The paper's T4 GPU: {PAPER_T4_MS_PER_JET:.2f} ms per jet.",
+                 "", "| format | batch | produce ms/jet | run reconstruct ms/jet | producer overhead | "
+                 "simulate ms/jet | run simulate ms/jet | simulator overhead | produce vs paper T4 |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in rows:
+            lines.append(f"| {r['format']} | {r['batch']} | {r['produce ms/jet']:.2f} | {r['run reconstruct ms/jet']:.2f} | "
+                         f"{100 * r['producer overhead']:+.1f} % | {r['simulate ms/jet']:.2f} | "
+                         f"{r['run simulate ms/jet']:.2f} | {100 * r['simulator overhead']:+.1f} % | "
+                         f"{r['produce ms/jet'] / PAPER_T4_MS_PER_JET:.1f}x |")
+        args.md.write_text("\n".join(lines) + "\n")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": info, "load_average": [load_before, load_after], "rows": rows}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
