@@ -8,8 +8,6 @@ diagnostics and jet order identical. Same batching gives byte-identical files.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +16,6 @@ import numpy as np
 import pytest
 
 import gvae.io
-import gvae.native
 from gvae import geometry
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,25 +26,6 @@ from compare_with_bindings import compare  # noqa: E402
 from recofile import read_gvh_hits, read_reco_details  # noqa: E402
 
 pytestmark = pytest.mark.slow  # the session builds the example once (~1 min on 2 cores)
-
-
-@pytest.fixture(scope="session")
-def cmssw_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """cmssw_example configured and built against gvae.native.cmake_prefix_path() only."""
-    for tool in ("cmake", "ninja"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"{tool} is needed to build cmssw_example (it is part of the environment)")
-    build = tmp_path_factory.mktemp("cmssw_example_build")
-    prefix = gvae.native.cmake_prefix_path()
-    configure = subprocess.run(
-        ["cmake", "-S", str(EXAMPLE), "-B", str(build), "-G", "Ninja", f"-DCMAKE_PREFIX_PATH={prefix}",
-         f"-DPython_EXECUTABLE={sys.executable}"], capture_output=True, text=True)
-    assert configure.returncode == 0, configure.stdout + configure.stderr
-    assert f"gvae 0.1.0 from {prefix}" in configure.stdout  # found through the installed package
-    built = subprocess.run(["cmake", "--build", str(build), "-j", str(min(os.cpu_count() or 1, 2))],
-                           capture_output=True, text=True)
-    assert built.returncode == 0, built.stdout[-5000:] + built.stderr[-5000:]
-    return build
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +19,6 @@ import numpy as np
 import pytest
 
 import gvae.io
-import gvae.native
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "cmssw_example"
@@ -30,25 +27,6 @@ sys.path.insert(0, str(EXAMPLE / "GvaeProducer" / "python"))
 from compare_simulation import compare, read_gen_jets  # noqa: E402
 
 pytestmark = pytest.mark.slow  # builds the example once (~1 min on 2 cores) and trains a tiny model
-
-
-@pytest.fixture(scope="session")
-def fastsim_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """cmssw_example built against gvae.native.cmake_prefix_path(); the simulation path must be ON."""
-    for tool in ("cmake", "ninja"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"{tool} is needed to build cmssw_example (it is part of the environment)")
-    build = tmp_path_factory.mktemp("cmssw_fastsim_build")
-    configure = subprocess.run(
-        ["cmake", "-S", str(EXAMPLE), "-B", str(build), "-G", "Ninja",
-         f"-DCMAKE_PREFIX_PATH={gvae.native.cmake_prefix_path()}", f"-DPython_EXECUTABLE={sys.executable}"],
-        capture_output=True, text=True)
-    assert configure.returncode == 0, configure.stdout + configure.stderr
-    assert "cmssw_example: fast simulation ON" in configure.stdout, configure.stdout
-    built = subprocess.run(["cmake", "--build", str(build), "--target", "gvaeRun", "-j",
-                            str(min(os.cpu_count() or 1, 2))], capture_output=True, text=True)
-    assert built.returncode == 0, built.stdout[-5000:] + built.stderr[-5000:]
-    return build
 
 
 @pytest.fixture(scope="session")
@@ -82,10 +60,10 @@ def run(build: Path, *overrides: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
-def test_simulation_equals_bindings_bit_for_bit(fastsim_build: Path, sim_model: Path, conditions_csv: Path,
+def test_simulation_equals_bindings_bit_for_bit(cmssw_build: Path, sim_model: Path, conditions_csv: Path,
                                                 tmp_path: Path) -> None:
     out = tmp_path / "sim.gvh"
-    result = run(fastsim_build, f"genJets.fileName={conditions_csv}", f"gvaeFastSim.modelPath={sim_model}",
+    result = run(cmssw_build, f"genJets.fileName={conditions_csv}", f"gvaeFastSim.modelPath={sim_model}",
                  "gvaeFastSim.seed=7", "genJets.jetsPerEvent=2", "gvaeFastSim.batchSize=3",
                  "process.numberOfStreams=3", f"simOut.fileName={out}", f"process.timingReport={tmp_path / 't.json'}")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -107,28 +85,28 @@ def test_simulation_equals_bindings_bit_for_bit(fastsim_build: Path, sim_model: 
     assert inspect.returncode == 0, inspect.stderr
 
 
-def test_streams_do_not_change_the_simulation(fastsim_build: Path, sim_model: Path, conditions_csv: Path,
+def test_streams_do_not_change_the_simulation(cmssw_build: Path, sim_model: Path, conditions_csv: Path,
                                               tmp_path: Path) -> None:
     files = []
     for streams in (1, 4):
         out = tmp_path / f"sim{streams}.gvh"
-        result = run(fastsim_build, f"genJets.fileName={conditions_csv}", f"gvaeFastSim.modelPath={sim_model}",
+        result = run(cmssw_build, f"genJets.fileName={conditions_csv}", f"gvaeFastSim.modelPath={sim_model}",
                      f"process.numberOfStreams={streams}", "process.maxEventsInFlight=2", f"simOut.fileName={out}")
         assert result.returncode == 0, result.stdout + result.stderr
         files.append(out.read_bytes())
     assert files[0] == files[1]
     # another seed simulates other jets
     other = tmp_path / "other.gvh"
-    assert run(fastsim_build, f"genJets.fileName={conditions_csv}", f"gvaeFastSim.modelPath={sim_model}",
+    assert run(cmssw_build, f"genJets.fileName={conditions_csv}", f"gvaeFastSim.modelPath={sim_model}",
                "gvaeFastSim.seed=8", f"simOut.fileName={other}").returncode == 0
     assert other.read_bytes() != files[0]
 
 
-def test_stream_noise_runs_and_keeps_the_jets(fastsim_build: Path, sim_model: Path, conditions_csv: Path,
+def test_stream_noise_runs_and_keeps_the_jets(cmssw_build: Path, sim_model: Path, conditions_csv: Path,
                                               tmp_path: Path) -> None:
     """noise = stream (a generator per stream): every jet written once, in order, with its conditions."""
     out = tmp_path / "sim.gvh"
-    result = run(fastsim_build, f"genJets.fileName={conditions_csv}", f"gvaeFastSim.modelPath={sim_model}",
+    result = run(cmssw_build, f"genJets.fileName={conditions_csv}", f"gvaeFastSim.modelPath={sim_model}",
                  "gvaeFastSim.noise=stream", "process.numberOfStreams=2", f"simOut.fileName={out}")
     assert result.returncode == 0, result.stdout + result.stderr
     written, gen = gvae.io.read_jets(out), read_gen_jets(conditions_csv)
@@ -136,10 +114,10 @@ def test_stream_noise_runs_and_keeps_the_jets(fastsim_build: Path, sim_model: Pa
     np.testing.assert_array_equal(written.pt, gen.pt.astype(np.float32))
 
 
-def test_errors_name_the_module(fastsim_build: Path, sim_model: Path, exported_torchscript, tmp_path: Path) -> None:
+def test_errors_name_the_module(cmssw_build: Path, sim_model: Path, exported_torchscript, tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("type,pt\nqcd,500\nttbar,1e9\n")  # far outside any trained pT range
-    result = run(fastsim_build, f"genJets.fileName={bad}", f"gvaeFastSim.modelPath={sim_model}",
+    result = run(cmssw_build, f"genJets.fileName={bad}", f"gvaeFastSim.modelPath={sim_model}",
                  "process.numberOfStreams=1", f"simOut.fileName={tmp_path / 'x.gvh'}")
     assert result.returncode == 3, result.stderr
     line = [x for x in result.stderr.splitlines() if x.startswith("gvaeRun: error [")]
@@ -148,7 +126,7 @@ def test_errors_name_the_module(fastsim_build: Path, sim_model: Path, exported_t
     assert not (tmp_path / "x.gvh").exists()
 
     paper = exported_torchscript["torchscript"]  # a contract v1 (paper decoder) model: cannot simulate
-    result = run(fastsim_build, f"genJets.fileName={bad}", f"gvaeFastSim.modelPath={paper}",
+    result = run(cmssw_build, f"genJets.fileName={bad}", f"gvaeFastSim.modelPath={paper}",
                  f"simOut.fileName={tmp_path / 'x.gvh'}")
     assert result.returncode == 4, result.stderr
     assert "[while beginJob of module 'gvaeFastSim' (GvaeFastSimProducer)]" in result.stderr, result.stderr
