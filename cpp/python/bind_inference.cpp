@@ -84,18 +84,16 @@ std::vector<gvae::JetHits> jetsFromArrays(const Array<int>& channel, const Array
   return jets;
 }
 
-py::dict resultsToDict(const std::vector<gvae::JetResult>& results) {
-  std::size_t total = 0;
-  for (const auto& r : results) total += r.hits.size();
-  std::vector<int32_t> channel, ieta, iphi, nHits, nNodes;
+/// The hits of many jets as flat per-hit arrays plus per-jet `counts` and `jet_id`: the shape both
+/// Producer.produce and Simulator.simulate return to Python.
+struct FlatHits {
+  std::vector<int32_t> channel, ieta, iphi;
   std::vector<float> x, y, energy;
   std::vector<int64_t> counts;
   std::vector<uint64_t> ids;
-  std::vector<double> totalEnergy, dropped;
-  for (auto* v : {&channel, &ieta, &iphi}) v->reserve(total);
-  for (auto* v : {&x, &y, &energy}) v->reserve(total);
-  for (const auto& r : results) {
-    for (const auto& h : r.hits) {
+
+  void add(std::uint64_t jet_id, const std::vector<gvae::RecoHit>& hits) {
+    for (const auto& h : hits) {
       channel.push_back(h.channel);
       x.push_back(h.x);
       y.push_back(h.y);
@@ -103,17 +101,35 @@ py::dict resultsToDict(const std::vector<gvae::JetResult>& results) {
       iphi.push_back(h.iphi);
       energy.push_back(h.energy);
     }
-    counts.push_back(static_cast<int64_t>(r.hits.size()));
-    ids.push_back(r.jet_id);
+    counts.push_back(static_cast<int64_t>(hits.size()));
+    ids.push_back(jet_id);
+  }
+  void into(py::dict& d) const {
+    d["channel"] = vectorToNumpy(channel);
+    d["x"] = vectorToNumpy(x);
+    d["y"] = vectorToNumpy(y);
+    d["ieta"] = vectorToNumpy(ieta);
+    d["iphi"] = vectorToNumpy(iphi);
+    d["energy"] = vectorToNumpy(energy);
+    d["counts"] = vectorToNumpy(counts);
+    d["jet_id"] = vectorToNumpy(ids);
+  }
+};
+
+py::dict resultsToDict(const std::vector<gvae::JetResult>& results) {
+  std::size_t total = 0;
+  for (const auto& r : results) total += r.hits.size();
+  FlatHits flat;
+  for (auto* v : {&flat.channel, &flat.ieta, &flat.iphi}) v->reserve(total);
+  for (auto* v : {&flat.x, &flat.y, &flat.energy}) v->reserve(total);
+  std::vector<int32_t> nHits, nNodes, countsIn, countsOut, decoded;
+  std::vector<double> totalEnergy, dropped, energyIn, energyOut;
+  for (const auto& r : results) {
+    flat.add(r.jet_id, r.hits);
     nHits.push_back(r.diagnostics.n_hits);
     nNodes.push_back(r.diagnostics.n_nodes);
     totalEnergy.push_back(r.diagnostics.total_energy);
     dropped.push_back(r.diagnostics.dropped_energy_fraction);
-  }
-  py::dict d;
-  std::vector<int32_t> countsIn, countsOut, decoded;
-  std::vector<double> energyIn, energyOut;
-  for (const auto& r : results)
     for (int ch = 0; ch < 3; ++ch) {
       countsIn.push_back(r.diagnostics.counts_in[ch]);
       countsOut.push_back(r.diagnostics.counts_out[ch]);
@@ -121,20 +137,15 @@ py::dict resultsToDict(const std::vector<gvae::JetResult>& results) {
       energyIn.push_back(r.diagnostics.energy_in[ch]);
       energyOut.push_back(r.diagnostics.energy_out[ch]);
     }
+  }
   const py::ssize_t nJets = static_cast<py::ssize_t>(results.size());
+  py::dict d;
   d["counts_in"] = vectorToNumpy(countsIn).reshape({nJets, py::ssize_t(3)});
   d["counts_out"] = vectorToNumpy(countsOut).reshape({nJets, py::ssize_t(3)});
   d["decoded"] = vectorToNumpy(decoded).reshape({nJets, py::ssize_t(3)});
   d["energy_in"] = vectorToNumpy(energyIn).reshape({nJets, py::ssize_t(3)});
   d["energy_out"] = vectorToNumpy(energyOut).reshape({nJets, py::ssize_t(3)});
-  d["channel"] = vectorToNumpy(channel);
-  d["x"] = vectorToNumpy(x);
-  d["y"] = vectorToNumpy(y);
-  d["ieta"] = vectorToNumpy(ieta);
-  d["iphi"] = vectorToNumpy(iphi);
-  d["energy"] = vectorToNumpy(energy);
-  d["counts"] = vectorToNumpy(counts);
-  d["jet_id"] = vectorToNumpy(ids);
+  flat.into(d);
   d["n_nodes"] = vectorToNumpy(nNodes);
   d["n_hits"] = vectorToNumpy(nHits);
   d["total_energy"] = vectorToNumpy(totalEnergy);
@@ -143,22 +154,11 @@ py::dict resultsToDict(const std::vector<gvae::JetResult>& results) {
 }
 
 py::dict simulatedToDict(const std::vector<gvae::SimulatedJet>& jets) {
-  std::vector<int32_t> channel, ieta, iphi, perJet;
-  std::vector<float> x, y, energy;
-  std::vector<int64_t> counts;
-  std::vector<uint64_t> ids;
+  FlatHits flat;
+  std::vector<int32_t> perJet;
   std::vector<double> energyPerChannel;
   for (const auto& j : jets) {
-    for (const auto& h : j.hits) {
-      channel.push_back(h.channel);
-      x.push_back(h.x);
-      y.push_back(h.y);
-      ieta.push_back(h.ieta);
-      iphi.push_back(h.iphi);
-      energy.push_back(h.energy);
-    }
-    counts.push_back(static_cast<int64_t>(j.hits.size()));
-    ids.push_back(j.jet_id);
+    flat.add(j.jet_id, j.hits);
     for (int ch = 0; ch < 3; ++ch) {
       perJet.push_back(j.counts[ch]);
       energyPerChannel.push_back(j.energy[ch]);
@@ -166,14 +166,7 @@ py::dict simulatedToDict(const std::vector<gvae::SimulatedJet>& jets) {
   }
   const py::ssize_t n = static_cast<py::ssize_t>(jets.size());
   py::dict d;
-  d["channel"] = vectorToNumpy(channel);
-  d["x"] = vectorToNumpy(x);
-  d["y"] = vectorToNumpy(y);
-  d["ieta"] = vectorToNumpy(ieta);
-  d["iphi"] = vectorToNumpy(iphi);
-  d["energy"] = vectorToNumpy(energy);
-  d["counts"] = vectorToNumpy(counts);
-  d["jet_id"] = vectorToNumpy(ids);
+  flat.into(d);
   d["channel_counts"] = vectorToNumpy(perJet).reshape({n, py::ssize_t(3)});
   d["channel_energy"] = vectorToNumpy(energyPerChannel).reshape({n, py::ssize_t(3)});
   return d;
