@@ -11,10 +11,11 @@ in one scriptable / exportable module with fixed output shapes:
   -> the same four outputs``: ``z ~ p(z | type, pT)`` from the prior, then the decoder.
 
 ``S = sum(model.slots)`` (the decoder's whole slot budget, channel-major: track slots, then ECAL,
-then HCAL). The eager :class:`gvae.model.set_decoder.SetDecoder` decodes only ``max_b counts[b,c]``
-slots per channel; its slots do not interact (cross-attention to the latent tokens only), so each
-real slot has the same value in both layouts and ``hit_mask`` selects the same hits in the same
-order (channel, then rank). Padding slots are zero. Zero ``count_noise`` (and zero ``noise``) give
+then HCAL). Only the real slots are computed: as the eager :class:`gvae.model.set_decoder.SetDecoder`,
+the graph decodes ``W = max_b sum_c counts[b,c]`` packed slots per jet (a data-dependent size) and
+then places them in the fixed layout; slots do not interact (cross-attention to the latent tokens
+only), so each real slot has the same value in every layout and ``hit_mask`` selects the same hits
+in the same order (channel, then rank). Padding slots are zero. Zero ``count_noise`` (and zero ``noise``) give
 the deterministic decoding.
 
 Snapping to detector cells (:mod:`gvae.model.snap`) is *not* in the graph: it merges hits into
@@ -29,7 +30,8 @@ from torch import Tensor, nn
 
 from gvae.model.latent import JetSummary, reparameterise
 from gvae.model.prior import ConditionalPrior
-from gvae.model.set_decoder import _GOLDEN_ANGLE, LOGSTD_RANGE, N_CHANNELS, SetDecoder, soft_range
+from gvae.model.set_decoder import (_GOLDEN_ANGLE, LOGSTD_RANGE, SetDecoder, packed_slots, packed_width, soft_range,
+                                    unpack)
 
 
 class _NoSummary(nn.Module):
@@ -79,17 +81,14 @@ class LatentEntryPoints(nn.Module):
         self.log_slot_norm = float(decoder.log_slot_norm)
         self.logstd_lo, self.logstd_hi = float(LOGSTD_RANGE[0]), float(LOGSTD_RANGE[1])
         self.anchor_radius = float(decoder.anchor_radius)
+        self.golden_angle = float(_GOLDEN_ANGLE)
         channel = torch.cat([torch.full((s,), c, dtype=torch.int64) for c, s in enumerate(slots)])
         rank = torch.cat([torch.arange(s, dtype=torch.int64) for s in slots])
         self.register_buffer("slot_channel", channel, persistent=False)
+        self.register_buffer("slot_offset", decoder.slot_offset.clone(), persistent=False)
         self.register_buffer("slot_rank", rank, persistent=False)
         # slot_id = offset[channel] + rank = 0..S-1 in this channel-major layout
         self.register_buffer("slot_limits", torch.tensor(slots, dtype=torch.int64), persistent=False)
-        self.register_buffer("onehot", nn.functional.one_hot(channel, N_CHANNELS).to(torch.float32),
-                             persistent=False)
-        self.register_buffer("log_rank", torch.log1p(rank.to(torch.float32)) / self.log_slot_norm,
-                             persistent=False)
-        self.register_buffer("angle", rank.to(torch.float32) * _GOLDEN_ANGLE, persistent=False)
         # prior, per type index (types 0..K-1; unknown types are refused by the caller/contract)
         types = sorted(prior.chol)
         if types != list(range(len(types))):
@@ -115,21 +114,25 @@ class LatentEntryPoints(nn.Module):
         counts = torch.round(torch.expm1(value.clamp(min=0.0))).to(torch.int64)
         counts = torch.minimum(counts.clamp(min=0), self.slot_limits.unsqueeze(0))
         per_slot = counts[:, self.slot_channel]                                    # [B, S]
-        n = per_slot.clamp(min=1).to(torch.float32)
-        rel = (self.slot_rank.to(torch.float32) + 0.5) / n
-        s = self.slot_rank.shape[0]
-        feats = torch.cat([rel.unsqueeze(-1), self.log_rank.view(1, s, 1).expand(b, s, 1),
-                           self.onehot.unsqueeze(0).expand(b, s, 3)], dim=-1)
         hit_mask = self.slot_rank.unsqueeze(0) < per_slot
+        # decode the real slots only (packed: cost follows sum(counts), not the budget), then
+        # place them in the fixed channel-major layout of the whole budget
+        width = packed_width(counts, self.slot_rank.shape[0])
+        feats, rank, slot_id, starts = packed_slots(counts, width, self.slot_offset, self.slot_limits,
+                                                    self.log_slot_norm)
         tokens = self.token(z) + self.cluster_embedding
-        q = self.query(feats.to(z.dtype)) + self.slot_embedding.unsqueeze(0) + g.unsqueeze(1)
+        q = self.query(feats.to(z.dtype)) + self.slot_embedding[slot_id] + g.unsqueeze(1)
         for block in self.blocks:
             q = block(q, tokens)
-        res = self.head(self.norm_out(q)) + torch.einsum("bh,sho->bso", g, self.slot_readout)
-        radius = self.anchor_radius * torch.sqrt(rel)
-        anchor = torch.stack([radius * torch.cos(self.angle), radius * torch.sin(self.angle)], dim=-1)
+        readout = torch.einsum("bh,sho->bso", g, self.slot_readout)
+        res = self.head(self.norm_out(q)) + readout.gather(1, slot_id.unsqueeze(-1).expand(b, width, 3))
+        radius = self.anchor_radius * torch.sqrt(feats[..., 0])
+        angle = rank.to(torch.float32) * self.golden_angle
+        anchor = torch.stack([radius * torch.cos(angle), radius * torch.sin(angle)], dim=-1)
         xy = res[..., :2] + anchor.to(res.dtype)
-        xyu = torch.cat([xy, res[..., 2:]], dim=-1) * hit_mask.unsqueeze(-1).to(q.dtype)
+        packed = torch.cat([xy, res[..., 2:]], dim=-1)
+        xyu = unpack(packed, starts, self.slot_channel, self.slot_rank) * hit_mask.unsqueeze(-1).to(q.dtype)
+        s = self.slot_rank.shape[0]
         channel = self.slot_channel.unsqueeze(0).expand(b, s).contiguous()
         return xyu, channel, hit_mask, counts
 
@@ -153,8 +156,11 @@ class LatentEntryPoints(nn.Module):
         k = torch.round(conditions[:, 0]).to(torch.int64)
         t = (torch.log(conditions[:, 1].to(torch.float64)) - self.logpt_mean) / self.logpt_std
         eps = latent_noise.to(torch.float64)
-        zf = self.prior_mean[k] + t.unsqueeze(1) * self.prior_slope[k] \
-            + torch.bmm(eps.unsqueeze(1), self.prior_chol_t[k]).squeeze(1)
+        # eps L_k^T for every type k (few types), then each jet's own: gathering a [D, D] Cholesky
+        # factor per jet (prior_chol_t[k]) moved D*D*8 bytes per jet (5 MB at D = 800)
+        scaled = torch.matmul(eps.unsqueeze(0), self.prior_chol_t)                      # [K, B, D]
+        scaled = scaled.gather(0, k.view(1, b, 1).expand(1, b, eps.shape[1])).squeeze(0)
+        zf = self.prior_mean[k] + t.unsqueeze(1) * self.prior_slope[k] + scaled
         z = zf.to(torch.float32).reshape(b, self.clusters, self.latent_dim)
         return self.decode(z, count_noise)
 

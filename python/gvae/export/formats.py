@@ -94,8 +94,14 @@ def _export_program(module: torch.nn.Module, args: tuple[torch.Tensor, ...],
     batch = torch.export.Dim("batch", min=1, max=max_batch)
     with torch.no_grad():
         program = torch.export.export(module, args, dynamic_shapes=tuple({0: batch} for _ in args))
-    for vr in program.range_constraints.values():
-        if (int(vr.lower), int(vr.upper)) != (1, max_batch):
+    # only the batch axis: the latent decoder's packed slot count is a data-dependent (unbacked)
+    # size with its own range
+    batch_symbols = {node.meta["val"].shape[0].node.expr for node in program.graph.nodes
+                     if node.op == "placeholder" and node.name in program.graph_signature.user_inputs
+                     and isinstance(node.meta.get("val"), torch.Tensor)
+                     and isinstance(node.meta["val"].shape[0], torch.SymInt)}
+    for symbol, vr in program.range_constraints.items():
+        if symbol in batch_symbols and (int(vr.lower), int(vr.upper)) != (1, max_batch):
             raise ContractError(f"torch.export narrowed the batch range to [{vr.lower}, {vr.upper}], the contract "
                                 f"promises [1, {max_batch}]")
     return program

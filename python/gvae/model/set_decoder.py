@@ -86,13 +86,19 @@ class DecodedSet:
 
 
 class _Block(nn.Module):
-    """Pre-LN cross-attention of the slot queries to the latent tokens, then a residual MLP."""
+    """Pre-LN cross-attention of the slot queries to the latent tokens, then a residual MLP.
+
+    The attention keeps ``nn.MultiheadAttention``'s parameters (``attn.in_proj_*``, ``attn.out_proj``)
+    but runs as projections + ``scaled_dot_product_attention`` (:func:`cross_attention`): the same
+    values as the module (measured bit-identical on the demo's shapes) without its per-call checks
+    and copies (``benchmarks/results/inference_v2.md``)."""
 
     def __init__(self, hidden: int, heads: int, activation: str) -> None:
         super().__init__()
         self.norm_q = nn.LayerNorm(hidden)
         self.norm_kv = nn.LayerNorm(hidden)
         self.attn = nn.MultiheadAttention(hidden, heads, batch_first=True)
+        self.heads = heads
         self.norm_mlp = nn.LayerNorm(hidden)
         self.mlp = nn.Sequential(nn.Linear(hidden, 2 * hidden), make_activation(activation),
                                  nn.Linear(2 * hidden, hidden))
@@ -100,8 +106,76 @@ class _Block(nn.Module):
     def forward(self, q: Tensor, tokens: Tensor) -> Tensor:
         """q ``[B, S, H]``, tokens ``[B, C, H]`` -> ``[B, S, H]``."""
         kv = self.norm_kv(tokens)
-        q = q + self.attn(self.norm_q(q), kv, kv, need_weights=False)[0]
+        attn = self.attn
+        q = q + cross_attention(self.norm_q(q), kv, attn.in_proj_weight, attn.in_proj_bias, attn.out_proj.weight,
+                                attn.out_proj.bias, self.heads)
         return q + self.mlp(self.norm_mlp(q))
+
+
+def cross_attention(q: Tensor, kv: Tensor, in_weight: Tensor, in_bias: Tensor, out_weight: Tensor,
+                    out_bias: Tensor, heads: int) -> Tensor:
+    """``attn(q, kv, kv)`` of a ``batch_first`` ``nn.MultiheadAttention`` (no masks, no dropout; its
+    ``in_proj_*``, ``out_proj.*`` and ``num_heads``) as linear projections +
+    ``scaled_dot_product_attention``: q ``[B, S, H]``, kv ``[B, C, H]`` -> ``[B, S, H]``."""
+    b, s, h = q.shape
+    d = h // heads
+    qh = nn.functional.linear(q, in_weight[:h], in_bias[:h]).view(b, s, heads, d).transpose(1, 2)
+    kvh = nn.functional.linear(kv, in_weight[h:], in_bias[h:]).view(b, kv.shape[1], 2, heads, d).permute(2, 0, 3, 1, 4)
+    out = nn.functional.scaled_dot_product_attention(qh, kvh[0], kvh[1])
+    return nn.functional.linear(out.transpose(1, 2).reshape(b, s, h), out_weight, out_bias)
+
+
+@torch.jit.unused
+def _check_width(width: int, limit: int) -> None:
+    """torch.export: bound the data-dependent packed width (``1 <= width <= limit``)."""
+    torch._check(width >= 1)
+    torch._check(width <= limit)
+
+
+def packed_width(counts: Tensor, limit: int) -> int:
+    """Slots per jet of the packed layout of ``counts [B, 3]``: ``max(1, max_b sum_c counts[b, c])``.
+
+    Data dependent (one ``.item()``); under ``torch.export`` an unbacked size in ``[1, limit]``."""
+    if counts.shape[0] == 0:
+        return 1
+    width = counts.sum(dim=1).max().clamp(min=1).item()
+    if torch.jit.is_scripting():
+        return int(width)
+    _check_width(width, limit)  # torch.export: an unbacked SymInt (int() would specialise it)
+    return width
+
+
+def packed_slots(counts: Tensor, width: int, slot_offset: Tensor, budget: Tensor, log_slot_norm: float
+                 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The packed layout: jet b's hits as its first ``sum_c counts[b, c]`` of ``width`` positions,
+    channel-major (track, ECAL, HCAL), rank within the channel; the rest is padding.
+
+    counts int64 ``[B, 3]``; slot_offset int64 ``[3]`` first slot id of each channel; budget int64
+    ``[3]`` slots per channel. Returns ``(features [B, W, 2 + 3] (relative rank, log rank, channel
+    one-hot), rank int64 [B, W], slot_id int64 [B, W] (clamped into the table on padding),
+    starts int64 [B, 3] (packed position of each channel's first hit))``. The features of a real
+    hit equal those of its slot in :meth:`SetDecoder.slot_layout`.
+    """
+    ends = counts.cumsum(dim=1)
+    starts = ends - counts
+    j = torch.arange(width, dtype=torch.int64, device=counts.device).unsqueeze(0)      # [1, W]
+    channel = (j >= ends[:, 0:1]).to(torch.int64) + (j >= ends[:, 1:2]).to(torch.int64)  # [B, W]
+    rank = j - starts.gather(1, channel)
+    n = counts.gather(1, channel).clamp(min=1).to(torch.float32)
+    rel = (rank.to(torch.float32) + 0.5) / n
+    logr = torch.log1p(rank.to(torch.float32)) / log_slot_norm
+    onehot = nn.functional.one_hot(channel, 3).to(torch.float32)          # 3 = N_CHANNELS (TorchScript)
+    feats = torch.cat([rel.unsqueeze(-1), logr.unsqueeze(-1), onehot], dim=-1)
+    slot_id = slot_offset[channel] + torch.minimum(rank, budget[channel] - 1)
+    return feats, rank, slot_id, starts
+
+
+def unpack(values: Tensor, starts: Tensor, channel: Tensor, rank: Tensor) -> Tensor:
+    """Packed values ``[B, W, F]`` -> values in a channel-major slot layout ``[B, S, F]`` whose slot s
+    has ``channel [S]`` and ``rank [S]`` (position ``starts[b, channel] + rank``, clamped; the
+    caller masks the slots beyond a jet's counts)."""
+    idx = (starts[:, channel] + rank.unsqueeze(0)).clamp(max=values.shape[1] - 1)       # [B, S]
+    return values.gather(1, idx.unsqueeze(-1).expand(-1, -1, values.shape[2]))
 
 
 class SetDecoder(nn.Module):
@@ -122,6 +196,7 @@ class SetDecoder(nn.Module):
         self.slot_embedding = nn.Parameter(torch.randn(sum(self.slots), h))
         self.slot_readout = nn.Parameter(torch.zeros(sum(self.slots), h, 3))
         self.register_buffer("slot_offset", torch.tensor([0, *self.slots[:-1]]).cumsum(0), persistent=False)
+        self.register_buffer("slot_limit", torch.tensor(self.slots, dtype=torch.int64), persistent=False)
         self.blocks = nn.ModuleList([_Block(h, cfg.decoder_heads, act) for _ in range(cfg.decoder_blocks)])
         self.norm_out = nn.LayerNorm(h)
         self.head = nn.Linear(h, 3)
@@ -163,6 +238,31 @@ class SetDecoder(nn.Module):
         angle = (rank.to(torch.float32) * _GOLDEN_ANGLE).expand_as(rel)
         return torch.stack([radius * torch.cos(angle), radius * torch.sin(angle)], dim=-1)
 
+    def decode_packed(self, z: Tensor, counts: Tensor, g: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Decode only the real slots: z ``[B, C, L]``, counts int64 ``[B, 3]``, g ``[B, H]`` ->
+        ``(out [B, W, 3] (x', y', u') in the packed layout of :func:`packed_slots`, starts [B, 3],
+        rank [B, W])``, ``W = max_b sum_c counts[b, c]``: the cost follows the hits, not the budget.
+        Slots do not interact, so each hit gets the value it has in any other layout."""
+        width = packed_width(counts, sum(self.slots))
+        feats, rank, slot_id, starts = packed_slots(counts, width, self.slot_offset, self.slot_limit,
+                                                    self.log_slot_norm)
+        tokens = self.token(z) + self.cluster_embedding
+        q = self.query(feats.to(z.dtype)) + self.slot_embedding[slot_id] + g.unsqueeze(1)
+        for block in self.blocks:
+            q = block(q, tokens)
+        readout = torch.einsum("bh,sho->bso", g, self.slot_readout)                  # [B, S_budget, 3]
+        out = self.head(self.norm_out(q)) + readout.gather(1, slot_id.unsqueeze(-1).expand(-1, -1, 3))
+        xy = out[..., :2] + self.anchors(feats[..., 0], rank).to(out.dtype)
+        return torch.cat([xy, out[..., 2:]], dim=-1), starts, rank
+
+    def decode_slots(self, z: Tensor, counts: Tensor, g: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """z ``[B, C, L]``, counts int64 ``[B, 3]``, g ``[B, H]`` -> ``(xyu [B, S, 3], channel [S],
+        mask [B, S])`` in the layout of :meth:`slot_layout` (zero on the slots beyond the counts)."""
+        _, channel, rank, mask = self.slot_layout(counts)
+        packed, starts, _ = self.decode_packed(z, counts, g)
+        xyu = unpack(packed, starts, channel, rank) * mask.unsqueeze(-1).to(packed.dtype)
+        return xyu, channel, mask
+
     def forward(self, z: Tensor, noise: Optional[Tensor] = None, counts: Optional[Tensor] = None) -> DecodedSet:
         """Decode.
 
@@ -180,14 +280,6 @@ class SetDecoder(nn.Module):
         else:
             limits = torch.tensor(self.slots, dtype=torch.int64, device=z.device)
             counts = torch.minimum(counts.to(torch.int64), limits)
-        feats, channel, rank, mask = self.slot_layout(counts)
-        tokens = self.token(z) + self.cluster_embedding
-        slot_id = self.slot_offset[channel] + rank
-        q = self.query(feats.to(z.dtype)) + self.slot_embedding[slot_id] + g.unsqueeze(1)
-        for block in self.blocks:
-            q = block(q, tokens)
-        out = self.head(self.norm_out(q)) + torch.einsum("bh,sho->bso", g, self.slot_readout[slot_id])
-        xy = out[..., :2] + self.anchors(feats[..., 0], rank).to(out.dtype)
-        xyu = torch.cat([xy, out[..., 2:]], dim=-1) * mask.unsqueeze(-1).to(q.dtype)
+        xyu, channel, mask = self.decode_slots(z, counts, g)
         return DecodedSet(xyu=xyu, channel=channel.unsqueeze(0).expand(len(z), -1), mask=mask,
                           counts=counts, log_count_mean=mean, log_count_logstd=logstd)
