@@ -30,7 +30,8 @@ from torch import Tensor, nn
 
 from gvae.model.latent import JetSummary, reparameterise
 from gvae.model.prior import ConditionalPrior
-from gvae.model.set_decoder import (_GOLDEN_ANGLE, LOGSTD_RANGE, SetDecoder, packed_slots, packed_width, soft_range,
+from gvae.model.set_decoder import (_GOLDEN_ANGLE, LOGSTD_RANGE, SetDecoder, data_size, packed_slots, packed_width,
+                                    soft_range,
                                     unpack)
 
 
@@ -82,6 +83,7 @@ class LatentEntryPoints(nn.Module):
         self.logstd_lo, self.logstd_hi = float(LOGSTD_RANGE[0]), float(LOGSTD_RANGE[1])
         self.anchor_radius = float(decoder.anchor_radius)
         self.golden_angle = float(_GOLDEN_ANGLE)
+        self.min_nodes = int(gvae.config.k) + 1      # as GVAE._trimmed
         channel = torch.cat([torch.full((s,), c, dtype=torch.int64) for c, s in enumerate(slots)])
         rank = torch.cat([torch.arange(s, dtype=torch.int64) for s in slots])
         self.register_buffer("slot_channel", channel, persistent=False)
@@ -136,10 +138,24 @@ class LatentEntryPoints(nn.Module):
         channel = self.slot_channel.unsqueeze(0).expand(b, s).contiguous()
         return xyu, channel, hit_mask, counts
 
+    def trim(self, features: Tensor, neighbours: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Drop the padding columns beyond the batch's largest jet (as :meth:`GVAE.encode`): the
+        inputs have the contract's ``max_nodes`` columns, the encoder's cost follows the real nodes.
+        ``n = max(k + 1, last real node + 1)`` is data dependent (an unbacked size under torch.export);
+        a neighbour index at or beyond ``n`` (never in a valid graph: real nodes list real nodes,
+        padding rows their own index) becomes the node's own index."""
+        last = (mask.to(torch.int64) * torch.arange(1, mask.shape[1] + 1, device=mask.device)).max()
+        n = data_size(last.clamp(min=self.min_nodes, max=mask.shape[1]), mask.shape[1], self.min_nodes)
+        features, neighbours, mask = features[:, :n], neighbours[:, :n], mask[:, :n]
+        node = torch.arange(n, dtype=neighbours.dtype, device=neighbours.device).view(1, n, 1)
+        neighbours = torch.where(neighbours < n, neighbours, node)
+        return features, neighbours, mask
+
     @torch.jit.export
     def reconstruct(self, features: Tensor, neighbours: Tensor, mask: Tensor, noise: Tensor,
                     count_noise: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Hits graph -> latent -> decoded hit set (module docstring)."""
+        features, neighbours, mask = self.trim(features, neighbours, mask)
         adj = self.adjacency(neighbours, mask)
         h, _, _ = self.encoder(features, adj, mask)
         mu, logvar = self.latent(h)

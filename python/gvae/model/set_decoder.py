@@ -126,23 +126,29 @@ def cross_attention(q: Tensor, kv: Tensor, in_weight: Tensor, in_bias: Tensor, o
 
 
 @torch.jit.unused
-def _check_width(width: int, limit: int) -> None:
-    """torch.export: bound the data-dependent packed width (``1 <= width <= limit``)."""
-    torch._check(width >= 1)
-    torch._check(width <= limit)
+def _check_size(size: int, low: int, limit: int) -> None:
+    """torch.export: bound a data-dependent size (``low <= size <= limit``)."""
+    torch._check(size >= low)
+    torch._check(size <= limit)
+
+
+def data_size(value: Tensor, limit: int, low: int = 1) -> int:
+    """A size read from the data: the int of the one-element int64 tensor ``value``, known to lie in
+    ``[low, limit]``. One ``.item()``; under ``torch.export`` an unbacked SymInt with that range
+    (``int()`` would specialise it to the example's value)."""
+    size = value.item()
+    if torch.jit.is_scripting():
+        return int(size)
+    _check_size(size, low, limit)
+    return size
 
 
 def packed_width(counts: Tensor, limit: int) -> int:
-    """Slots per jet of the packed layout of ``counts [B, 3]``: ``max(1, max_b sum_c counts[b, c])``.
-
-    Data dependent (one ``.item()``); under ``torch.export`` an unbacked size in ``[1, limit]``."""
+    """Slots per jet of the packed layout of ``counts [B, 3]``: ``max(1, max_b sum_c counts[b, c])``
+    (data dependent, see :func:`data_size`); ``limit`` is the slot budget."""
     if counts.shape[0] == 0:
         return 1
-    width = counts.sum(dim=1).max().clamp(min=1).item()
-    if torch.jit.is_scripting():
-        return int(width)
-    _check_width(width, limit)  # torch.export: an unbacked SymInt (int() would specialise it)
-    return width
+    return data_size(counts.sum(dim=1).max().clamp(min=1), limit)
 
 
 def packed_slots(counts: Tensor, width: int, slot_offset: Tensor, budget: Tensor, log_slot_norm: float
