@@ -56,8 +56,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="folder with gvae.pt and gvae.pt2 (contract v2; default demo_output/export from make demo)")
     p.add_argument("--hits", type=Path, default=Path("demo_output/heldout.gvh"),
                    help="held-out jets, .gvh or any gvae.io format (default demo_output/heldout.gvh)")
+    p.add_argument("--before", type=Path, default=None,
+                   help="a second export folder (e.g. the same checkpoint exported by older code) timed "
+                        "alternately with --export in the same run: rows 'before' and 'after'")
     p.add_argument("--batch-sizes", default="1,64", help="comma-separated batch sizes (default 1,64)")
     p.add_argument("--repeats", type=int, default=5, help="timed repeats per figure, alternated (default 5)")
+    p.add_argument("--jets", type=int, default=0, help="time the first N held-out jets only (default 0: all)")
     p.add_argument("--intra", type=int, default=1, help="intra-op threads (default 1)")
     p.add_argument("--md", type=Path, default=Path(__file__).parent / "results" / "inference_v2.md",
                    help="write the table as markdown here (default benchmarks/results/inference_v2.md)")
@@ -70,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"{path} does not exist: run `make demo` first or pass --export/--hits")
     native.configure_threads(args.intra, 1)
     jets = read_jets(str(args.hits))
+    if args.jets:
+        jets = jets.slice(0, min(args.jets, len(jets)))
     hits = images_to_hits(jets.images)
     n_jets = len(jets)
     channel, ieta, iphi = hits.channel.astype(np.int32), hits.ieta.astype(np.int32), hits.iphi.astype(np.int32)
@@ -83,55 +89,59 @@ def main(argv: list[str] | None = None) -> int:
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     info, load_before = machine(), load_average()
     rows = []
+    exports = {"after": args.export, "before": args.before} if args.before else {"": args.export}
     for fmt, name in (("TorchScript", "gvae.pt"), ("AOTInductor", "gvae.pt2")):
-        model = native.Model.load(str(args.export / name), "cpu")
+        models = {label: native.Model.load(str(folder / name), "cpu") for label, folder in exports.items()}
         for batch in batch_sizes:
             if batch > contract["batch"]["max"]:
                 continue
-            producer = native.Producer(model, batch_size=batch)
-            simulator = native.Simulator(model, batch_size=batch, seed=1)
-            prepared = []
-            for sl in _batches(n_jets, batch):
-                h = slice(starts[sl.start], starts[sl.stop])
-                prep = producer.prepare(channel[h], ieta[h], iphi[h], energy[h], counts[sl])
-                prepared.append([prep[k] for k in ("features", "neighbours", "mask", "noise", "count_noise")])
-            gen = native.NoiseGenerator(3)
-            sim_inputs = []
-            for sl in _batches(n_jets, batch):
-                m = sl.stop - sl.start
-                sim_inputs.append([np.stack([cond_type[sl].astype(np.float64), cond_pt[sl]], axis=1),
-                                   gen.normal([m, contract["latent"]["clusters"] * contract["latent"]["dim"]]),
-                                   gen.normal([m, 3])])
-            calls = {
-                "produce": lambda: producer.produce(channel, ieta, iphi, energy, counts),
-                "run reconstruct": lambda: [model.run("reconstruct", x) for x in prepared],
-                "simulate": lambda: simulator.simulate(cond_type, cond_pt),
-                "run simulate": lambda: [model.run("simulate", x) for x in sim_inputs],
-            }
+            calls = {}
+            for label, model in models.items():
+                producer = native.Producer(model, batch_size=batch)
+                simulator = native.Simulator(model, batch_size=batch, seed=1)
+                prepared = []
+                for sl in _batches(n_jets, batch):
+                    h = slice(starts[sl.start], starts[sl.stop])
+                    prep = producer.prepare(channel[h], ieta[h], iphi[h], energy[h], counts[sl])
+                    prepared.append([prep[k] for k in ("features", "neighbours", "mask", "noise", "count_noise")])
+                gen = native.NoiseGenerator(3)
+                sim_inputs = []
+                for sl in _batches(n_jets, batch):
+                    m = sl.stop - sl.start
+                    sim_inputs.append([np.stack([cond_type[sl].astype(np.float64), cond_pt[sl]], axis=1),
+                                       gen.normal([m, contract["latent"]["clusters"] * contract["latent"]["dim"]]),
+                                       gen.normal([m, 3])])
+                calls[(label, "produce")] = (lambda pr=producer: pr.produce(channel, ieta, iphi, energy, counts))
+                calls[(label, "run reconstruct")] = (lambda md=model, xs=prepared: [md.run("reconstruct", x) for x in xs])
+                calls[(label, "simulate")] = (lambda sm=simulator: sm.simulate(cond_type, cond_pt))
+                calls[(label, "run simulate")] = (lambda md=model, xs=sim_inputs: [md.run("simulate", x) for x in xs])
             for fn in calls.values():  # warm-up (AOTInductor runners, allocator)
                 fn()
-            times: dict[str, list[float]] = {k: [] for k in calls}
+            times: dict = {k: [] for k in calls}
             for _ in range(args.repeats):
                 for k, fn in calls.items():
                     times[k].append(_median_time(fn, 1))
-            ms = {k: 1e3 * statistics.median(v) / n_jets for k, v in times.items()}
-            rows.append({"format": fmt, "batch": batch, "jets": n_jets, **{f"{k} ms/jet": v for k, v in ms.items()},
-                         "producer overhead": ms["produce"] / ms["run reconstruct"] - 1,
-                         "simulator overhead": ms["simulate"] / ms["run simulate"] - 1})
-            print(json.dumps(rows[-1]), flush=True)
+            for label in models:
+                ms = {k[1]: 1e3 * statistics.median(v) / n_jets for k, v in times.items() if k[0] == label}
+                rows.append({"model": label, "format": fmt, "batch": batch, "jets": n_jets,
+                             **{f"{k} ms/jet": v for k, v in ms.items()},
+                             "producer overhead": ms["produce"] / ms["run reconstruct"] - 1,
+                             "simulator overhead": ms["simulate"] / ms["run simulate"] - 1})
+                print(json.dumps(rows[-1]), flush=True)
     load_after = load_average()
     if args.md:
         lines = [f"# libgvae on a contract v2 model: reconstruct and simulate (`benchmarks/bench_inference_v2.py`)", "",
                  f"Command: `python benchmarks/bench_inference_v2.py --export {args.export} --hits {args.hits} "
-                 f"--batch-sizes {args.batch_sizes} --repeats {args.repeats} --intra {args.intra}`", "",
+                 f"--batch-sizes {args.batch_sizes} --repeats {args.repeats} --intra {args.intra} --jets {args.jets}"
+                 + (f" --before {args.before}" if args.before else "") + "`", "",
                  f"Machine: {json.dumps(info)}; 1-minute load average {load_before} before, {load_after} after. "
                  f"{n_jets} jets, {args.intra} intra-op thread(s), through the pybind11 bindings (same C++ objects). "
                  f"Medians of {args.repeats} alternated repeats. The paper's T4 GPU: {PAPER_T4_MS_PER_JET:.2f} ms per jet.",
-                 "", "| format | batch | produce ms/jet | run reconstruct ms/jet | producer overhead | "
+                 "", "| model | format | batch | produce ms/jet | run reconstruct ms/jet | producer overhead | "
                  "simulate ms/jet | run simulate ms/jet | simulator overhead | produce vs paper T4 |",
-                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                 "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for r in rows:
-            lines.append(f"| {r['format']} | {r['batch']} | {r['produce ms/jet']:.2f} | {r['run reconstruct ms/jet']:.2f} | "
+            lines.append(f"| {r['model']} | {r['format']} | {r['batch']} | {r['produce ms/jet']:.2f} | {r['run reconstruct ms/jet']:.2f} | "
                          f"{100 * r['producer overhead']:+.1f} % | {r['simulate ms/jet']:.2f} | "
                          f"{r['run simulate ms/jet']:.2f} | {100 * r['simulator overhead']:+.1f} % | "
                          f"{r['produce ms/jet'] / PAPER_T4_MS_PER_JET:.1f}x |")

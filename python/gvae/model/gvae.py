@@ -13,7 +13,7 @@ from gvae.model.decoder import Decoder
 from gvae.model.encoder import Encoder
 from gvae.model.knn import KnnEncoder, NeighbourList
 from gvae.model.latent import JetSummary, VariationalLatent, reparameterise
-from gvae.model.set_decoder import DecodedSet, SetDecoder
+from gvae.model.set_decoder import DecodedSet, SetDecoder, data_size
 
 
 def check_inputs(features: Tensor, neighbours: Tensor, mask: Tensor, cfg: ModelConfig,
@@ -89,12 +89,15 @@ class GVAE(nn.Module):
                 raise InvalidInput(f"expected float32 [B, N <= {self.config.max_nodes}, {IN_FEATURES}], got "
                                    f"{features.dtype} {list(features.shape)}", field="features")
             check_inputs(features, neighbours, mask, self.config, nodes=features.shape[1])
-        n = int(mask.sum(dim=1).max()) if mask.numel() else 0
-        n = max(n, self.config.k + 1)
-        if n < mask.shape[1] and not bool(mask[:, n:].any()):
-            features, neighbours, mask = features[:, :n], neighbours[:, :n], mask[:, :n]
-            neighbours = torch.minimum(neighbours, torch.arange(n, device=mask.device).view(1, n, 1)
-                                       .expand_as(neighbours)) if bool((neighbours >= n).any()) else neighbours
+        if mask.shape[0] == 0 or mask.shape[1] <= self.config.k + 1:
+            return features, neighbours, mask
+        # n = last real node + 1 (at least k + 1): no real node is dropped, and no branch on the
+        # data, so torch.compile traces it in one graph (an unbacked size, see data_size)
+        last = (mask.to(torch.int64) * torch.arange(1, mask.shape[1] + 1, device=mask.device)).max()
+        n = data_size(last.clamp(min=self.config.k + 1), mask.shape[1], self.config.k + 1)
+        features, neighbours, mask = features[:, :n], neighbours[:, :n], mask[:, :n]
+        node = torch.arange(n, device=mask.device).view(1, n, 1)
+        neighbours = torch.where(neighbours < n, neighbours, node)  # only ever padding rows' own index
         return features, neighbours, mask
 
     def encode(self, features: Tensor, neighbours: Tensor, mask: Tensor, check: bool = True

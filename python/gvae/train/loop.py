@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from gvae.errors import ConfigError, GvaeError
 from gvae.model import GVAE, gvae_loss
+from gvae.model.gvae import check_inputs
 from gvae.train.checkpoint import capture_rng, restore_rng, save_checkpoint
 from gvae.model.io import read_checkpoint
 from gvae.train.config import Config, save_config
@@ -202,11 +203,23 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=AMP_DTYPES[self.amp])
 
+    def _compile_context(self) -> contextlib.AbstractContextManager:
+        """Under ``training.compile``: trace ``.item()`` sizes (the batch's trimmed node count, the
+        decoder's slot widths) as symbolic sizes instead of breaking the graph there (one graph for
+        the whole forward, no recompilation per batch shape; ``benchmarks/explain_breaks.py``)."""
+        if not self.cfg.training.compile:
+            return contextlib.nullcontext()
+        return torch._dynamo.config.patch(capture_scalar_outputs=True)
+
     # ----------------------------------------------------------------------------------------
     def train_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One optimiser step on this rank's part of the global batch; returns logged terms."""
-        with self._autocast():
-            out = self.wrapped(batch.features, batch.neighbours, batch.mask, batch.noise)
+        compiled = self.cfg.training.compile
+        if compiled:  # validate here, eagerly: data-dependent checks would break the compiled graph
+            check_inputs(batch.features, batch.neighbours, batch.mask, self.cfg.model,
+                         nodes=batch.features.shape[1])
+        with self._autocast(), self._compile_context():
+            out = self.wrapped(batch.features, batch.neighbours, batch.mask, batch.noise, not compiled)
             loss, terms = gvae_loss(out, batch.features, batch.mask, self.cfg.training.loss,
                                     self.std_u, self.global_step, self.train_set.normalisation)
         self.optimizer.zero_grad()  # set_to_none by default (Horovod takes no argument)
