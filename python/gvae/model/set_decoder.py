@@ -23,7 +23,10 @@ Design (TSPN-like cardinality prediction + learned slot queries cross-attending 
    the decoder learns jet-specific positions slowly), with a fixed anchor per slot on a Fibonacci spiral of radius
    ``anchor_radius * sqrt((i + 0.5) / n_c)`` (energetic hits, low ranks, start central; the slots of
    a channel cover a disc evenly for any n), in normalised units (DESIGN §5). No attention runs
-   between slots, so the cost is ``O(B * S * C * H)``.
+   between slots, so only the real slots are computed: each jet's hits are packed into the first
+   ``sum_c n_c`` of ``W = max_b sum_c n_c`` positions (:func:`packed_slots`), decoded, and placed
+   in the channel-major slot layout afterwards (:func:`unpack`); the cost is ``O(B * W * C * H)``,
+   following the hits rather than the slot budget.
 
 During training the true per-channel counts choose how many slots are decoded (teacher forcing of
 the set size, as TSPN trains its set-size head separately); the count head is trained on its own
