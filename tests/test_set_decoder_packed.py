@@ -55,7 +55,7 @@ def model() -> GVAE:
 def test_packed_layout_puts_each_channel_after_the_previous_one():
     dec_offset, limit = torch.tensor([0, 12, 42]), torch.tensor([12, 30, 9])
     width = packed_width(COUNTS, 51)
-    assert width == 39                                   # jet 1: 0 + 30 + 9
+    assert width == 48                                   # jet 1: 0 + 30 + 9 = 39, whole blocks of 16
     feats, rank, slot_id, starts = packed_slots(COUNTS, width, dec_offset, limit, 1.0)
     assert starts[0].tolist() == [0, 3, 10]
     assert rank[0, :13].tolist() == [0, 1, 2, 0, 1, 2, 3, 4, 5, 6, 0, 1, 2]
@@ -63,7 +63,7 @@ def test_packed_layout_puts_each_channel_after_the_previous_one():
     assert slot_id[0, :12].tolist() == [0, 1, 2, 12, 13, 14, 15, 16, 17, 18, 42, 43]
     assert slot_id[1, :39].tolist() == list(range(12, 51))
     assert int(slot_id.max()) <= 50                      # padding positions stay inside the table
-    assert packed_width(torch.zeros(2, 3, dtype=torch.int64), 51) == 1
+    assert packed_width(torch.zeros(2, 3, dtype=torch.int64), 51) == 16
 
 
 def test_eager_decoder_equals_the_padded_decoding(model):
@@ -104,3 +104,20 @@ def test_entry_point_decode_equals_the_padded_decoding_over_the_whole_budget(mod
     torch.testing.assert_close(xyu, ref, atol=1e-5, rtol=0)
     for b in range(4):                                   # the same hits, in the same order, as eager
         torch.testing.assert_close(xyu[b][hit_mask[b]], eager.xyu[b][eager.mask[b]], atol=1e-5, rtol=0)
+
+
+def test_a_jets_decoding_does_not_depend_on_the_other_jets_of_its_batch(model):
+    """Bit for bit (the C++ Simulator's per-jet samples must not depend on batching): the packed
+    width follows the batch's largest jet, whole blocks of PACK_MULTIPLE keep the kernels' rows alike."""
+    dec = model.decoder
+    counts = torch.tensor([[1, 1, 1], [2, 1, 0], [12, 30, 9]])
+    z = torch.randn(3, 5, 3, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        # two small jets (3 hits each: width 16; unpadded, a 3-row attention block computes its rows
+        # differently in the last bit), then the same jets with a large one (51 hits: width 64).
+        # Two, not one: batch 1 takes BLAS's matrix-vector path in the global code, not the packing's business
+        small = dec(z[:2], None, counts[:2])
+        large = dec(z, None, counts)
+    for i in (0, 1):
+        assert int(small.mask[i].sum()) == 3
+        assert torch.equal(small.xyu[i][small.mask[i]], large.xyu[i][large.mask[i]])

@@ -146,12 +146,22 @@ def data_size(value: Tensor, limit: int, low: int = 1) -> int:
     return size
 
 
+#: The packed width is a multiple of this: CPU attention/GEMM kernels treat a tail of fewer rows
+#: than their vector width differently (measured: SDPA rows in a tail block of 1-7 differ in the
+#: last bit), so a jet's values would depend on the other jets of its batch; with whole blocks
+#: they do not (the Simulator's per-jet samples are bit-identical for any batch size).
+PACK_MULTIPLE = 16
+
+
 def packed_width(counts: Tensor, limit: int) -> int:
     """Slots per jet of the packed layout of ``counts [B, 3]``: ``max(1, max_b sum_c counts[b, c])``
-    (data dependent, see :func:`data_size`); ``limit`` is the slot budget."""
+    rounded up to a multiple of :data:`PACK_MULTIPLE` (data dependent, see :func:`data_size`);
+    ``limit`` is the slot budget."""
+    m = PACK_MULTIPLE
     if counts.shape[0] == 0:
-        return 1
-    return data_size(counts.sum(dim=1).max().clamp(min=1), limit)
+        return m
+    total = counts.sum(dim=1).max().clamp(min=1)
+    return data_size(torch.div(total + (m - 1), m, rounding_mode="floor") * m, (limit + m - 1) // m * m, m)
 
 
 def packed_slots(counts: Tensor, width: int, slot_offset: Tensor, budget: Tensor, log_slot_norm: float
