@@ -155,8 +155,8 @@ def ordered_slots(features: Tensor, mask: Tensor, slots: List[int]) -> Tensor:
         rank = torch.cumsum(m.to(torch.int64), dim=1) - 1
         index = torch.where(m & (rank < k), rank, torch.full_like(rank, k))        # k: discarded
         values = torch.cat([features[:, :, :3], torch.ones_like(features[:, :, :1])], dim=-1)
-        buf = features.new_zeros((b, k + 1, SLOT_DIM))
-        buf = buf.scatter(1, index.unsqueeze(-1).expand(-1, -1, SLOT_DIM), values)
+        buf = features.new_zeros((b, k + 1, 4))                                     # 4 = SLOT_DIM (TorchScript)
+        buf = buf.scatter(1, index.unsqueeze(-1).expand(-1, -1, 4), values)
         out.append(buf[:, :k])
     return torch.cat(out, dim=1)
 
@@ -220,7 +220,7 @@ class PCADecoderPath(_PCABasis):
 
     def forward(self, z: Tensor) -> Tensor:
         rec = self.mean + ((z.flatten(1) * self.scale) @ self.basis) / self.norm
-        return rec.view(z.shape[0], -1, SLOT_DIM)
+        return rec.view(z.shape[0], -1, 4)                                          # 4 = SLOT_DIM
 
     def log_counts(self, rec: Tensor) -> Tensor:
         """``rec [B, S, 4]`` -> ``log(1 + n_c) [B, 3]``, ``n_c`` the channel's presence flags clamped
