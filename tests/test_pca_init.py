@@ -200,3 +200,10 @@ def test_pca_init_checkpoint_exports_and_verifies(pca_run, synthetic_graphs, tmp
     report = verify(source, result.artifacts, torch.device("cpu"), synthetic_graphs)
     assert {c.artifact.split(":")[1] for c in report.comparisons} == {"reconstruct", "simulate"}
     assert report.ok, [c.line() for c in report.comparisons if not c.ok]
+
+
+def test_frozen_pca_is_stored_once():
+    model = GVAE(ModelConfig(**CFG))
+    assert model.pca_encoder.basis.data_ptr() == model.decoder.pca.basis.data_ptr()
+    trainable = GVAE(ModelConfig(**CFG, pca_trainable=True))
+    assert trainable.pca_encoder.basis.data_ptr() != trainable.decoder.pca.basis.data_ptr()

@@ -69,6 +69,9 @@ class GVAE(nn.Module):
             # model is the PCA and training learns corrections. The PCA is fitted by the trainer.
             self.pca_encoder = PCAEncoderPath(config.slot_budget, config.latent_clusters, config.latent_dim,
                                               config.pca_trainable)
+            if not config.pca_trainable:  # frozen: one copy of the PCA, shared by the encoder and decoder
+                for name in ("mean", "basis", "scale"):
+                    setattr(self.pca_encoder, name, getattr(self.decoder.pca, name))
             with torch.no_grad():
                 nn.init.zeros_(self.latent.mu.weight)
                 nn.init.zeros_(self.latent.mu.bias)
