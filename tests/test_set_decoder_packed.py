@@ -3,6 +3,7 @@ the padded slot layout with ``nn.MultiheadAttention``, for the same weights and 
 decoder and in the exported entry points' ``decode`` (whole slot budget)."""
 from __future__ import annotations
 
+import inspect
 import numpy as np
 import pytest
 import torch
@@ -11,7 +12,7 @@ from torch import Tensor, nn
 from gvae.export.entry import LatentEntryPoints
 from gvae.model import GVAE, ModelConfig
 from gvae.model.prior import ConditionalPrior
-from gvae.model.set_decoder import SetDecoder, packed_slots, packed_width
+from gvae.model.set_decoder import PACK_MULTIPLE, SetDecoder, packed_slots, packed_width
 
 N, K = 64, 4
 CFG = dict(max_nodes=N, k=K, hidden=16, clusters=[10, 5], encoder_layers=[2, 1, 1], latent_dim=3,
@@ -64,6 +65,7 @@ def test_packed_layout_puts_each_channel_after_the_previous_one():
     assert slot_id[1, :39].tolist() == list(range(12, 51))
     assert int(slot_id.max()) <= 50                      # padding positions stay inside the table
     assert packed_width(torch.zeros(2, 3, dtype=torch.int64), 51) == 16
+    assert inspect.signature(packed_width).parameters["multiple"].default == PACK_MULTIPLE
 
 
 def test_eager_decoder_equals_the_padded_decoding(model):
@@ -102,6 +104,10 @@ def test_entry_point_decode_equals_the_padded_decoding_over_the_whole_budget(mod
     assert xyu.shape == (4, 51, 3) and torch.equal(channel[0], budget_channel)
     assert torch.equal(hit_mask, mask)
     torch.testing.assert_close(xyu, ref, atol=1e-5, rtol=0)
+    scripted = torch.jit.script(entry)                   # the TorchScript export scripts this module
+    with torch.no_grad():
+        for x, y in zip(scripted.decode(z, cnoise), (xyu, channel, hit_mask, counts)):
+            assert torch.equal(x, y)
     for b in range(4):                                   # the same hits, in the same order, as eager
         torch.testing.assert_close(xyu[b][hit_mask[b]], eager.xyu[b][eager.mask[b]], atol=1e-5, rtol=0)
 

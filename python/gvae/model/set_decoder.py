@@ -154,15 +154,15 @@ def data_size(value: Tensor, limit: int, low: int = 1) -> int:
 PACK_MULTIPLE = 16
 
 
-def packed_width(counts: Tensor, limit: int) -> int:
+def packed_width(counts: Tensor, limit: int, multiple: int = 16) -> int:
     """Slots per jet of the packed layout of ``counts [B, 3]``: ``max(1, max_b sum_c counts[b, c])``
-    rounded up to a multiple of :data:`PACK_MULTIPLE` (data dependent, see :func:`data_size`);
-    ``limit`` is the slot budget."""
-    m = PACK_MULTIPLE
+    rounded up to a multiple of ``multiple`` (default :data:`PACK_MULTIPLE`; data dependent, see
+    :func:`data_size`); ``limit`` is the slot budget."""
     if counts.shape[0] == 0:
-        return m
+        return multiple
     total = counts.sum(dim=1).max().clamp(min=1)
-    return data_size(torch.div(total + (m - 1), m, rounding_mode="floor") * m, (limit + m - 1) // m * m, m)
+    padded = torch.div(total + (multiple - 1), multiple, rounding_mode="floor") * multiple
+    return data_size(padded, (limit + multiple - 1) // multiple * multiple, multiple)
 
 
 def packed_slots(counts: Tensor, width: int, slot_offset: Tensor, budget: Tensor, log_slot_norm: float
