@@ -4,6 +4,7 @@ decoder and in the exported entry points' ``decode`` (whole slot budget)."""
 from __future__ import annotations
 
 import inspect
+
 import numpy as np
 import pytest
 import torch
