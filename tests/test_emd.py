@@ -9,7 +9,7 @@ from scipy.optimize import linprog
 
 from gvae.errors import ConfigError, InvalidInput
 from gvae.evaluate.emd import DEFAULT_R, EMD_CHANNELS, batch_emds, emd, event_emds
-from gvae.evaluate.hits import Hits
+from gvae.jets import Hits
 
 PIX = 0.0174
 
@@ -86,9 +86,9 @@ def test_symmetric_and_zero_for_identical() -> None:
 
 
 def test_event_emds_per_channel_and_all() -> None:
-    orig = Hits(x=[0.0, 0.0, 0.0], y=[0.0, 0.1, 0.2], energy=[10.0, 20.0, 30.0], channel=[0, 1, 2])
+    orig = Hits.at(x=[0.0, 0.0, 0.0], y=[0.0, 0.1, 0.2], energy=[10.0, 20.0, 30.0], channel=[0, 1, 2])
     # track: unchanged; ecal: moved 0.08 (-> 20 * 0.1 = 2); hcal: missing entirely (-> 30)
-    reco = Hits(x=[0.0, 0.08], y=[0.0, 0.1], energy=[10.0, 20.0], channel=[0, 1])
+    reco = Hits.at(x=[0.0, 0.08], y=[0.0, 0.1], energy=[10.0, 20.0], channel=[0, 1])
     out = event_emds(orig, reco)
     assert out.shape == (len(EMD_CHANNELS),)
     assert out[:3] == pytest.approx([0.0, 2.0, 30.0], abs=1e-9)
@@ -99,7 +99,7 @@ def test_batch_keeps_every_jet_and_matches_serial() -> None:
     rng = np.random.default_rng(1)
 
     def jet(n: int) -> Hits:
-        return Hits(rng.normal(0, 0.2, n), rng.normal(0, 0.2, n), rng.exponential(3.0, n), rng.integers(0, 3, n))
+        return Hits.at(rng.normal(0, 0.2, n), rng.normal(0, 0.2, n), rng.exponential(3.0, n), rng.integers(0, 3, n))
 
     orig = [jet(int(n)) for n in rng.integers(0, 30, 9)]
     reco = [jet(int(n)) for n in rng.integers(0, 30, 9)]
@@ -119,4 +119,4 @@ def test_bad_input_is_typed() -> None:
     with pytest.raises(ConfigError):
         emd([[0.0, 0.0]], [1.0], [[0.0, 0.0]], [1.0], R=0.0)
     with pytest.raises(InvalidInput):
-        batch_emds([], [Hits([], [], [], [])])
+        batch_emds([], [Hits.at([], [], [], [])])

@@ -10,7 +10,7 @@ from gvae.evaluate.classifier import auc_null_std, classifier_auc, roc_auc
 from gvae.evaluate.fpd import efp_features, efp_names, fpd, frechet_distance, kpd
 from gvae.evaluate.generation import (W1_FEATURES, JetSample, as_sample, compute_features, evaluate_generation,
                                       feature_names)
-from gvae.evaluate.hits import Hits
+from gvae.jets import Hits
 from gvae.evaluate.images import snap
 from gvae.evaluate.latent_pca import jet_type_names
 
@@ -81,7 +81,7 @@ def _jets(rng: np.random.Generator, n: int, energy: float = 5.0, width: float = 
     out = []
     for _ in range(n):
         m = int(rng.poisson(60))
-        raw = Hits(rng.normal(0, width, m), rng.normal(0, width, m), rng.exponential(energy, m) + 1.0,
+        raw = Hits.at(rng.normal(0, width, m), rng.normal(0, width, m), rng.exponential(energy, m) + 1.0,
                    rng.integers(0, 3, m))
         out.append(snap(raw)[0])
     return out
@@ -95,19 +95,19 @@ def test_efp_features_are_jetnet_s_36_on_relative_pt() -> None:
     assert e.shape == (3, 36)
     np.testing.assert_allclose(e[:, 0], 1.0)  # d = 0: the sum of the relative pTs
     # relative pT: scaling every energy leaves the EFPs unchanged, moving hits apart does not
-    scaled = [Hits(h.x, h.y, 2.0 * h.energy, h.channel) for h in jets]
+    scaled = [Hits.at(h.x, h.y, 2.0 * h.energy, h.channel) for h in jets]
     np.testing.assert_allclose(efp_features(scaled), e, rtol=1e-9)
-    wider = [Hits(2.0 * h.x, 2.0 * h.y, h.energy, h.channel) for h in jets]
+    wider = [Hits.at(2.0 * h.x, 2.0 * h.y, h.energy, h.channel) for h in jets]
     d = np.array([int(s.split("_d")[1]) for s in efp_names()])
     # beta = 1: an EFP with d edges scales as (angle)^d (pT = E / cosh(x) changes too: compare d = 1 ratios loosely)
     assert np.all(efp_features(wider)[:, d == 4].mean(axis=0) > 4.0 * e[:, d == 4].mean(axis=0))
     # tracks do not enter
     no_tracks = [h.select(1) for h in jets]
-    only_calo = [Hits(np.concatenate([h.select(1).x, h.select(2).x]), np.concatenate([h.select(1).y, h.select(2).y]),
+    only_calo = [Hits.at(np.concatenate([h.select(1).x, h.select(2).x]), np.concatenate([h.select(1).y, h.select(2).y]),
                       np.concatenate([h.select(1).energy, h.select(2).energy]),
                       np.concatenate([h.select(1).channel, h.select(2).channel])) for h in jets]
     np.testing.assert_allclose(efp_features(only_calo), e, rtol=1e-9)
-    np.testing.assert_allclose(efp_features(jets + [Hits(np.zeros(1), np.zeros(1), np.ones(1), np.zeros(1, int))],
+    np.testing.assert_allclose(efp_features(jets + [Hits.at(np.zeros(1), np.zeros(1), np.ones(1), np.zeros(1, int))],
                                             workers=2), np.vstack([e, np.zeros((1, 36))]), rtol=1e-12)
     assert not np.allclose(efp_features(no_tracks), e)
 
@@ -163,7 +163,7 @@ def test_floors_on_pythia_jets(physics_jets) -> None:
     sample = as_sample(physics_jets)
     real = sample.take(top[:60])
     other = sample.take(top[60:90])
-    scaled = JetSample([Hits(h.x, h.y, np.where(h.channel == 2, 2.0, 1.0) * h.energy, h.channel) for h in other.hits],
+    scaled = JetSample([Hits.at(h.x, h.y, np.where(h.channel == 2, 2.0, 1.0) * h.energy, h.channel) for h in other.hits],
                        other.eta)
     res = evaluate_generation({"ttbar": real}, {"ttbar": other}, None, seed=0, baselines={"hcal_x2": {"ttbar": scaled}},
                               classifier_epochs=30)
@@ -178,7 +178,7 @@ def test_floors_on_pythia_jets(physics_jets) -> None:
 
 
 def test_compute_features_per_hit_and_bad_input() -> None:
-    h = Hits(np.array([0.0, 0.1]), np.array([0.0, -0.1]), np.array([2.0, np.e]), np.array([1, 2]))
+    h = Hits.at(np.array([0.0, 0.1]), np.array([0.0, -0.1]), np.array([2.0, np.e]), np.array([1, 2]))
     f = compute_features(JetSample([h], np.zeros(1)))
     np.testing.assert_allclose(f.per_hit["hit_log_energy_all"], [np.log(2.0), 1.0])
     np.testing.assert_allclose(f.per_hit["hit_x_hcal"], [0.1])

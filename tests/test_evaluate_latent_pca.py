@@ -9,7 +9,8 @@ import torch
 from gvae import geometry
 from gvae.data.detector import DetectorConfig
 from gvae.errors import ConfigError, InvalidInput
-from gvae.evaluate.hits import Hits, hits_from_features
+from gvae.evaluate.hits import hits_from_features
+from gvae.jets import Hits
 from gvae.evaluate.images import hits_from_sets, hits_to_image, image_to_hits, snap
 from gvae.evaluate.latent_pca import (NODE_DIM, GaussianPCAGenerator, LatentOnlyPCA, jet_type_names, node_vectors,
                                       vector_to_hits)
@@ -27,7 +28,7 @@ def _sorted(h: Hits) -> np.ndarray:
 
 
 def test_snap_moves_hits_to_cell_centres_sums_and_thresholds() -> None:
-    h = Hits(x=np.array([0.4 * P, -0.3 * P, 0.1 * P, 0.0, 3 * P, 9.0]),
+    h = Hits.at(x=np.array([0.4 * P, -0.3 * P, 0.1 * P, 0.0, 3 * P, 9.0]),
              y=np.array([0.0, 0.2 * P, 0.0, 0.0, 3 * P, 0.0]),
              energy=np.array([1.0, 2.0, 0.1, 5.0, 0.5, 7.0]),
              channel=np.array([1, 1, 1, 0, 2, 1]))

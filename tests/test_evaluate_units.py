@@ -11,7 +11,8 @@ import pytest
 from gvae import geometry
 from gvae.errors import DataError
 from gvae.evaluate.emd import EMD_CHANNELS
-from gvae.evaluate.hits import Hits, hits_from_features, hits_from_reconstruction
+from gvae.evaluate.hits import hits_from_features, hits_from_reconstruction
+from gvae.jets import Hits
 from gvae.evaluate.observables import OBSERVABLES, RADIAL_EDGES, compare, summary
 from gvae.evaluate.plots import render
 from gvae.evaluate.report import REPORT_SCHEMA, SCHEMA_VERSION, markdown, validate, write_json
@@ -21,7 +22,7 @@ from gvae.graphs.normalisation import Normalisation
 
 def test_render_follows_the_image_convention() -> None:
     px = geometry.PIXEL_SIZE
-    hits = Hits(x=[(70 - 62) * px, (72 - 62) * px], y=[(50 - 62) * px, (57 - 62) * px],
+    hits = Hits.at(x=[(70 - 62) * px, (72 - 62) * px], y=[(50 - 62) * px, (57 - 62) * px],
                 energy=[3.0, 50.0], channel=[geometry.ECAL, geometry.HCAL])
     img = render(hits)
     assert img.shape == (3, 125, 125)

@@ -54,11 +54,16 @@ def image_panel(fig: Figure, ax, image: np.ndarray, title: str, cmap: str, label
         cbar.ax.tick_params(labelsize=11)
 
 
-def save_figure(fig: Figure, path: str | os.PathLike) -> str:
-    """Write ``fig`` to ``path`` (parent folders created, 80 dpi); returns the path."""
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: float | None = 80, close: bool = False) -> str:
+    """Write ``fig`` to ``path`` (parent folders created; ``dpi`` None = the figure's own) and
+    return the path; ``close`` releases a pyplot-managed figure afterwards."""
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi="figure" if dpi is None else dpi)
+    if close:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
     return path
 
 

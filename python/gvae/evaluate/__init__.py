@@ -18,6 +18,6 @@ Light on purpose (no torch import): the EMD worker processes only need :mod:`~gv
 from __future__ import annotations
 
 from gvae.evaluate.emd import DEFAULT_R, EMD_CHANNELS, batch_emds, emd, event_emds
-from gvae.evaluate.hits import Hits  # the (x, y, energy, channel) constructor of gvae.jets.Hits (kept for other branches)
+from gvae.jets import Hits  # one hit type: points are built with Hits.at(x, y, energy, channel)
 
 __all__ = ["DEFAULT_R", "EMD_CHANNELS", "Hits", "batch_emds", "emd", "event_emds"]

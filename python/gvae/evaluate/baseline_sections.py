@@ -17,7 +17,7 @@ import torch
 
 from gvae.evaluate.emd import EMD_CHANNELS, batch_emds
 from gvae.evaluate.generation import JetSample, evaluate_generation
-from gvae.evaluate.hits import Hits
+from gvae.jets import Hits
 from gvae.evaluate.latent_pca import GaussianPCAGenerator, jet_type_names
 from gvae.evaluate.observables import OBSERVABLES, compare, observables_table, summary
 from gvae.evaluate.reconstruction import fit_latent_only_pca

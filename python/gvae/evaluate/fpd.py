@@ -40,7 +40,7 @@ from scipy.optimize import curve_fit
 
 from gvae import geometry
 from gvae.errors import ConfigError, InvalidInput
-from gvae.evaluate.hits import Hits
+from gvae.jets import Hits
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ from gvae import geometry
 from gvae.errors import ConfigError, InvalidInput
 from gvae.evaluate.classifier import classifier_auc
 from gvae.evaluate.fpd import efp_features, efp_names, fpd, kpd
-from gvae.evaluate.hits import Hits
+from gvae.jets import Hits
 from gvae.evaluate.images import image_to_hits
 from gvae.evaluate.observables import RADIAL_EDGES, observables_table, radial_profile
 from gvae.jets import HitBatch, JetBatch
@@ -86,7 +86,7 @@ def as_sample(jets: JetsLike, name: str = "jets") -> JetSample:
     if isinstance(jets, HitBatch):
         eta = np.asarray(jets.scalars.get("eta", np.zeros(len(jets))), dtype=np.float64)
         hits = [jets.jet_hits(b) for b in range(len(jets))]
-        return JetSample([Hits(h.x, h.y, h.energy, h.channel) for h in hits], np.where(np.isfinite(eta), eta, 0.0))
+        return JetSample([Hits.at(h.x, h.y, h.energy, h.channel) for h in hits], np.where(np.isfinite(eta), eta, 0.0))
     if isinstance(jets, JetBatch):
         eta = np.asarray(jets.eta, dtype=np.float64)
         return JetSample([image_to_hits(img) for img in jets.images], np.where(np.isfinite(eta), eta, 0.0))

@@ -9,29 +9,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from gvae.jets import Hits as _Hits
+from gvae.jets import Hits
 
 
-def Hits(x: np.ndarray, y: np.ndarray, energy: np.ndarray, channel: np.ndarray) -> _Hits:  # noqa: N802
-    """Validated points of one jet: :meth:`gvae.jets.Hits.at` (the type moved to ``gvae.jets.Hits``;
-    this constructor is kept for other branches, remove after their merge)."""
-    return _Hits.at(x, y, energy, channel)
-
-
-def hits_from_features(features: np.ndarray, mask: np.ndarray) -> _Hits:
+def hits_from_features(features: np.ndarray, mask: np.ndarray) -> Hits:
     """Raw graph node features -> hits.
 
     features: float ``[N, 4]`` = ``(x, y, energy, channel)`` (DESIGN §4.6); mask: bool ``[N]``.
     """
     f = np.asarray(features, dtype=np.float64)[np.asarray(mask, dtype=bool)]
-    return _Hits.at(f[:, 0], f[:, 1], f[:, 2], np.rint(f[:, 3]).astype(np.int64))
+    return Hits.at(f[:, 0], f[:, 1], f[:, 2], np.rint(f[:, 3]).astype(np.int64))
 
 
-def hits_from_reconstruction(xyz: np.ndarray, channel: np.ndarray, mask: np.ndarray) -> _Hits:
+def hits_from_reconstruction(xyz: np.ndarray, channel: np.ndarray, mask: np.ndarray) -> Hits:
     """Physical reconstruction -> hits; each output node keeps its input node's channel.
 
     xyz: float ``[N, 3]`` = physical ``(x, y, energy)``; channel: ``[N]``; mask: bool ``[N]``.
     """
     m = np.asarray(mask, dtype=bool)
     r = np.asarray(xyz, dtype=np.float64)[m]
-    return _Hits.at(r[:, 0], r[:, 1], r[:, 2], np.rint(np.asarray(channel)[m]).astype(np.int64))
+    return Hits.at(r[:, 0], r[:, 1], r[:, 2], np.rint(np.asarray(channel)[m]).astype(np.int64))

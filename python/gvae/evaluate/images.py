@@ -28,7 +28,7 @@ import numpy as np
 from gvae import geometry
 from gvae.data.detector import DetectorConfig
 from gvae.errors import InvalidInput
-from gvae.evaluate.hits import Hits
+from gvae.jets import Hits
 from gvae.jets import paint
 
 _S = geometry.IMAGE_SIZE
@@ -72,7 +72,7 @@ def image_to_hits(image: np.ndarray) -> Hits:
         ys.append((ip - geometry.CENTRE_PIXEL) * geometry.PIXEL_SIZE)
         es.append(e)
         cs.append(np.full(len(e), c, dtype=np.int64))
-    return Hits(np.concatenate(xs), np.concatenate(ys), np.concatenate(es), np.concatenate(cs))
+    return Hits.at(np.concatenate(xs), np.concatenate(ys), np.concatenate(es), np.concatenate(cs))
 
 
 def apply_thresholds(hits: Hits, detector: DetectorConfig | None = None) -> Hits:
@@ -80,7 +80,7 @@ def apply_thresholds(hits: Hits, detector: DetectorConfig | None = None) -> Hits
     d = detector or DetectorConfig()
     keep = ~(((hits.channel == geometry.ECAL) & (hits.energy < d.ecal_threshold))
              | ((hits.channel == geometry.HCAL) & (hits.energy < d.hcal_threshold)))
-    return Hits(hits.x[keep], hits.y[keep], hits.energy[keep], hits.channel[keep])
+    return Hits.at(hits.x[keep], hits.y[keep], hits.energy[keep], hits.channel[keep])
 
 
 def snap(hits: Hits, detector: DetectorConfig | None = None, thresholds: bool = True) -> tuple[Hits, float]:
@@ -115,7 +115,7 @@ def hits_from_sets(xyz: np.ndarray, channel: np.ndarray, mask: np.ndarray, snap_
     out = []
     for j in range(len(x)):
         try:
-            h = Hits(x[j, m[j], 0], x[j, m[j], 1], x[j, m[j], 2], c[j, m[j]])
+            h = Hits.at(x[j, m[j], 0], x[j, m[j], 1], x[j, m[j], 2], c[j, m[j]])
         except InvalidInput as exc:
             raise InvalidInput(f"jet {j}: {exc}", row=j, field=exc.field) from exc
         out.append(snap(h, detector)[0] if snap_to_detector else h)

@@ -33,7 +33,7 @@ import torch
 
 from gvae.errors import ConfigError, InvalidInput
 from gvae.evaluate.baseline import PCABaseline
-from gvae.evaluate.hits import Hits
+from gvae.jets import Hits
 from gvae.graphs.normalisation import Normalisation
 from gvae.model.set_decoder import DecodedSet
 from gvae.model.snap import evaluation_hits, snap_to_detector
@@ -146,7 +146,7 @@ def vector_to_hits(vectors: np.ndarray, normalisation: Normalisation) -> Hits:
     xyz = v[real, :3].copy()
     xyz[:, 2] = np.minimum(xyz[:, 2], u_max)
     phys = np.asarray(normalisation.invert(xyz), dtype=np.float64)
-    return Hits(phys[:, 0], phys[:, 1], phys[:, 2], channel[real].astype(np.int64))
+    return Hits.at(phys[:, 0], phys[:, 1], phys[:, 2], channel[real].astype(np.int64))
 
 
 @dataclass

@@ -19,6 +19,7 @@ from gvae.evaluate.emd import EMD_CHANNELS  # noqa: E402
 from gvae.jets import Hits, paint  # noqa: E402
 from gvae.plotstyle import styled  # noqa: E402
 from gvae.evaluate.observables import OBSERVABLES, RADIAL_EDGES  # noqa: E402
+from gvae.data.display import save_figure  # noqa: E402
 
 #: Colours of the three samples, the same in every plot.
 COLOURS = {"original": "black", "gvae": "tab:blue", "baseline": "tab:orange"}
@@ -27,13 +28,6 @@ LABELS = {"original": "Original", "gvae": "GVAE", "baseline": "PCA (given true m
 
 #: rcParams of the evaluation figures on top of the CMS style (set per figure, see gvae.plotstyle).
 RC = {"font.size": 14, "figure.dpi": 100}
-
-
-def _save(fig: plt.Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
 
 
 def render(hits: Hits) -> np.ndarray:
@@ -80,7 +74,7 @@ def event_display(rows: Mapping[str, Hits], path: Path, title: str = "") -> Path
             bar.ax.minorticks_off()
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return Path(save_figure(fig, path, dpi=None, close=True))
 
 
 @styled(RC)
@@ -103,7 +97,7 @@ def emd_histograms(emds: Mapping[str, np.ndarray], path: Path, R: float) -> Path
         ax.set_xlabel(f"EMD [GeV], {channel}, R = {R}")
         ax.set_ylabel("Jets")
         ax.legend(fontsize=12)
-    return _save(fig, path)
+    return Path(save_figure(fig, path, dpi=None, close=True))
 
 
 def _edges(name: str, values: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -158,7 +152,7 @@ def observable_histograms(tables: Mapping[str, Mapping[str, np.ndarray]], path: 
                    for k, v in values.items()}
         unit = " [GeV]" if "[GeV]" in OBSERVABLES.get(name, "") else ""
         _draw_ratio(ax, rax, edges, heights, name + unit, "Jets", legend=i == 0)
-    return _save(fig, path)
+    return Path(save_figure(fig, path, dpi=None, close=True))
 
 
 @styled(RC)
@@ -168,4 +162,4 @@ def radial_profile_plot(profiles: Mapping[str, np.ndarray], path: Path) -> Path:
                                   layout="constrained")
     heights = {k: np.asarray(v, dtype=np.float64) for k, v in profiles.items()}
     _draw_ratio(ax, rax, RADIAL_EDGES, heights, r"$\Delta R$ from the jet axis", "Mean energy fraction", logy=True)
-    return _save(fig, path)
+    return Path(save_figure(fig, path, dpi=None, close=True))

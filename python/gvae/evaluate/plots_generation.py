@@ -18,6 +18,7 @@ from matplotlib.colors import LogNorm  # noqa: E402
 
 from gvae import geometry  # noqa: E402
 from gvae.plotstyle import figure_style  # noqa: E402
+from gvae.data.display import save_figure  # noqa: E402
 
 #: Distributions drawn (a panel pair each).
 DISTRIBUTIONS: tuple[str, ...] = ("mass_calo", "pt_calo", "energy_track", "energy_ecal", "energy_hcal", "n_hits_track",
@@ -38,13 +39,6 @@ def _colour(names: list[str], name: str) -> str:
 
 def _label(name: str) -> str:
     return {"real": "Pythia (reference half)", "real_floor": "Pythia (floor half)"}.get(name, name)
-
-
-def _save(fig: plt.Figure, path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path.name
 
 
 def distributions(features: Mapping[str, object], path: Path, title: str) -> str:
@@ -91,7 +85,7 @@ def distributions(features: Mapping[str, object], path: Path, title: str) -> str
             if i == 0:
                 ax.legend(fontsize=10)
         fig.suptitle(title)
-        return _save(fig, path)
+        return Path(save_figure(fig, path, dpi=None, close=True)).name
 
 
 def _image_panel(ax: plt.Axes, img: np.ndarray, norm: LogNorm, title: str):
@@ -125,7 +119,7 @@ def image_grid(rows: Mapping[str, np.ndarray], path: Path, title: str, unit: str
                 mesh = _image_panel(axes[r, c], rows[k][c], norm, f"{k}: {channel}")
             fig.colorbar(mesh, ax=axes[:, c].tolist(), label=unit, shrink=0.6)
         fig.suptitle(title)
-        return _save(fig, path)
+        return Path(save_figure(fig, path, dpi=None, close=True)).name
 
 
 def all_plots(samples: Mapping[str, Mapping[str, object]], features: Mapping[str, Mapping[str, object]], out: Path,

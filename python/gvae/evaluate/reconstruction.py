@@ -27,7 +27,8 @@ import torch
 from gvae.errors import ConfigError, InvalidInput
 from gvae.evaluate.baseline import PCABaseline
 from gvae.evaluate.emd import DEFAULT_R, EMD_CHANNELS, batch_emds
-from gvae.evaluate.hits import Hits, hits_from_features, hits_from_reconstruction
+from gvae.evaluate.hits import hits_from_features, hits_from_reconstruction
+from gvae.jets import Hits
 from gvae.evaluate.latent_pca import MAX_NODE_ENERGY, LatentOnlyPCA
 from gvae.evaluate.observables import DEFAULT_THRESHOLD, OBSERVABLES, compare, observables_table, summary
 from gvae.graphs.normalisation import Normalisation

@@ -42,6 +42,31 @@ class _NoSummary(nn.Module):
     def forward(self, features: Tensor, mask: Tensor) -> Tensor:
         return features.new_zeros((features.shape[0], self.clusters, self.latent_dim))
 
+class _NoPCAEncoder(nn.Module):
+    """Stands in for :class:`gvae.model.pca.PCAEncoderPath` when ``model.pca_init`` is off: adds 0."""
+
+    def __init__(self, clusters: int, latent_dim: int) -> None:
+        super().__init__()
+        self.clusters, self.latent_dim = clusters, latent_dim
+
+    def forward(self, features: Tensor, mask: Tensor) -> Tensor:
+        return features.new_zeros((features.shape[0], self.clusters, self.latent_dim))
+
+
+class _NoPCADecoder(nn.Module):
+    """Stands in for :class:`gvae.model.pca.PCADecoderPath` when ``model.pca_init`` is off (never called)."""
+
+    def __init__(self, slots: int) -> None:
+        super().__init__()
+        self.slots = slots
+
+    def forward(self, z: Tensor) -> Tensor:
+        return z.new_zeros((z.shape[0], self.slots, 4))
+
+    def log_counts(self, rec: Tensor) -> Tensor:
+        return rec.new_zeros((rec.shape[0], 3))
+
+
 #: output names of both entry points, in order
 DECODED_OUTPUTS = ("xyu", "channel", "hit_mask", "counts")
 
@@ -64,6 +89,11 @@ class LatentEntryPoints(nn.Module):
         # model.latent_summary: the encoder's jet summary added to the latent mean (GVAE._latent)
         self.summary = gvae.summary if isinstance(getattr(gvae, "summary", None), JetSummary) \
             else _NoSummary(int(decoder.clusters), int(decoder.latent_dim))
+        # model.pca_init: the encoder's PCA coefficients and the decoder's PCA reconstruction (gvae.model.pca)
+        self.use_pca = decoder.pca is not None
+        self.pca_encoder = gvae.pca_encoder if self.use_pca \
+            else _NoPCAEncoder(int(decoder.clusters), int(decoder.latent_dim))
+        self.pca_decoder = decoder.pca if decoder.pca is not None else _NoPCADecoder(sum(int(s) for s in decoder.slots))
         self.token = decoder.token
         self.glob = decoder.glob
         self.count_head = decoder.count_head
@@ -111,6 +141,9 @@ class LatentEntryPoints(nn.Module):
         out = self.count_head(g)
         mean = out[:, :3]
         logstd = soft_range(out[:, 3:], self.logstd_lo, self.logstd_hi)
+        rec = self.pca_decoder(z)                                                   # [B, S, 4]
+        if self.use_pca:
+            mean = mean + self.pca_decoder.log_counts(rec)
         value = mean + count_noise.to(mean.dtype) * torch.exp(logstd)
         counts = torch.round(torch.expm1(value.clamp(min=0.0))).to(torch.int64)
         counts = torch.minimum(counts.clamp(min=0), self.slot_limits.unsqueeze(0))
@@ -126,9 +159,13 @@ class LatentEntryPoints(nn.Module):
         for block in self.blocks:
             q = block(q, tokens)
         res = self.head(self.norm_out(q)) + torch.einsum("bh,sho->bso", g, self.slot_readout)
-        radius = self.anchor_radius * torch.sqrt(rel)
-        anchor = torch.stack([radius * torch.cos(self.angle), radius * torch.sin(self.angle)], dim=-1)
-        xy = res[..., :2] + anchor.to(res.dtype)
+        if self.use_pca:  # the PCA reconstruction takes the anchors' place (SetDecoder.forward)
+            res = res + rec[..., :3]
+            xy = res[..., :2]
+        else:
+            radius = self.anchor_radius * torch.sqrt(rel)
+            anchor = torch.stack([radius * torch.cos(self.angle), radius * torch.sin(self.angle)], dim=-1)
+            xy = res[..., :2] + anchor.to(res.dtype)
         xyu = torch.cat([xy, res[..., 2:]], dim=-1) * hit_mask.unsqueeze(-1).to(q.dtype)
         channel = self.slot_channel.unsqueeze(0).expand(b, s).contiguous()
         return xyu, channel, hit_mask, counts
@@ -141,6 +178,7 @@ class LatentEntryPoints(nn.Module):
         h, _, _ = self.encoder(features, adj, mask)
         mu, logvar = self.latent(h)
         mu = mu + self.summary(features, mask)
+        mu = mu + self.pca_encoder(features, mask)
         z = reparameterise(mu, logvar, noise)
         return self.decode(z, count_noise)
 

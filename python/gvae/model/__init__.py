@@ -6,6 +6,7 @@ sparse encoder on the kNN list, ``model.message_passing: knn``), :mod:`~gvae.mod
 (GraphSAGE blocks), :mod:`~gvae.model.pooling` (MinCut pooling), :mod:`~gvae.model.encoder`,
 :mod:`~gvae.model.latent`, :mod:`~gvae.model.decoder`, :mod:`~gvae.model.gvae` (the model),
 :mod:`~gvae.model.inference` (exported signature), :mod:`~gvae.model.losses`,
+:mod:`~gvae.model.pca` (the one PCA fit and the ``model.pca_init`` path),
 :mod:`~gvae.model.io` (the one checkpoint reader).
 """
 from __future__ import annotations

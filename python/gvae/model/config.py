@@ -60,6 +60,14 @@ class ModelConfig:
         slots: most hits the latent decoder emits per channel (track, ECAL, HCAL); their sum may not
             exceed ``max_nodes``. Empty (default): 5/32, 22/32 and 5/32 of ``max_nodes``
             (:attr:`slot_budget`; 160, 704, 160 for 1024).
+        pca_init: give the latent decoder a linear PCA path (:mod:`gvae.model.pca`): a PCA of the training
+            jets' per-channel ordered slot vectors (the decoder's output layout) is fitted before training;
+            the encoder adds the jet's own PCA coefficients (unit variance) to the latent mean, the
+            decoder adds the PCA reconstruction from ``z`` to every slot and the presence flags' sum to
+            the log hit counts; the GNN part of the latent mean, the decoder's output head and the count
+            head's last layer start at zero, so the untrained model reconstructs like the PCA.
+        pca_trainable: with ``pca_init``, the PCA components and mean are parameters fine-tuned by
+            training (separate encoder and decoder copies); otherwise frozen buffers.
         message_passing: ``knn`` (default: node-level GraphSAGE and the first MinCut stage
             on the neighbour list ``[B, N, k]``, no ``N x N`` tensor in the encoder,
             :mod:`gvae.model.knn`) or ``dense`` (the ``[B, N, N]`` adjacency with PyG's dense
@@ -90,6 +98,8 @@ class ModelConfig:
     latent_summary: bool = False
     latent_summary_hits: int = 0
     message_passing: str = "knn"
+    pca_init: bool = False
+    pca_trainable: bool = False
 
     def validate(self) -> "ModelConfig":
         """Check ranges and consistency; raise :class:`ConfigError` naming the field."""
@@ -137,6 +147,10 @@ class ModelConfig:
             raise bad("latent_summary_hits", "must be a non-negative integer")
         if self.latent_summary_hits and not self.latent_summary:
             raise bad("latent_summary_hits", "needs model.latent_summary: true")
+        if self.pca_init and self.decoder != "latent":
+            raise bad("pca_init", "is implemented for model.decoder: latent only")
+        if self.pca_trainable and not self.pca_init:
+            raise bad("pca_trainable", "needs model.pca_init: true")
         if self.slots and (len(self.slots) != 3 or any(not isinstance(n, int) or n < 1 for n in self.slots)):
             raise bad("slots", "needs 3 positive integers (track, ECAL, HCAL) or [] (automatic)")
         if sum(self.slot_budget) > self.max_nodes or min(self.slot_budget) < 1:

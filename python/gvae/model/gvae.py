@@ -1,6 +1,7 @@
 """The Graph Variational Autoencoder: kNN graph -> encoder -> latent -> decoder."""
 from __future__ import annotations
 
+import math
 from typing import Any, Dict, Optional
 
 import torch
@@ -13,6 +14,7 @@ from gvae.model.decoder import Decoder
 from gvae.model.encoder import Encoder
 from gvae.model.knn import KnnEncoder, NeighbourList
 from gvae.model.latent import JetSummary, VariationalLatent, reparameterise
+from gvae.model.pca import PCA_INIT_SIGMA, PCAEncoderPath
 from gvae.model.set_decoder import DecodedSet, SetDecoder
 
 
@@ -61,13 +63,29 @@ class GVAE(nn.Module):
         if config.latent_summary:
             self.summary = JetSummary(config.latent_clusters, config.latent_dim, config.hidden,
                                       config.latent_summary_hits)
+        if config.pca_init:
+            # model.pca_init (gvae.model.pca): the latent mean starts as the jet's PCA coefficients; the
+            # GNN's contribution and the log-variance start constant (zero weights), so the untrained
+            # model is the PCA and training learns corrections. The PCA is fitted by the trainer.
+            self.pca_encoder = PCAEncoderPath(config.slot_budget, config.latent_clusters, config.latent_dim,
+                                              config.pca_trainable)
+            if not config.pca_trainable:  # frozen: one copy of the PCA, shared by the encoder and decoder
+                for name in ("mean", "basis", "scale"):
+                    setattr(self.pca_encoder, name, getattr(self.decoder.pca, name))
+            with torch.no_grad():
+                nn.init.zeros_(self.latent.mu.weight)
+                nn.init.zeros_(self.latent.mu.bias)
+                nn.init.zeros_(self.latent.logvar.weight)
+                self.latent.logvar.bias.fill_(2.0 * math.log(PCA_INIT_SIGMA))
 
     def _latent(self, h: Tensor, features: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """Cluster embeddings ``h [B, C, H]`` -> ``(mu, logvar)`` ``[B, C, L]`` (plus the jet summary
-        offset of ``model.latent_summary``)."""
+        offset of ``model.latent_summary`` and the PCA coefficients of ``model.pca_init``)."""
         mu, logvar = self.latent(h)
         if self.config.latent_summary:
             mu = mu + self.summary(features, mask)
+        if self.config.pca_init:
+            mu = mu + self.pca_encoder(features, mask)
         return mu, logvar
 
     @property

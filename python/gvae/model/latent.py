@@ -6,6 +6,8 @@ from typing import Tuple
 import torch
 from torch import Tensor, nn
 
+from gvae.model.pca import ordered_slots
+
 
 class VariationalLatent(nn.Module):
     """Cluster embeddings ``[B, C, H]`` -> ``(mu, logvar)`` each ``[B, C, L]``.
@@ -77,17 +79,11 @@ class JetSummary(nn.Module):
 
     def leading_hits(self, features: Tensor, mask: Tensor) -> Tensor:
         """``(x', y', u')`` of the first ``leading`` hits of each channel in the graph's order (energy
-        descending, DESIGN §4.3): ``[B, 3, leading, 3]``, zeros where a channel has fewer hits."""
-        b, k = features.shape[0], self.leading
-        out = []
-        for c in range(3):
-            m = mask & (features[:, :, 3 + c] > 0.5)
-            rank = torch.cumsum(m.to(torch.int64), dim=1) - 1
-            index = torch.where(m & (rank < k), rank, torch.full_like(rank, k))        # k: discarded
-            buf = features.new_zeros((b, k + 1, 3))
-            buf = buf.scatter(1, index.unsqueeze(-1).expand(-1, -1, 3), features[:, :, :3])
-            out.append(buf[:, :k])
-        return torch.stack(out, dim=1)
+        descending, DESIGN §4.3): ``[B, 3, leading, 3]``, zeros where a channel has fewer hits
+        (:func:`gvae.model.pca.ordered_slots` with ``leading`` slots per channel)."""
+        k = self.leading
+        slots = ordered_slots(features, mask, [k, k, k])
+        return slots[..., :3].reshape(features.shape[0], 3, k, 3)
 
     def forward(self, features: Tensor, mask: Tensor) -> Tensor:
         """-> the latent-mean offset ``[B, C, L]``."""

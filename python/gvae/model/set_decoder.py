@@ -42,6 +42,7 @@ from gvae import geometry
 from gvae.errors import InvalidInput
 from gvae.model.config import ModelConfig
 from gvae.model.layers import make_activation
+from gvae.model.pca import PCADecoderPath
 
 N_CHANNELS = geometry.N_CHANNELS
 #: Radius (normalised units, ~0.5 in Delta R) of the disc the slot anchors of a channel cover.
@@ -127,6 +128,14 @@ class SetDecoder(nn.Module):
         self.head = nn.Linear(h, 3)
         self.log_slot_norm = math.log1p(max(self.slots))
         self.anchor_radius = ANCHOR_RADIUS
+        # model.pca_init (gvae.model.pca): a linear path from z to every slot and to the counts; the
+        # head and the count head's last layer start at zero so the untrained decoder is the PCA
+        self.pca: Optional[PCADecoderPath] = None
+        if cfg.pca_init:
+            self.pca = PCADecoderPath(self.slots, c, l, cfg.pca_trainable)
+            for layer in (self.head, self.count_head[-1]):
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
 
     def predict_counts(self, z: Tensor, noise: Optional[Tensor] = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """z ``[B, C, L]`` -> ``(counts int64 [B, 3], log_count_mean [B, 3], log_count_logstd [B, 3],
@@ -134,6 +143,8 @@ class SetDecoder(nn.Module):
         g = self.glob(z.flatten(1))
         out = self.count_head(g)
         mean, logstd = out[:, :N_CHANNELS], soft_range(out[:, N_CHANNELS:], LOGSTD_RANGE[0], LOGSTD_RANGE[1])
+        if self.pca is not None:
+            mean = mean + self.pca.log_counts(self.pca(z))
         value = mean if noise is None else mean + noise.to(mean.dtype) * torch.exp(logstd)
         counts = torch.round(torch.expm1(value.detach().clamp(min=0.0))).to(torch.int64)
         limits = torch.tensor(self.slots, dtype=torch.int64, device=z.device)
@@ -187,7 +198,11 @@ class SetDecoder(nn.Module):
         for block in self.blocks:
             q = block(q, tokens)
         out = self.head(self.norm_out(q)) + torch.einsum("bh,sho->bso", g, self.slot_readout[slot_id])
-        xy = out[..., :2] + self.anchors(feats[..., 0], rank).to(out.dtype)
+        if self.pca is None:
+            xy = out[..., :2] + self.anchors(feats[..., 0], rank).to(out.dtype)
+        else:  # the PCA reconstruction takes the anchors' place
+            out = out + self.pca(z)[:, slot_id, :3]
+            xy = out[..., :2]
         xyu = torch.cat([xy, out[..., 2:]], dim=-1) * mask.unsqueeze(-1).to(q.dtype)
         return DecodedSet(xyu=xyu, channel=channel.unsqueeze(0).expand(len(z), -1), mask=mask,
                           counts=counts, log_count_mean=mean, log_count_logstd=logstd)

@@ -13,7 +13,7 @@ what the detector could have read out:
 
 The result is a :class:`gvae.jets.HitBatch` table (jet-major, the form the hit file formats store),
 which :func:`images` paints into end-to-end images with the readers' painting code and
-:func:`evaluation_hits` turns into per-jet :class:`gvae.evaluate.hits.Hits` (pixel-centre positions).
+:func:`evaluation_hits` turns into per-jet :class:`gvae.jets.Hits` (pixel-centre positions).
 """
 from __future__ import annotations
 

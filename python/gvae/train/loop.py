@@ -134,6 +134,8 @@ class Trainer:
         self._check_dataset()
         self.model = GVAE(self.cfg.model).to(self.device)
         latent = self.model.latent_shape
+        if self.cfg.model.pca_init and not (options.resume and (self.out / "last.pt").exists()):
+            self._fit_pca(latent)
         ws, rk, nw = self.backend.world_size, self.backend.rank, self.cfg.data.num_workers
         self.train_loader: SplitLoader = make_loader(
             self.train_set, t.batch_size, rk, ws, True, t.seed, latent, nw, self.cfg.data.max_train_jets,
@@ -176,6 +178,17 @@ class Trainer:
             if int(self.metadata[key]) != getattr(m, key):
                 raise ConfigError(f"model.{key} = {getattr(m, key)} but the dataset "
                                   f"'{self.opt.data_dir}' was built with {key} = {self.metadata[key]}")
+
+    def _fit_pca(self, latent: tuple[int, int]) -> None:
+        """``model.pca_init``: fit the PCA path on every training jet (each rank the same jets, in order,
+        so every rank computes the same PCA) before the first step (:func:`gvae.model.pca.fit_pca_paths`)."""
+        from gvae.model.pca import fit_pca_paths
+
+        t = self.cfg.training
+        loader = make_loader(self.train_set, t.batch_size, 0, 1, False, t.seed, latent, 0,
+                             self.cfg.data.max_train_jets)
+        fit_pca_paths(self.model, ((b.features, b.mask) for b in loader.epoch(0)))
+        self.model.to(self.device)
 
     def _resume(self) -> list[dict[str, Any]]:
         path = self.out / "last.pt"
