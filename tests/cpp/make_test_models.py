@@ -84,13 +84,30 @@ def build_latent_source(seed: int = SEED):
                         slots=tuple(cfg.slot_budget), max_batch=256)
 
 
+def code_digest() -> str:
+    """SHA-256 over the gvae sources that decide what an export contains (gvae/model, gvae/export,
+    gvae/schemas): a cached test model is rebuilt when any of them changes, not only this script."""
+    import hashlib
+
+    import gvae
+
+    root = Path(gvae.__file__).parent
+    h = hashlib.sha256()
+    for sub in ("model", "export", "schemas"):
+        for f in sorted((root / sub).rglob("*")):
+            if f.is_file() and f.suffix in (".py", ".json"):
+                h.update(str(f.relative_to(root)).encode())
+                h.update(f.read_bytes())
+    return h.hexdigest()
+
+
 def export_once(out: Path, name: str, formats: list[str], device: str, latent: bool = False) -> None:
     """Export the tiny model to ``out/<name>.{pt,pt2}`` unless the stamp says it is up to date."""
     from gvae.export import export
 
     stamp = {"torch": torch.__version__, "config": TINY_LATENT_CONFIG if latent else TINY_CONFIG, "normalisation": TINY_NORMALISATION,
              "seed": SEED, "formats": sorted(formats), "device": device, "name": name,
-             "script": Path(__file__).read_text()}
+             "script": Path(__file__).read_text(), "code": code_digest()}
     stamp_path = out / f"{name}.stamp.json"
     suffix = {"torchscript": ".pt", "aoti": ".pt2"}
     wanted = [out / f"{name}{suffix[f]}" for f in formats]
