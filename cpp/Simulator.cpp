@@ -9,6 +9,7 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include "DeviceScope.h"
 #include "gvae/Errors.h"
 #include "gvae/Snap.h"
 
@@ -35,7 +36,11 @@ Simulator::Simulator(std::shared_ptr<const Model> model, SimulatorConfig config)
                        std::to_string(c.batch_max) + "] of '" + model_->path() + "'");
 }
 
-std::vector<SimulatedJet> Simulator::simulate(const std::vector<JetCondition>& jets, NoiseGenerator* rng) const {
+std::vector<SimulatedJet> Simulator::simulate(const std::vector<JetCondition>& jets, NoiseGenerator* rng,
+                                              std::optional<c10::Stream> stream) const {
+  // CUDA: device guard + `stream` for the model call and the copies back (as Producer::produce);
+  // a stream of another device is refused here, before any work.
+  const detail::DeviceScope scope(model_->device(), stream, "Simulator::simulate");
   const Contract& c = model_->contract();
   // Validate everything first: the whole call fails, no partial results.
   for (std::size_t i = 0; i < jets.size(); ++i) {
@@ -56,10 +61,12 @@ std::vector<SimulatedJet> Simulator::simulate(const std::vector<JetCondition>& j
   const int64_t D = static_cast<int64_t>(c.clusters) * c.latent_dim, S = c.slotCount();
   const std::size_t bs = static_cast<std::size_t>(config_.batch_size);
   c10::InferenceMode guard;
+  // CUDA models: pinned host inputs, so that the copies to the GPU are asynchronous on `stream`.
+  const auto host = at::TensorOptions().pinned_memory(scope.cuda());
   for (std::size_t start = 0; start < jets.size(); start += bs) {
     const std::size_t n = std::min(bs, jets.size() - start);
     const int64_t B = static_cast<int64_t>(n);
-    at::Tensor conditions = at::empty({B, 2}, at::kDouble);
+    at::Tensor conditions = at::empty({B, 2}, host.dtype(at::kDouble));
     double* cond = conditions.data_ptr<double>();
     for (std::size_t j = 0; j < n; ++j) {
       cond[2 * j] = static_cast<double>(jets[start + j].jet_type);
@@ -69,19 +76,23 @@ std::vector<SimulatedJet> Simulator::simulate(const std::vector<JetCondition>& j
     if (rng != nullptr) {  // same order as python gvae.simulate: latent [B, D], then counts [B, 3]
       latentNoise = rng->normal({B, D});
       countNoise = rng->normal({B, 3});
+      if (scope.cuda()) {
+        latentNoise = latentNoise.pin_memory();
+        countNoise = countNoise.pin_memory();
+      }
     } else {
-      latentNoise = at::empty({B, D}, at::kFloat);
-      countNoise = at::empty({B, 3}, at::kFloat);
+      latentNoise = at::empty({B, D}, host.dtype(at::kFloat));
+      countNoise = at::empty({B, 3}, host.dtype(at::kFloat));
       for (int64_t b = 0; b < B; ++b) {
         NoiseGenerator jetRng(jetSeed(config_.seed, jets[start + static_cast<std::size_t>(b)].jet_id));
         latentNoise[b].copy_(jetRng.normal({D}));
         countNoise[b].copy_(jetRng.normal({3}));
       }
     }
-    std::vector<at::Tensor> out = model_->run("simulate", {conditions, latentNoise, countNoise});
-    const at::Tensor xyu = out[0].to(at::kCPU, at::kFloat).contiguous();
-    const at::Tensor channel = out[1].to(at::kCPU, at::kLong).contiguous();
-    const at::Tensor mask = out[2].to(at::kCPU, at::kBool).contiguous();
+    std::vector<at::Tensor> out = model_->run("simulate", {conditions, latentNoise, countNoise}, scope.stream());
+    const at::Tensor xyu = scope.toHost(out[0]).to(at::kFloat).contiguous();
+    const at::Tensor channel = scope.toHost(out[1]).to(at::kLong).contiguous();
+    const at::Tensor mask = scope.toHost(out[2]).to(at::kBool).contiguous();
     for (int64_t b = 0; b < B; ++b) {
       const JetCondition& j = jets[start + static_cast<std::size_t>(b)];
       SimulatedJet sim;

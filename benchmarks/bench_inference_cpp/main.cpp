@@ -1,25 +1,32 @@
-// bench_inference: C++ Producer::produce vs the raw Model::forward on the same jets, same run.
+// bench_inference: libgvae's C++ calls on the same jets, same run, for contract v1 and v2 models.
 //
 //   bench_inference --hits JETS.gvh --model A.pt [--model B.pt2 ...] [--batch-sizes 1,64,512]
 //                   [--device cpu|cuda|cuda:N] [--repeats 3] [--max-jets-batch1 32] [--intra 1] [--jets N]
 //                   [--streams T]
 //
-// --streams T (T > 1): also T threads sharing each model (aoti_runners = T), each producing all
-// the jets at batch 64 on its own stream vs. all on the default stream: a `streams {...}` line.
+// --jets N: the first N jets of the file, cycled (with new jet ids) when it holds fewer.
+// Contract v2 models (latent decoder, entry points reconstruct + simulate), one JSON object per
+// (model, batch size) with "contract": 2 (batch sizes above the artifact's batch range are skipped):
+//   `reconstruct` Producer::produce on the jets (graphs, normalisation, batching, the reconstruct
+//   entry point, snapping to detector cells); `run_reconstruct` Model::run("reconstruct") alone on
+//   batches prepared beforehand (inputs moved to the device and the outputs copied back inside the
+//   clock); `simulate` Simulator::simulate on as many conditions (type, pT inside the trained range,
+//   per-jet seeds); `run_simulate` Model::run("simulate") alone on the same inputs drawn beforehand.
+// Contract v1 models (paper decoder): `forward` times Model::forward on batches prepared beforehand,
+// `produce` Producer::produce on the same jets; `prepare` Producer::prepare alone (graphs +
+// normalisation + noise); `validate` gvae::validateInputs alone (part of `forward`).
+// All are repeated alternately after a warm-up; the median is reported.
 //
-// For each model and batch size: the jets are cut into batches; `forward` times Model::forward on
-// batches prepared beforehand (graphs + normalisation done outside the clock; inputs moved to the
-// device and the output copied back to the host inside it), `produce` times Producer::produce on
-// the same jets (graph building, normalisation, batching, forward, inverse normalisation).
-// `prepare` times Producer::prepare alone (graphs + normalisation + noise: the producer's own work
-// before the model). `validate` times gvae::validateInputs alone (the input check inside
-// Model::forward, so part of `forward`). All are repeated alternately after a warm-up; the median is reported. One
-// JSON object per (model, batch size) on stdout.
+// --streams T (T > 1): also T threads sharing each model (aoti_runners = T), each producing all the
+// jets at batch 64 (v2: and simulating as many jets) on its own stream vs. all on the default
+// stream: a `streams {...}` line.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <iostream>
 #include <optional>
 #include <sstream>
@@ -52,12 +59,32 @@ void sync(const gvae::Model& model) {
   if (model.device().is_cuda()) torch::cuda::synchronize();
 }
 
-// `threads` threads share `model`, each with its own Producer (batch 64) over `jets`, on its own
-// stream (gvae::newStream) or, with ownStreams false, all on the default stream. Wall seconds.
+bool isV2(const gvae::Model& model) { return model.contract().schema_version >= gvae::Contract::kSchemaVersionV2; }
+
+// Simulation conditions for n jets: types cycled, pT spread over each type's trained range.
+std::vector<gvae::JetCondition> conditionsFor(const gvae::Contract& c, std::size_t n) {
+  std::vector<gvae::JetCondition> out(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& type = c.types[i % c.types.size()];
+    out[i].jet_id = i;
+    out[i].jet_type = static_cast<int>(i % c.types.size());
+    out[i].pt = type.pt_min + (type.pt_max - type.pt_min) * static_cast<double>((37 * i) % 101) / 100.0;
+  }
+  return out;
+}
+
+// `threads` threads share `model`, each with its own Producer (batch 64) over `jets` (contract v2:
+// and its own Simulator over as many conditions), on its own stream (gvae::newStream) or, with
+// ownStreams false, all on the default stream. Wall seconds.
 double concurrent(const std::shared_ptr<const gvae::Model>& model, const std::vector<gvae::JetHits>& jets,
                   int threads, bool ownStreams) {
   gvae::ProducerConfig cfg;
-  cfg.batch_size = 64;
+  cfg.batch_size = std::min(64, model->contract().batch_max);
+  gvae::SimulatorConfig scfg;
+  scfg.batch_size = cfg.batch_size;
+  const bool v2 = isV2(*model);
+  const std::vector<gvae::JetCondition> conditions = v2 ? conditionsFor(model->contract(), jets.size())
+                                                        : std::vector<gvae::JetCondition>{};
   std::vector<std::thread> pool;
   std::vector<std::string> errors(static_cast<std::size_t>(threads));
   const auto t0 = std::chrono::steady_clock::now();
@@ -68,6 +95,7 @@ double concurrent(const std::shared_ptr<const gvae::Model>& model, const std::ve
         std::optional<c10::Stream> stream;
         if (ownStreams) stream = gvae::newStream(model->device());
         (void)producer.produce(jets, nullptr, stream);
+        if (v2) (void)gvae::Simulator(model, scfg).simulate(conditions, nullptr, stream);
       } catch (const std::exception& e) {
         errors[static_cast<std::size_t>(t)] = e.what();
       }
@@ -77,6 +105,77 @@ double concurrent(const std::shared_ptr<const gvae::Model>& model, const std::ve
   for (const auto& e : errors)
     if (!e.empty()) throw std::runtime_error(e);
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+template <class F>
+double seconds(F&& f) {
+  const auto t0 = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Contract v2: reconstruct (Producer) and simulate (Simulator) vs their raw Model::run calls.
+void benchV2(const std::shared_ptr<const gvae::Model>& model, const std::string& path,
+             const std::vector<gvae::JetHits>& jets, int bs, int repeats) {
+  const gvae::Contract& c = model->contract();
+  gvae::ProducerConfig cfg;
+  cfg.batch_size = bs;
+  const gvae::Producer producer(model, cfg);
+  gvae::SimulatorConfig scfg;
+  scfg.batch_size = bs;
+  scfg.seed = 1;
+  const gvae::Simulator simulator(model, scfg);
+  const std::vector<gvae::JetCondition> conditions = conditionsFor(c, jets.size());
+  std::vector<gvae::Producer::Batch> batches;
+  std::vector<std::vector<at::Tensor>> simInputs;
+  gvae::NoiseGenerator rng(3);
+  const int64_t D = static_cast<int64_t>(c.clusters) * c.latent_dim;
+  for (std::size_t s = 0; s < jets.size(); s += static_cast<std::size_t>(bs)) {
+    const std::size_t n = std::min<std::size_t>(bs, jets.size() - s);
+    batches.push_back(producer.prepare(jets.data() + s, n));
+    at::Tensor cond = at::empty({static_cast<int64_t>(n), 2}, at::kDouble);
+    for (std::size_t j = 0; j < n; ++j) {
+      cond[static_cast<int64_t>(j)][0] = static_cast<double>(conditions[s + j].jet_type);
+      cond[static_cast<int64_t>(j)][1] = conditions[s + j].pt;
+    }
+    simInputs.push_back({cond, rng.normal({static_cast<int64_t>(n), D}), rng.normal({static_cast<int64_t>(n), 3})});
+  }
+  auto toHost = [](const std::vector<at::Tensor>& out) {
+    for (const at::Tensor& t : out) (void)t.to(at::kCPU);
+  };
+  std::map<std::string, std::function<void()>> calls = {
+      {"reconstruct", [&] { (void)producer.produce(jets); }},
+      {"run_reconstruct",
+       [&] {
+         for (const auto& b : batches)
+           toHost(model->run("reconstruct", {b.features, b.neighbours, b.mask, b.noise, b.count_noise}));
+       }},
+      {"simulate", [&] { (void)simulator.simulate(conditions); }},
+      {"run_simulate",
+       [&] {
+         for (const auto& x : simInputs) toHost(model->run("simulate", x));
+       }},
+  };
+  std::map<std::string, std::vector<double>> times;
+  for (auto& [name, f] : calls) {  // warm-up (allocator, TorchScript profiling runs, CUDA context)
+    f();
+    sync(*model);
+  }
+  for (int r = 0; r < repeats; ++r)
+    for (auto& [name, f] : calls)
+      times[name].push_back(seconds([&] {
+        f();
+        sync(*model);
+      }));
+  const double nj = static_cast<double>(jets.size());
+  std::cout << "{\"model\": \"" << path << "\", \"contract\": 2, \"format\": \"" << gvae::formatName(model->format())
+            << "\", \"device\": \"" << model->device().str() << "\", \"batch_size\": " << bs
+            << ", \"jets\": " << jets.size() << ", \"batches\": " << batches.size() << ", \"repeats\": " << repeats
+            << ", \"intra_op_threads\": " << at::get_num_threads();
+  for (const auto& [name, v] : times) std::cout << ", \"" << name << "_ms_per_jet\": " << 1e3 * median(v) / nj;
+  std::cout << ", \"producer_overhead\": " << median(times["reconstruct"]) / median(times["run_reconstruct"]) - 1.0
+            << ", \"simulator_overhead\": " << median(times["simulate"]) / median(times["run_simulate"]) - 1.0 << "}"
+            << std::endl;
 }
 
 }  // namespace
@@ -114,7 +213,12 @@ int main(int argc, char** argv) {
   try {
     gvae::configureThreads(intra, 1);
     std::vector<gvae::JetHits> all = gvae::readGvhJets(hits);
+    if (all.empty()) throw std::runtime_error(hits + ": no jets");
     if (maxJets > 0 && all.size() > static_cast<std::size_t>(maxJets)) all.resize(static_cast<std::size_t>(maxJets));
+    for (std::size_t i = 0; maxJets > 0 && all.size() < static_cast<std::size_t>(maxJets); ++i) {
+      all.push_back(all[i]);  // fewer jets in the file: cycle them (new ids) up to --jets
+      all.back().jet_id = all.size() - 1;
+    }
     for (const std::string& path : models) {
       const gvae::DeviceSpec spec = gvae::parseDeviceSpec(device);
       gvae::ModelOptions options;
@@ -142,6 +246,15 @@ int main(int argc, char** argv) {
         if (bs == 1) nJets = std::min<std::size_t>(nJets, static_cast<std::size_t>(maxJetsBatch1));
         nJets = std::max<std::size_t>(std::min<std::size_t>(nJets, all.size()), 1);
         const std::vector<gvae::JetHits> jets(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(nJets));
+        if (isV2(*model)) {
+          if (bs < model->contract().batch_min || bs > model->contract().batch_max) {
+            std::cerr << "bench_inference: " << path << ": batch " << bs << " outside its batch range ["
+                      << model->contract().batch_min << ", " << model->contract().batch_max << "], skipped\n";
+            continue;
+          }
+          benchV2(model, path, jets, bs, repeats);
+          continue;
+        }
         gvae::ProducerConfig cfg;
         cfg.batch_size = bs;
         const gvae::Producer producer(model, cfg);

@@ -14,7 +14,10 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
+
+#include <c10/core/Stream.h>
 
 #include "gvae/Hits.h"
 #include "gvae/Model.h"
@@ -51,8 +54,14 @@ class Simulator {
   Simulator(std::shared_ptr<const Model> model, SimulatorConfig config);
   /// One SimulatedJet per condition, same order. Throws InvalidInput naming the jet (index and
   /// jet_id) and field for a bad condition (the whole call fails; no partial results).
-  std::vector<SimulatedJet> simulate(const std::vector<JetCondition>& jets,
-                                     NoiseGenerator* rng = nullptr) const;
+  /// CUDA: the batches run on `stream` (default: the calling thread's current stream of the model's
+  /// device; gvae::newStream / gvae::streamFromCuda in gvae/Cuda.h) under a device guard; the noise
+  /// is drawn on the CPU (the same numbers on every device), inputs are staged in pinned host memory
+  /// and copied non-blocking, results come back through a pinned buffer, and only `stream` is
+  /// synchronised. CPU: `stream` is ignored (a CPU stream or none). A stream of another device
+  /// throws InvalidInput before any work (as Producer::produce).
+  std::vector<SimulatedJet> simulate(const std::vector<JetCondition>& jets, NoiseGenerator* rng = nullptr,
+                                     std::optional<c10::Stream> stream = std::nullopt) const;
   const Model& model() const noexcept { return *model_; }
   std::shared_ptr<const Model> sharedModel() const noexcept { return model_; }
   const SimulatorConfig& config() const noexcept { return config_; }

@@ -146,13 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default="tiny", help="file stem of the artifacts")
     p.add_argument("--cuda-if-available", action="store_true",
                    help="also write <name>_cuda.pt and <name>_cuda.pt2 (TorchScript and AOTInductor exported for CUDA) "
-                        "when torch sees a GPU (for test_cuda)")
+                        "and the same of the latent model (<name>_latent_cuda.pt/.pt2) when torch sees a GPU (for test_cuda)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s %(message)s")
     export_once(args.out, args.name, args.formats, args.device)
     export_once(args.out, f"{args.name}_latent", args.formats, args.device, latent=True)
     if args.cuda_if_available and torch.cuda.is_available():
         export_once(args.out, f"{args.name}_cuda", ["torchscript", "aoti"], "cuda")
+        export_once(args.out, f"{args.name}_latent_cuda", ["torchscript", "aoti"], "cuda", latent=True)
     return 0
 
 

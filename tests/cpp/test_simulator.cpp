@@ -1,5 +1,6 @@
 // Contract v2 models (latent-only decoder): Producer returns decoded hit sets, gvae::Simulator, the
-// batch range and condition checks, and the 8-thread stress test for both (own and shared
+// batch range and condition checks, the stream argument on the CPU (a CPU stream accepted, a CUDA one
+// refused), and the 8-thread stress test for both (own and shared
 // producers/simulators over one model, bitwise identical to a serial run). Both formats.
 #include <thread>
 
@@ -112,6 +113,13 @@ void checkModel(const std::shared_ptr<const gvae::Model>& model, const char* nam
   GVAE_CHECK_MSG(identicalSim(a, b), name << ": per-jet seeded samples depend on the batch size");
   gvae::NoiseGenerator g1(9), g2(9);
   GVAE_CHECK(identicalSim(sim.simulate(conds, &g1), sim.simulate(conds, &g2)));
+  // Streams on the CPU (as Producer::produce, test_device.cpp): the CPU stream is accepted and
+  // changes nothing, a stream of another device is refused naming the call and both devices.
+  const c10::Stream cpuStream = gvae::newStream(model->device());
+  GVAE_CHECK(identicalSim(sim.simulate(conds, nullptr, cpuStream), sim.simulate(conds)));
+  const c10::Stream cudaStream(c10::Stream::UNSAFE, c10::Device(c10::kCUDA, 0), 0);  // a value only: never used
+  GVAE_CHECK_THROWS(gvae::InvalidInput, sim.simulate(conds, nullptr, cudaStream), "Simulator::simulate",
+                    "stream on 'cuda:0'", "'cpu'");
   for (const auto& s : a) {
     std::array<int, 3> n{};
     for (const auto& h : s.hits) ++n[static_cast<std::size_t>(h.channel)];

@@ -5,6 +5,7 @@
 
 #include "DataFormats/GvaeJets/interface/GenJetCollection.h"
 #include "FWCore/Framework/interface/Event.h"
+#include "gvae/Cuda.h"
 
 std::unique_ptr<GvaeFastSimCache> GvaeFastSimProducer::initializeGlobalCache(const edm::ParameterSet& pset,
                                                                             unsigned streams) {
@@ -23,6 +24,11 @@ GvaeFastSimProducer::GvaeFastSimProducer(const edm::ParameterSet& pset, const Gv
       src_(pset.getUntrackedParameter<std::string>("src", "genJets")) {}
 
 void GvaeFastSimProducer::beginStream(unsigned stream) {
+  // CUDA: each framework stream runs its model calls on its own CUDA stream (from LibTorch's pool), so
+  // streams do not serialise on the default stream (CMSSW would hand in its own cudaStream_t here,
+  // gvae::streamFromCuda); CPU: none.
+  const c10::Device device = globalCache()->model->device();
+  if (device.is_cuda()) cudaStream_ = gvae::newStream(device);
   if (globalCache()->perStreamNoise)
     rng_ = std::make_unique<gvae::NoiseGenerator>(globalCache()->simulator->config().seed + stream);
 }
@@ -34,7 +40,7 @@ void GvaeFastSimProducer::produce(edm::Event& event) {
   for (const auto& g : genJets)
     conditions.push_back(gvae::JetCondition{g.jetID, g.type, g.pt, std::isfinite(g.eta) ? g.eta : 0.0,
                                             std::isfinite(g.phi) ? g.phi : 0.0});
-  auto simulated =
-      std::make_unique<std::vector<gvae::SimulatedJet>>(globalCache()->simulator->simulate(conditions, rng_.get()));
+  auto simulated = std::make_unique<std::vector<gvae::SimulatedJet>>(
+      globalCache()->simulator->simulate(conditions, rng_.get(), cudaStream_));
   event.put(moduleLabel(), std::move(simulated));
 }

@@ -23,6 +23,7 @@
 #define GvaeProducer_GvaeFastSimProducer_h
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "FWCore/Framework/interface/stream/EDProducer.h"
@@ -87,6 +88,7 @@ class GvaeFastSimProducer : public edm::stream::EDProducer<edm::GlobalCache<Gvae
 
  private:
   std::string src_;
+  std::optional<c10::Stream> cudaStream_;      ///< CUDA models: this stream's own CUDA stream
   std::unique_ptr<gvae::NoiseGenerator> rng_;  ///< per stream, noise = "stream" only
 };
 

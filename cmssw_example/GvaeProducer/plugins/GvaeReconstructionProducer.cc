@@ -63,6 +63,11 @@ GvaeReconstructionProducer::GvaeReconstructionProducer(const edm::ParameterSet& 
       src_(pset.getUntrackedParameter<std::string>("src", "source")) {}
 
 void GvaeReconstructionProducer::beginStream(unsigned stream) {
+  // CUDA: each framework stream runs its model calls on its own CUDA stream (from LibTorch's pool), so
+  // streams do not serialise on the default stream (CMSSW would hand in its own cudaStream_t here,
+  // gvae::streamFromCuda); CPU: none.
+  const c10::Device device = globalCache()->producer->model().device();
+  if (device.is_cuda()) cudaStream_ = gvae::newStream(device);
   const auto& config = globalCache()->producer->config();
   if (config.mode == gvae::Mode::Sampling && globalCache()->perStreamNoise)
     rng_ = std::make_unique<gvae::NoiseGenerator>(config.seed + stream);
@@ -70,6 +75,7 @@ void GvaeReconstructionProducer::beginStream(unsigned stream) {
 
 void GvaeReconstructionProducer::produce(edm::Event& event) {
   const auto& jets = event.get<gvaedf::JetCollection>(src_);
-  auto results = std::make_unique<std::vector<gvae::JetResult>>(globalCache()->producer->produce(jets.hits, rng_.get()));
+  auto results = std::make_unique<std::vector<gvae::JetResult>>(
+      globalCache()->producer->produce(jets.hits, rng_.get(), cudaStream_));
   event.put(moduleLabel(), std::move(results));
 }

@@ -18,6 +18,7 @@
 #define GvaeProducer_GvaeReconstructionProducer_h
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "FWCore/Framework/interface/stream/EDProducer.h"
@@ -54,6 +55,7 @@ class GvaeReconstructionProducer : public edm::stream::EDProducer<edm::GlobalCac
 
  private:
   std::string src_;
+  std::optional<c10::Stream> cudaStream_;      ///< CUDA models: this stream's own CUDA stream
   std::unique_ptr<gvae::NoiseGenerator> rng_;  ///< per stream, sampling with noise = "stream"
 };
 

@@ -26,7 +26,7 @@ import json
 import logging
 import math
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Sequence
@@ -36,6 +36,7 @@ import numpy as np
 from gvae.geometry import HCAL, HCAL_TOWER_PIXELS, PIXEL_SIZE
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from comparison import Comparison  # noqa: E402
 from recofile import read_gvh_hits  # noqa: E402
 
 log = logging.getLogger("compare_simulation")
@@ -61,20 +62,12 @@ class GenJets:
 
 
 @dataclass
-class SimComparison:
-    """Result of :func:`compare`: counts, worst differences and the problems found (empty = agree)."""
+class SimComparison(Comparison):
+    """Result of :func:`compare` (:class:`comparison.Comparison` with the bit-identical jets and the
+    worst relative difference of the calorimeter mass)."""
 
-    jets: int = 0
-    hits: int = 0
     identical_jets: int = 0
-    max_abs_denergy: float = 0.0
     max_rel_dm0: float = 0.0
-    tolerance: dict = field(default_factory=dict)
-    problems: list = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
 
 
 def read_gen_jets(path: str | Path) -> GenJets:
@@ -224,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (GvaeError, OSError) as exc:
         print(f"compare_simulation: error: {exc}", file=sys.stderr)
         return 2
-    summary = asdict(result) | {"ok": result.ok}
+    summary = result.summary()
     if args.out:
         Path(args.out).write_text(json.dumps(summary, indent=2) + "\n")
     log.info("simulation vs bindings: %d jets, %d hits, %d jets bit-identical, max |dE| %.3g GeV, max rel dm0 %.3g: %s",

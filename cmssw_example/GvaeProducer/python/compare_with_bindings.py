@@ -20,7 +20,7 @@ import argparse
 import json
 import logging
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -29,6 +29,7 @@ import numpy as np
 from gvae.geometry import HCAL, HCAL_TOWER_PIXELS, nearest_pixel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from comparison import Comparison  # noqa: E402
 from recofile import read_gvh_hits, read_reco_details  # noqa: E402
 
 log = logging.getLogger("compare_with_bindings")
@@ -39,21 +40,13 @@ DEFAULT_ATOL_ENERGY = 1e-6   # GeV
 
 
 @dataclass
-class Comparison:
-    """Result of :func:`compare`: counts, worst differences and the problems found (empty = agree)."""
+class RecoComparison(Comparison):
+    """Result of :func:`compare` (:class:`comparison.Comparison` with the worst position and relative
+    energy differences)."""
 
-    jets: int = 0
-    hits: int = 0
     max_abs_dx: float = 0.0
     max_abs_dy: float = 0.0
-    max_abs_denergy: float = 0.0
     max_rel_denergy: float = 0.0
-    tolerance: dict = field(default_factory=dict)
-    problems: list = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
 
 
 #: Per-hit arrays of ``Producer.produce``'s answer; every other array has one row per jet.
@@ -98,9 +91,9 @@ def bindings_reconstruct(input_gvh: str | Path, model_path: str | Path, *, batch
 def compare(input_gvh: str | Path, model_path: str | Path, details_gvr: str | Path, *,
             reco_gvh: str | Path | None = None, batch_size: int = 64, mode: str = "deterministic", seed: int = 0,
             device: str = "cpu", atol_xy: float = DEFAULT_ATOL_XY, rtol_energy: float = DEFAULT_RTOL_ENERGY,
-            atol_energy: float = DEFAULT_ATOL_ENERGY) -> Comparison:
+            atol_energy: float = DEFAULT_ATOL_ENERGY) -> RecoComparison:
     """Compare ``gvaeRun``'s ``.gvr`` (and optionally ``.gvh``) output with the bindings on ``input_gvh``."""
-    result = Comparison(tolerance={"atol_xy": atol_xy, "rtol_energy": rtol_energy, "atol_energy": atol_energy})
+    result = RecoComparison(tolerance={"atol_xy": atol_xy, "rtol_energy": rtol_energy, "atol_energy": atol_energy})
     ref = bindings_reconstruct(input_gvh, model_path, batch_size=batch_size, mode=mode, seed=seed, device=device)
     got = read_reco_details(details_gvr)
     n_ref = len(ref["counts"])
@@ -151,7 +144,7 @@ def compare(input_gvh: str | Path, model_path: str | Path, details_gvr: str | Pa
     return result
 
 
-def _check_reco_gvh(reco_gvh: Path, input_gvh: Path, details: list, result: Comparison) -> None:
+def _check_reco_gvh(reco_gvh: Path, input_gvh: Path, details: list, result: RecoComparison) -> None:
     """The reconstructed .gvh is readable by gvae.io and holds the same jets and energies."""
     import gvae.io
 
@@ -204,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                      mode=args.mode, seed=args.seed, device=args.device, atol_xy=args.atol_xy,
                      rtol_energy=args.rtol_energy, atol_energy=args.atol_energy)
     if args.out:
-        Path(args.out).write_text(json.dumps({**asdict(result), "ok": result.ok}, indent=2) + "\n")
+        Path(args.out).write_text(json.dumps(result.summary(), indent=2) + "\n")
     log.info("gvaeRun vs bindings: %d jets, %d hits; max |dx| %.3g, max |dy| %.3g, max |dE| %.3g GeV "
              "(relative %.3g): %s", result.jets, result.hits, result.max_abs_dx, result.max_abs_dy,
              result.max_abs_denergy, result.max_rel_denergy, "AGREE" if result.ok else "DIFFER")

@@ -43,6 +43,10 @@ class GvhWriter {
   GvhWriter& operator=(const GvhWriter&) = delete;
 
   void write(const gvaedf::JetKinematics& kinematics, const std::vector<gvae::Hit>& hits);
+  /// The hits libgvae returns (Producer reconstructions, Simulator output): channel, ieta, iphi and
+  /// energy of each, HCAL hits at the centre pixel 5t+2 of their tower (DESIGN section 3.1). The one
+  /// writer of both output modules (GvhOutputModule, GvhSimOutputModule).
+  void writeHits(const gvaedf::JetKinematics& kinematics, const std::vector<gvae::RecoHit>& hits);
   void commit();
   std::uint64_t size() const noexcept { return nJets_; }
 
@@ -52,6 +56,7 @@ class GvhWriter {
   std::ofstream out_;
   std::uint64_t nJets_ = 0;
   bool committed_ = false;
+  std::vector<gvae::Hit> scratch_;  // writeHits conversion buffer (one writer per output module)
 };
 
 /// Writes the .gvr reconstruction details (full-precision x, y, energy and diagnostics), with the

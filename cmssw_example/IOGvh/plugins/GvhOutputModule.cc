@@ -1,9 +1,6 @@
 #include "IOGvh/plugins/GvhOutputModule.h"
 
-#include <vector>
-
 #include "FWCore/Utilities/interface/Exception.h"
-#include "gvae/Geometry.h"
 
 GvhOutputModule::GvhOutputModule(const std::string& label, const edm::ParameterSet& pset)
     : edm::OutputModule(label, "GvhOutputModule"),
@@ -30,20 +27,8 @@ void GvhOutputModule::write(const edm::Event& event) {
     throw edm::Exception(edm::errors::Category::EventProcessing,
                          "event " + std::to_string(event.id().event) + ": " + std::to_string(reco.size()) +
                              " reconstructed jets for " + std::to_string(jets.kinematics.size()) + " input jets");
-  std::vector<gvae::Hit> hits;
   for (std::size_t j = 0; j < reco.size(); ++j) {
-    hits.clear();
-    hits.reserve(reco[j].hits.size());
-    for (const auto& h : reco[j].hits) {
-      gvae::Hit hit{h.channel, h.ieta, h.iphi, h.energy};
-      if (h.channel == gvae::geometry::kHcal) {  // towers are stored at their centre pixel
-        const int t = gvae::geometry::kHcalTowerPixels;
-        hit.ieta = t * (h.ieta / t) + t / 2;
-        hit.iphi = t * (h.iphi / t) + t / 2;
-      }
-      hits.push_back(hit);
-    }
-    writer_->write(jets.kinematics[j], hits);
+    writer_->writeHits(jets.kinematics[j], reco[j].hits);
     if (details_) details_->write(reco[j], jets.kinematics[j].eventID);
   }
 }

@@ -41,7 +41,6 @@ void GvhSimOutputModule::write(const edm::Event& event) {
     throw edm::Exception(edm::errors::Category::EventProcessing,
                          "event " + std::to_string(event.id().event) + ": " + std::to_string(simulated.size()) +
                              " simulated jets for " + std::to_string(genJets.size()) + " generator jets");
-  std::vector<gvae::Hit> hits;
   for (std::size_t j = 0; j < simulated.size(); ++j) {
     const auto& gen = genJets[j];
     const auto& sim = simulated[j];
@@ -50,21 +49,10 @@ void GvhSimOutputModule::write(const edm::Event& event) {
                            "event " + std::to_string(event.id().event) + ", jet " + std::to_string(j) +
                                ": simulated jet id " + std::to_string(sim.jet_id) + " for generator jet " +
                                std::to_string(gen.jetID));
-    hits.clear();
-    hits.reserve(sim.hits.size());
-    for (const auto& h : sim.hits) {
-      gvae::Hit hit{h.channel, h.ieta, h.iphi, h.energy};
-      if (h.channel == gvae::geometry::kHcal) {  // towers are stored at their centre pixel
-        const int t = gvae::geometry::kHcalTowerPixels;
-        hit.ieta = t * (h.ieta / t) + t / 2;
-        hit.iphi = t * (h.iphi / t) + t / 2;
-      }
-      hits.push_back(hit);
-    }
     const gvaedf::JetKinematics kinematics{gen.jetID, static_cast<float>(gen.pt), static_cast<float>(gen.eta),
                                            static_cast<float>(gen.phi), static_cast<float>(caloMass(sim.hits)),
                                            static_cast<float>(gen.type)};
-    writer_->write(kinematics, hits);
+    writer_->writeHits(kinematics, sim.hits);
   }
 }
 

@@ -8,6 +8,7 @@
 
 #include "FWCore/Utilities/interface/Exception.h"
 #include "gvae/Errors.h"
+#include "gvae/Geometry.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the .gvh reader/writer assumes a little-endian host"
@@ -88,6 +89,21 @@ void GvhWriter::write(const gvaedf::JetKinematics& k, const std::vector<gvae::Hi
   out_.write(record.data(), static_cast<std::streamsize>(record.size()));
   if (!out_) writeError(tmpPath_, "write failed (disk full?)");
   ++nJets_;
+}
+
+void GvhWriter::writeHits(const gvaedf::JetKinematics& k, const std::vector<gvae::RecoHit>& hits) {
+  scratch_.clear();
+  scratch_.reserve(hits.size());
+  for (const auto& h : hits) {
+    gvae::Hit hit{h.channel, h.ieta, h.iphi, h.energy};
+    if (h.channel == gvae::geometry::kHcal) {  // towers are stored at their centre pixel
+      const int t = gvae::geometry::kHcalTowerPixels;
+      hit.ieta = t * (h.ieta / t) + t / 2;
+      hit.iphi = t * (h.iphi / t) + t / 2;
+    }
+    scratch_.push_back(hit);
+  }
+  write(k, scratch_);
 }
 
 void GvhWriter::commit() {

@@ -17,7 +17,8 @@ from gvae.errors import ContractError, VerificationError
 from gvae.export import contract as gc
 from gvae.export.formats import DEFAULT_MAX_BATCH, PORTABLE_MARCH
 from gvae.export.job import ExportResult, export
-from gvae.export.reference import REFERENCE_NAME, build_reference
+from gvae.export.reference import (REFERENCE_NAME, REFERENCE_OVERRIDES, build_reference, write_checkpoint,
+                                   write_expectations)
 from gvae.export.source import load_source, resolve_device
 from gvae.export.verify import DEFAULT_ATOL, DEFAULT_RTOL, verify
 
@@ -74,8 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write a JSON summary (paths, sizes, export seconds, verify "
                         "differences) to this file")
     ref = p.add_argument_group("--reference options")
-    ref.add_argument("--config", type=Path, default=Path("configs/demo_paper.yaml"),
-                     help="training config of the reference model")
+    ref.add_argument("--config", type=Path, default=Path("configs/demo.yaml"),
+                     help="training config of the reference model (the default model's demo config; "
+                          "its k and max_nodes also set the graph conversion)")
+    ref.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a value of --config for the reference training (repeatable, as "
+                          "`python -m gvae.train --set`), after the reference's own "
+                          f"{' '.join(REFERENCE_OVERRIDES)} (small committed files)")
     ref.add_argument("--jets", type=int, default=400, help="jets generated for its training")
     ref.add_argument("--heldout-jets", type=int, default=16,
                      help="jets (seed + 1000) written to OUT/heldout.gvh for C++ tests/examples")
@@ -123,7 +129,11 @@ def run(args: argparse.Namespace) -> ExportResult:
                                              "data": work / "graphs",
                                              "name": args.name or REFERENCE_NAME,
                                              "summary": args.summary or args.out / "summary.json"})
-            return run(ref_args)
+            result = run(ref_args)
+            write_checkpoint(checkpoint, args.out / f"{ref_args.name}.ckpt")
+            if load_source(checkpoint).decoder == "latent":
+                write_expectations(checkpoint, args.out)
+            return result
     source = load_source(args.checkpoint, max_batch=args.max_batch)
     formats = list(gc.FORMATS) if args.format == "all" else [args.format]
     result = export(source, args.out, formats=formats, device=device.type,
