@@ -67,7 +67,7 @@ tsan:  ## the stress tests (test_threading, test_thread_count) built and run wit
 bench: setup  ## run every benchmark in benchmarks/ (results land in benchmarks/results/)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-reference-model: setup  ## rebuild the small committed reference model in export/reference (about 6 min on 2 cores)
+reference-model: setup  ## rebuild the small committed reference model in export/reference (7-15 min on 2 cores)
 	$(PY) -m gvae.export --reference --out export/reference
 
 latent-study: setup  ## issue 14 study: >= 10k train / 5k test jets per type, latent 50x4 and 50x16 (hours on 2 cores)
