@@ -35,18 +35,10 @@ from gvae.model.set_decoder import (_GOLDEN_ANGLE, LOGSTD_RANGE, SetDecoder, dat
                                     unpack)
 
 
-class _NoSummary(nn.Module):
-    """Stands in for :class:`gvae.model.latent.JetSummary` when ``model.latent_summary`` is off: adds 0."""
-
-    def __init__(self, clusters: int, latent_dim: int) -> None:
-        super().__init__()
-        self.clusters, self.latent_dim = clusters, latent_dim
-
-    def forward(self, features: Tensor, mask: Tensor) -> Tensor:
-        return features.new_zeros((features.shape[0], self.clusters, self.latent_dim))
-
-class _NoPCAEncoder(nn.Module):
-    """Stands in for :class:`gvae.model.pca.PCAEncoderPath` when ``model.pca_init`` is off: adds 0."""
+class _ZeroLatent(nn.Module):
+    """Stands in for an encoder-side latent term that is switched off (:class:`gvae.model.latent.JetSummary`
+    without ``model.latent_summary``, :class:`gvae.model.pca.PCAEncoderPath` without ``model.pca_init``):
+    adds a zero ``[B, C, L]``."""
 
     def __init__(self, clusters: int, latent_dim: int) -> None:
         super().__init__()
@@ -91,11 +83,11 @@ class LatentEntryPoints(nn.Module):
         self.latent = gvae.latent
         # model.latent_summary: the encoder's jet summary added to the latent mean (GVAE._latent)
         self.summary = gvae.summary if isinstance(getattr(gvae, "summary", None), JetSummary) \
-            else _NoSummary(int(decoder.clusters), int(decoder.latent_dim))
+            else _ZeroLatent(int(decoder.clusters), int(decoder.latent_dim))
         # model.pca_init: the encoder's PCA coefficients and the decoder's PCA reconstruction (gvae.model.pca)
         self.use_pca = decoder.pca is not None
         self.pca_encoder = gvae.pca_encoder if self.use_pca \
-            else _NoPCAEncoder(int(decoder.clusters), int(decoder.latent_dim))
+            else _ZeroLatent(int(decoder.clusters), int(decoder.latent_dim))
         self.pca_decoder = decoder.pca if decoder.pca is not None else _NoPCADecoder(sum(int(s) for s in decoder.slots))
         self.token = decoder.token
         self.glob = decoder.glob
