@@ -63,12 +63,12 @@ def _phases(entry: torch.nn.Module, timer: PhaseTimer) -> None:
         timer.attach(f"encoder: pool {i + 1} + SAGE", stage)
     timer.attach("latent heads", entry.latent)
     timer.attach("latent_summary", entry.summary)
-    timer.attach("decoder: global code", entry.glob)
-    timer.attach("decoder: count head", entry.count_head)
-    timer.attach("decoder: slot queries (MLP)", entry.query)
-    for i, block in enumerate(entry.blocks):
+    timer.attach("decoder: global code", entry.decoder.glob)
+    timer.attach("decoder: count head", entry.decoder.count_head)
+    timer.attach("decoder: slot queries (MLP)", entry.decoder.query)
+    for i, block in enumerate(entry.decoder.blocks):
         timer.attach(f"decoder: block {i + 1} (cross-attention + MLP)", block)
-    timer.attach("decoder: output head", entry.head)
+    timer.attach("decoder: output head", entry.decoder.head)
 
 
 def _run(fn, args, repeats: int) -> list[float]:

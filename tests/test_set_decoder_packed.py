@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from gvae.errors import ConfigError
 from gvae.export.entry import LatentEntryPoints
 from gvae.model import GVAE, ModelConfig
 from gvae.model.prior import ConditionalPrior
@@ -128,3 +129,37 @@ def test_a_jets_decoding_does_not_depend_on_the_other_jets_of_its_batch(model):
     for i in (0, 1):
         assert int(small.mask[i].sum()) == 3
         assert torch.equal(small.xyu[i][small.mask[i]], large.xyu[i][large.mask[i]])
+
+
+def test_a_decoder_without_attention_blocks_decodes_and_scripts_as_eager():
+    """``decoder_blocks: 0`` (configs/fast.yaml): no cross-attention; the slots are their queries
+    through the output head plus the readout. Eager equals the padded reference, the scripted entry
+    points equal eager, and a negative block count is refused."""
+    torch.manual_seed(7)
+    gvae = GVAE(ModelConfig(**{**CFG, "decoder_blocks": 0})).eval()
+    dec = gvae.decoder
+    assert len(dec.blocks) == 0
+    with torch.no_grad():
+        dec.slot_readout.normal_(0.0, 0.1)
+        dec.count_head[-1].bias[:3] = torch.log1p(torch.tensor([4.0, 15.0, 3.0]))
+    z = torch.randn(len(COUNTS), 5, 3, generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        decoded = dec(z, None, COUNTS)
+        _, channel, rank, _ = dec.slot_layout(COUNTS)
+        ref, mask = padded_reference(dec, z, COUNTS, dec.glob(z.flatten(1)), channel, rank)
+    assert torch.equal(decoded.mask, mask) and float(ref[mask].abs().min()) > 0
+    torch.testing.assert_close(decoded.xyu, ref, atol=1e-5, rtol=0)
+    rng = np.random.default_rng(1)
+    prior = ConditionalPrior(shape=(5, 3), logpt_mean=4.0, logpt_std=1.0, shrinkage=0.5,
+                             mean={0: rng.normal(size=15)}, slope={0: rng.normal(size=15)},
+                             chol={0: np.eye(15)}, pt_quantiles={0: np.linspace(10.0, 100.0, 101)})
+    entry = LatentEntryPoints(gvae, prior).eval()
+    cnoise = torch.randn(len(COUNTS), 3, generator=torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        eager = dec(z, cnoise)
+        xyu, _, hit_mask, counts = torch.jit.script(entry).decode(z, cnoise)
+    assert int(counts.sum()) > 10 and torch.equal(counts, eager.counts)
+    for b in range(len(COUNTS)):
+        assert torch.equal(xyu[b][hit_mask[b]], eager.xyu[b][eager.mask[b]])
+    with pytest.raises(ConfigError, match="decoder_blocks"):
+        ModelConfig(**{**CFG, "decoder_blocks": -1}).validate()

@@ -30,9 +30,7 @@ from torch import Tensor, nn
 
 from gvae.model.latent import JetSummary, reparameterise
 from gvae.model.prior import ConditionalPrior
-from gvae.model.set_decoder import (_GOLDEN_ANGLE, LOGSTD_RANGE, SetDecoder, data_size, packed_slots, packed_width,
-                                    soft_range,
-                                    unpack)
+from gvae.model.set_decoder import SetDecoder, data_size, unpack
 
 
 class _ZeroLatent(nn.Module):
@@ -46,20 +44,6 @@ class _ZeroLatent(nn.Module):
 
     def forward(self, features: Tensor, mask: Tensor) -> Tensor:
         return features.new_zeros((features.shape[0], self.clusters, self.latent_dim))
-
-
-class _NoPCADecoder(nn.Module):
-    """Stands in for :class:`gvae.model.pca.PCADecoderPath` when ``model.pca_init`` is off (never called)."""
-
-    def __init__(self, slots: int) -> None:
-        super().__init__()
-        self.slots = slots
-
-    def forward(self, z: Tensor) -> Tensor:
-        return z.new_zeros((z.shape[0], self.slots, 4))
-
-    def log_counts(self, rec: Tensor) -> Tensor:
-        return rec.new_zeros((rec.shape[0], 3))
 
 
 #: output names of both entry points, in order
@@ -84,35 +68,19 @@ class LatentEntryPoints(nn.Module):
         # model.latent_summary: the encoder's jet summary added to the latent mean (GVAE._latent)
         self.summary = gvae.summary if isinstance(getattr(gvae, "summary", None), JetSummary) \
             else _ZeroLatent(int(decoder.clusters), int(decoder.latent_dim))
-        # model.pca_init: the encoder's PCA coefficients and the decoder's PCA reconstruction (gvae.model.pca)
-        self.use_pca = decoder.pca is not None
-        self.pca_encoder = gvae.pca_encoder if self.use_pca \
+        # model.pca_init: the encoder's PCA coefficients (the decoder's PCA path is part of SetDecoder)
+        self.pca_encoder = gvae.pca_encoder if decoder.pca is not None \
             else _ZeroLatent(int(decoder.clusters), int(decoder.latent_dim))
-        self.pca_decoder = decoder.pca if decoder.pca is not None else _NoPCADecoder(sum(int(s) for s in decoder.slots))
-        self.token = decoder.token
-        self.glob = decoder.glob
-        self.count_head = decoder.count_head
-        self.query = decoder.query
-        self.blocks = decoder.blocks
-        self.norm_out = decoder.norm_out
-        self.head = decoder.head
-        self.cluster_embedding = decoder.cluster_embedding
-        self.slot_embedding = decoder.slot_embedding
-        self.slot_readout = decoder.slot_readout
+        # the decoder itself: count head and packed decoding are SetDecoder's own (TorchScript-compatible)
+        # methods, so the exports run the eager model's code
+        self.decoder = decoder
         slots = [int(s) for s in decoder.slots]
         self.clusters, self.latent_dim = int(decoder.clusters), int(decoder.latent_dim)
-        self.log_slot_norm = float(decoder.log_slot_norm)
-        self.logstd_lo, self.logstd_hi = float(LOGSTD_RANGE[0]), float(LOGSTD_RANGE[1])
-        self.anchor_radius = float(decoder.anchor_radius)
-        self.golden_angle = float(_GOLDEN_ANGLE)
         self.min_nodes = int(gvae.config.k) + 1      # as GVAE._trimmed
         channel = torch.cat([torch.full((s,), c, dtype=torch.int64) for c, s in enumerate(slots)])
         rank = torch.cat([torch.arange(s, dtype=torch.int64) for s in slots])
         self.register_buffer("slot_channel", channel, persistent=False)
-        self.register_buffer("slot_offset", decoder.slot_offset.clone(), persistent=False)
         self.register_buffer("slot_rank", rank, persistent=False)
-        # slot_id = offset[channel] + rank = 0..S-1 in this channel-major layout
-        self.register_buffer("slot_limits", torch.tensor(slots, dtype=torch.int64), persistent=False)
         # prior, per type index (types 0..K-1; unknown types are refused by the caller/contract)
         types = sorted(prior.chol)
         if types != list(range(len(types))):
@@ -130,40 +98,15 @@ class LatentEntryPoints(nn.Module):
         """z f32 ``[B,C,L]``, count_noise f32 ``[B,3]`` -> (xyu ``[B,S,3]``, channel ``[B,S]``,
         hit_mask ``[B,S]``, counts ``[B,3]``) over the whole slot budget."""
         b = z.shape[0]
-        g = self.glob(z.flatten(1))
-        out = self.count_head(g)
-        mean = out[:, :3]
-        logstd = soft_range(out[:, 3:], self.logstd_lo, self.logstd_hi)
-        rec = self.pca_decoder(z)                                                   # [B, S, 4]
-        if self.use_pca:
-            mean = mean + self.pca_decoder.log_counts(rec)
-        value = mean + count_noise.to(mean.dtype) * torch.exp(logstd)
-        counts = torch.round(torch.expm1(value.clamp(min=0.0))).to(torch.int64)
-        counts = torch.minimum(counts.clamp(min=0), self.slot_limits.unsqueeze(0))
-        per_slot = counts[:, self.slot_channel]                                    # [B, S]
-        hit_mask = self.slot_rank.unsqueeze(0) < per_slot
-        # decode the real slots only (packed: cost follows sum(counts), not the budget), then
-        # place them in the fixed channel-major layout of the whole budget
-        width = packed_width(counts, self.slot_rank.shape[0])
-        feats, rank, slot_id, starts = packed_slots(counts, width, self.slot_offset, self.slot_limits,
-                                                    self.log_slot_norm)
-        tokens = self.token(z) + self.cluster_embedding
-        q = self.query(feats.to(z.dtype)) + self.slot_embedding[slot_id] + g.unsqueeze(1)
-        for block in self.blocks:
-            q = block(q, tokens)
-        readout = torch.einsum("bh,sho->bso", g, self.slot_readout)
-        index = slot_id.unsqueeze(-1).expand(b, width, 3)
-        res = self.head(self.norm_out(q)) + readout.gather(1, index)
-        if self.use_pca:  # the PCA reconstruction takes the anchors' place (SetDecoder.forward)
-            res = res + rec[..., :3].gather(1, index)
-            xy = res[..., :2]
-        else:
-            radius = self.anchor_radius * torch.sqrt(feats[..., 0])
-            angle = rank.to(torch.float32) * self.golden_angle
-            anchor = torch.stack([radius * torch.cos(angle), radius * torch.sin(angle)], dim=-1)
-            xy = res[..., :2] + anchor.to(res.dtype)
-        packed = torch.cat([xy, res[..., 2:]], dim=-1)
-        xyu = unpack(packed, starts, self.slot_channel, self.slot_rank) * hit_mask.unsqueeze(-1).to(q.dtype)
+        decoder = self.decoder
+        g = decoder.glob(z.flatten(1))
+        mean, logstd, rec = decoder.count_distribution(z, g)
+        counts = decoder.sample_counts(mean, logstd, count_noise)
+        hit_mask = self.slot_rank.unsqueeze(0) < counts[:, self.slot_channel]                # [B, S]
+        # the real slots only (packed: cost follows sum(counts), not the budget), then placed in
+        # the fixed channel-major layout of the whole budget
+        packed, starts, _ = decoder.decode_packed(z, counts, g, rec)
+        xyu = unpack(packed, starts, self.slot_channel, self.slot_rank) * hit_mask.unsqueeze(-1).to(packed.dtype)
         s = self.slot_rank.shape[0]
         channel = self.slot_channel.unsqueeze(0).expand(b, s).contiguous()
         return xyu, channel, hit_mask, counts

@@ -51,7 +51,9 @@ class ModelConfig:
             assignments, which also sees the input's channels, node count and order). A checkpoint
             whose config has no ``decoder`` key predates the choice and is read as ``paper``.
         decoder_hidden, decoder_heads, decoder_blocks: width, attention heads and cross-attention
-            blocks of the latent decoder.
+            blocks of the latent decoder (``decoder_blocks: 0``: no attention; each slot is its query
+            MLP + embedding + the global code through the output head, plus the per-slot readout and,
+            with ``pca_init``, the PCA path: the cheapest decoder, ``configs/fast.yaml``).
         latent_summary: add a learned function of a per-channel jet summary (hit count, soft
             log-sum of energies, energy-weighted centroid and radius; :class:`gvae.model.latent.JetSummary`)
             to the latent mean (part of the encoder; the decoder still reads only the latent).
@@ -137,8 +139,9 @@ class ModelConfig:
             raise bad("decoder", f"must be one of {DECODERS}")
         for name in ("decoder_hidden", "decoder_heads", "decoder_blocks"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise bad(name, "must be a positive integer")
+            least = 0 if name == "decoder_blocks" else 1
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise bad(name, "must be a non-negative integer" if least == 0 else "must be a positive integer")
         if self.decoder_hidden % self.decoder_heads:
             raise bad("decoder_heads", f"must divide decoder_hidden ({self.decoder_hidden})")
         if self.latent_summary and self.decoder != "latent":

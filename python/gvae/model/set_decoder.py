@@ -207,6 +207,11 @@ class SetDecoder(nn.Module):
         c, l = cfg.latent_clusters, cfg.latent_dim
         self.clusters, self.latent_dim = c, l
         self.slots = cfg.slot_budget
+        self.slot_total = int(sum(self.slots))
+        # module constants as attributes (TorchScript reads no imported globals)
+        self.n_channels = int(N_CHANNELS)
+        self.logstd_lo, self.logstd_hi = float(LOGSTD_RANGE[0]), float(LOGSTD_RANGE[1])
+        self.golden_angle = float(_GOLDEN_ANGLE)
         self.token = nn.Linear(l, h)
         self.cluster_embedding = nn.Parameter(torch.randn(c, h) * 0.02)
         act = cfg.activation
@@ -231,18 +236,33 @@ class SetDecoder(nn.Module):
                 nn.init.zeros_(layer.weight)
                 nn.init.zeros_(layer.bias)
 
+    def count_distribution(self, z: Tensor, g: Tensor) -> tuple[Tensor, Tensor, Optional[Tensor]]:
+        """z ``[B, C, L]``, global code g ``[B, H]`` -> ``(log_count_mean [B, 3], log_count_logstd [B, 3],
+        rec)``: ``rec [B, S_budget, 4]`` is the PCA reconstruction of ``z`` with ``model.pca_init``
+        (its presence flags add to the mean; :meth:`decode_packed` reuses it), else None.
+        TorchScript-compatible (the exported entry points call it)."""
+        out = self.count_head(g)
+        mean = out[:, :self.n_channels]
+        logstd = soft_range(out[:, self.n_channels:], self.logstd_lo, self.logstd_hi)
+        rec: Optional[Tensor] = None
+        if self.pca is not None:
+            rec = self.pca(z)
+            mean = mean + self.pca.log_counts(rec)
+        return mean, logstd, rec
+
+    def sample_counts(self, mean: Tensor, logstd: Tensor, noise: Optional[Tensor] = None) -> Tensor:
+        """Hit counts int64 ``[B, 3]`` from the cardinality head: ``round(exp(mean + std * noise) - 1)``
+        (``noise [B, 3]``; None = the mean), clipped to ``[0, slots[c]]``. TorchScript-compatible."""
+        value = mean if noise is None else mean + noise.to(mean.dtype) * torch.exp(logstd)
+        counts = torch.round(torch.expm1(value.detach().clamp(min=0.0))).to(torch.int64)
+        return torch.minimum(counts.clamp(min=0), self.slot_limit.unsqueeze(0))
+
     def predict_counts(self, z: Tensor, noise: Optional[Tensor] = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """z ``[B, C, L]`` -> ``(counts int64 [B, 3], log_count_mean [B, 3], log_count_logstd [B, 3],
         g [B, H])``; counts use ``noise [B, 3]`` when given (sampling), else the mean."""
         g = self.glob(z.flatten(1))
-        out = self.count_head(g)
-        mean, logstd = out[:, :N_CHANNELS], soft_range(out[:, N_CHANNELS:], LOGSTD_RANGE[0], LOGSTD_RANGE[1])
-        if self.pca is not None:
-            mean = mean + self.pca.log_counts(self.pca(z))
-        value = mean if noise is None else mean + noise.to(mean.dtype) * torch.exp(logstd)
-        counts = torch.round(torch.expm1(value.detach().clamp(min=0.0))).to(torch.int64)
-        limits = torch.tensor(self.slots, dtype=torch.int64, device=z.device)
-        return torch.minimum(counts.clamp(min=0), limits), mean, logstd, g
+        mean, logstd, _ = self.count_distribution(z, g)
+        return self.sample_counts(mean, logstd, noise), mean, logstd, g
 
     def slot_layout(self, counts: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Per-slot inputs for ``counts [B, 3]``: each channel gets ``max_b counts[b, c]`` slots.
@@ -265,15 +285,19 @@ class SetDecoder(nn.Module):
     def anchors(self, rel: Tensor, rank: Tensor) -> Tensor:
         """Fixed slot anchors ``[B, S, 2]`` on a Fibonacci spiral: radius ``R sqrt(rel)``, angle ``rank * golden``."""
         radius = self.anchor_radius * torch.sqrt(rel)
-        angle = (rank.to(torch.float32) * _GOLDEN_ANGLE).expand_as(rel)
+        angle = (rank.to(torch.float32) * self.golden_angle).expand_as(rel)
         return torch.stack([radius * torch.cos(angle), radius * torch.sin(angle)], dim=-1)
 
-    def decode_packed(self, z: Tensor, counts: Tensor, g: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Decode only the real slots: z ``[B, C, L]``, counts int64 ``[B, 3]``, g ``[B, H]`` ->
-        ``(out [B, W, 3] (x', y', u') in the packed layout of :func:`packed_slots`, starts [B, 3],
-        rank [B, W])``, ``W = max_b sum_c counts[b, c]``: the cost follows the hits, not the budget.
-        Slots do not interact, so each hit gets the value it has in any other layout."""
-        width = packed_width(counts, sum(self.slots))
+    def decode_packed(self, z: Tensor, counts: Tensor, g: Tensor, rec: Optional[Tensor] = None
+                      ) -> tuple[Tensor, Tensor, Tensor]:
+        """Decode only the real slots: z ``[B, C, L]``, counts int64 ``[B, 3]``, g ``[B, H]``, ``rec``
+        the PCA reconstruction from :meth:`count_distribution` (None: computed here when
+        ``model.pca_init``) -> ``(out [B, W, 3] (x', y', u') in the packed layout of
+        :func:`packed_slots`, starts [B, 3], rank [B, W])``, ``W = max_b sum_c counts[b, c]``: the cost
+        follows the hits, not the budget. Slots do not interact, so each hit gets the value it has
+        in any other layout. TorchScript-compatible: the exported entry points
+        (:class:`gvae.export.entry.LatentEntryPoints`) decode through this method."""
+        width = packed_width(counts, self.slot_total)
         feats, rank, slot_id, starts = packed_slots(counts, width, self.slot_offset, self.slot_limit,
                                                     self.log_slot_norm)
         tokens = self.token(z) + self.cluster_embedding
@@ -286,18 +310,23 @@ class SetDecoder(nn.Module):
         if self.pca is None:
             xy = out[..., :2] + self.anchors(feats[..., 0], rank).to(out.dtype)
         else:  # the PCA reconstruction takes the anchors' place
-            out = out + self.pca(z)[..., :3].gather(1, index)
+            if rec is None:
+                rec = self.pca(z)
+            out = out + rec[..., :3].gather(1, index)
             xy = out[..., :2]
         return torch.cat([xy, out[..., 2:]], dim=-1), starts, rank
 
-    def decode_slots(self, z: Tensor, counts: Tensor, g: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """z ``[B, C, L]``, counts int64 ``[B, 3]``, g ``[B, H]`` -> ``(xyu [B, S, 3], channel [S],
-        mask [B, S])`` in the layout of :meth:`slot_layout` (zero on the slots beyond the counts)."""
+    def decode_slots(self, z: Tensor, counts: Tensor, g: Tensor, rec: Optional[Tensor] = None
+                     ) -> tuple[Tensor, Tensor, Tensor]:
+        """z ``[B, C, L]``, counts int64 ``[B, 3]``, g ``[B, H]`` (and ``rec``, see :meth:`decode_packed`)
+        -> ``(xyu [B, S, 3], channel [S], mask [B, S])`` in the layout of :meth:`slot_layout` (zero on
+        the slots beyond the counts)."""
         _, channel, rank, mask = self.slot_layout(counts)
-        packed, starts, _ = self.decode_packed(z, counts, g)
+        packed, starts, _ = self.decode_packed(z, counts, g, rec)
         xyu = unpack(packed, starts, channel, rank) * mask.unsqueeze(-1).to(packed.dtype)
         return xyu, channel, mask
 
+    @torch.jit.unused
     def forward(self, z: Tensor, noise: Optional[Tensor] = None, counts: Optional[Tensor] = None) -> DecodedSet:
         """Decode.
 
@@ -309,12 +338,12 @@ class SetDecoder(nn.Module):
             raise InvalidInput(f"expected z [B, {self.clusters}, {self.latent_dim}], got {list(z.shape)}", field="z")
         if noise is not None and tuple(noise.shape) != (z.shape[0], N_CHANNELS):
             raise InvalidInput(f"expected noise [{z.shape[0]}, {N_CHANNELS}], got {list(noise.shape)}", field="noise")
-        predicted, mean, logstd, g = self.predict_counts(z, noise)
+        g = self.glob(z.flatten(1))
+        mean, logstd, rec = self.count_distribution(z, g)
         if counts is None:
-            counts = predicted
+            counts = self.sample_counts(mean, logstd, noise)
         else:
-            limits = torch.tensor(self.slots, dtype=torch.int64, device=z.device)
-            counts = torch.minimum(counts.to(torch.int64), limits)
-        xyu, channel, mask = self.decode_slots(z, counts, g)
+            counts = torch.minimum(counts.to(torch.int64), self.slot_limit)
+        xyu, channel, mask = self.decode_slots(z, counts, g, rec)
         return DecodedSet(xyu=xyu, channel=channel.unsqueeze(0).expand(len(z), -1), mask=mask,
                           counts=counts, log_count_mean=mean, log_count_logstd=logstd)
