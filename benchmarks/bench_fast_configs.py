@@ -158,7 +158,10 @@ def main(argv: list[str] | None = None) -> int:
         for (label, entry_name), v in info.items():
             ms = 1e3 * statistics.median(times[(label, entry_name)]) / b
             flops = {k: f / b for k, f in v["flops"].items()}
+            mcfg = models[label][0].config["model"]
             row = {"model": label, "entry": entry_name, "batch": b, "eager_ms_per_jet": ms,
+                   "config": {k: mcfg.get(k) for k in ("decoder_hidden", "decoder_heads", "decoder_blocks",
+                                                       "latent_summary_hits", "pca_init")},
                    "mflop_per_jet": flops["total"] / 1e6, "floor_ms_per_jet": flops["total"] / args.peak_gflops / 1e6,
                    "slots_per_jet": v["slots_per_jet"], "mflop_per_jet_by_phase": {
                        k: f / 1e6 for k, f in sorted(flops.items(), key=lambda kv: -kv[1]) if k != "total" and f}}

@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--before", type=Path, default=None,
                    help="a second export folder (e.g. the same checkpoint exported by older code) timed "
                         "alternately with --export in the same run: rows 'before' and 'after'")
+    p.add_argument("--model", action="append", default=[], metavar="LABEL=DIR",
+                   help="further export folders timed alternately with --export in the same run, one row "
+                        "label each (repeatable; --export's rows are labelled 'default')")
     p.add_argument("--batch-sizes", default="1,64", help="comma-separated batch sizes (default 1,64)")
     p.add_argument("--repeats", type=int, default=5, help="timed repeats per figure, alternated (default 5)")
     p.add_argument("--jets", type=int, default=0, help="time the first N held-out jets only (default 0: all)")
@@ -90,6 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     info, load_before = machine(), load_average()
     rows = []
     exports = {"after": args.export, "before": args.before} if args.before else {"": args.export}
+    if args.model:
+        exports = {"default": args.export}
+        for spec in args.model:
+            label, _, folder = spec.partition("=")
+            if not folder or not (Path(folder) / "gvae.pt2").exists():
+                p.error(f"--model needs LABEL=DIR with DIR/gvae.pt and DIR/gvae.pt2, got '{spec}'")
+            exports[label] = Path(folder)
     for fmt, name in (("TorchScript", "gvae.pt"), ("AOTInductor", "gvae.pt2")):
         models = {label: native.Model.load(str(folder / name), "cpu") for label, folder in exports.items()}
         for batch in batch_sizes:
@@ -133,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         lines = [f"# libgvae on a contract v2 model: reconstruct and simulate (`benchmarks/bench_inference_v2.py`)", "",
                  f"Command: `python benchmarks/bench_inference_v2.py --export {args.export} --hits {args.hits} "
                  f"--batch-sizes {args.batch_sizes} --repeats {args.repeats} --intra {args.intra} --jets {args.jets}"
-                 + (f" --before {args.before}" if args.before else "") + "`", "",
+                 + (f" --before {args.before}" if args.before else "")
+                 + "".join(f" --model {m}" for m in args.model) + "`", "",
                  f"Machine: {json.dumps(info)}; 1-minute load average {load_before} before, {load_after} after. "
                  f"{n_jets} jets, {args.intra} intra-op thread(s), through the pybind11 bindings (same C++ objects). "
                  f"Medians of {args.repeats} alternated repeats. The paper's T4 GPU: {PAPER_T4_MS_PER_JET:.2f} ms per jet.",

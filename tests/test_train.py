@@ -136,10 +136,15 @@ def test_fp16_uses_a_cpu_grad_scaler(tmp_path, synthetic_graphs, one_thread):
 
 
 def test_config_files_overrides_and_errors(tmp_path):
-    for name in ("demo.yaml", "large.yaml"):
+    for name in ("demo.yaml", "large.yaml", "fast.yaml"):
         cfg = load_config(ROOT / "configs" / name)
         model = GVAE(cfg.model)
         assert model.latent_shape == (50, 16)
+    # fast.yaml is demo.yaml with the cheaper decoder and summary only (its header's numbers compare the two)
+    fast = load_config(ROOT / "configs" / "fast.yaml")
+    assert fast.model.decoder_blocks == 0 and fast.model.latent_summary_hits == 4
+    assert load_config(ROOT / "configs" / "demo.yaml", ["model.decoder_blocks=0", "model.latent_summary_hits=4"]
+                       ).sha256() == fast.sha256()
     demo = load_config(ROOT / "configs" / "demo.yaml",
                        ["training.lr=1e-3", "model.clusters=[80, 40]", "training.loss.beta=0"])
     assert demo.training.lr == 1e-3 and demo.model.clusters == [80, 40] and demo.training.loss.beta == 0.0
