@@ -42,10 +42,11 @@ RESULTS = Path(__file__).resolve().parent / "results"
 PHASES = (("adjacency", "encoder: kNN adjacency"), ("encoder.nodes", "encoder: node GraphSAGE"),
           ("encoder.stages.0", "encoder: pool 1 + SAGE"), ("encoder.stages.1", "encoder: pool 2 + SAGE"),
           ("encoder", "encoder: other"), ("latent", "latent heads"), ("summary", "latent_summary"),
-          ("pca_encoder", "encoder: PCA coefficients"), ("pca_decoder", "decoder: PCA reconstruction"),
-          ("glob", "decoder: global code"), ("count_head", "decoder: count head"),
-          ("query", "decoder: slot queries (MLP)"), ("blocks", "decoder: cross-attention blocks"),
-          ("norm_out", "decoder: output head"), ("head", "decoder: output head"))
+          ("pca_encoder", "encoder: PCA coefficients"), ("decoder.pca", "decoder: PCA reconstruction"),
+          ("decoder.glob", "decoder: global code"), ("decoder.count_head", "decoder: count head"),
+          ("decoder.query", "decoder: slot queries (MLP)"), ("decoder.token", "decoder: latent tokens"),
+          ("decoder.blocks", "decoder: cross-attention blocks"), ("decoder.norm_out", "decoder: output head"),
+          ("decoder.head", "decoder: output head"))
 
 
 def _phase(module_path: str) -> str:

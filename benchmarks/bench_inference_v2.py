@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", action="append", default=[], metavar="LABEL=DIR",
                    help="further export folders timed alternately with --export in the same run, one row "
                         "label each (repeatable; --export's rows are labelled 'default')")
+    p.add_argument("--formats", default="torchscript,aoti",
+                   help="comma-separated formats to time: torchscript (gvae.pt), aoti (gvae.pt2) (default both)")
     p.add_argument("--batch-sizes", default="1,64", help="comma-separated batch sizes (default 1,64)")
     p.add_argument("--repeats", type=int, default=5, help="timed repeats per figure, alternated (default 5)")
     p.add_argument("--jets", type=int, default=0, help="time the first N held-out jets only (default 0: all)")
@@ -72,7 +74,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="write the figures as JSON here (default benchmarks/results/inference_v2.json)")
     args = p.parse_args(argv)
 
-    for path in (args.export / "gvae.pt", args.export / "gvae.pt2", args.hits):
+    all_formats = {"torchscript": ("TorchScript", "gvae.pt"), "aoti": ("AOTInductor", "gvae.pt2")}
+    if any(f not in all_formats for f in args.formats.split(",")):
+        p.error(f"--formats takes a comma-separated subset of {sorted(all_formats)}, got '{args.formats}'")
+    formats = [all_formats[f] for f in args.formats.split(",")]
+    for path in [args.export / name for _, name in formats] + [args.hits]:
         if not path.exists():
             p.error(f"{path} does not exist: run `make demo` first or pass --export/--hits")
     native.configure_threads(args.intra, 1)
@@ -97,10 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         exports = {"default": args.export}
         for spec in args.model:
             label, _, folder = spec.partition("=")
-            if not folder or not (Path(folder) / "gvae.pt2").exists():
-                p.error(f"--model needs LABEL=DIR with DIR/gvae.pt and DIR/gvae.pt2, got '{spec}'")
+            if not folder or any(not (Path(folder) / name).exists() for _, name in formats):
+                p.error(f"--model needs LABEL=DIR with the --formats' artifacts in DIR, got '{spec}'")
             exports[label] = Path(folder)
-    for fmt, name in (("TorchScript", "gvae.pt"), ("AOTInductor", "gvae.pt2")):
+    for fmt, name in formats:
         models = {label: native.Model.load(str(folder / name), "cpu") for label, folder in exports.items()}
         for batch in batch_sizes:
             if batch > contract["batch"]["max"]:
@@ -142,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.md:
         lines = [f"# libgvae on a contract v2 model: reconstruct and simulate (`benchmarks/bench_inference_v2.py`)", "",
                  f"Command: `python benchmarks/bench_inference_v2.py --export {args.export} --hits {args.hits} "
-                 f"--batch-sizes {args.batch_sizes} --repeats {args.repeats} --intra {args.intra} --jets {args.jets}"
+                 f"--formats {args.formats} --batch-sizes {args.batch_sizes} --repeats {args.repeats} --intra {args.intra} --jets {args.jets}"
                  + (f" --before {args.before}" if args.before else "")
                  + "".join(f" --model {m}" for m in args.model) + "`", "",
                  f"Machine: {json.dumps(info)}; 1-minute load average {load_before} before, {load_after} after. "
