@@ -84,6 +84,32 @@ def _mult(x: Any) -> str:
     return "n/a" if x is None else f"{x:.2f}x"
 
 
+def prior_markdown(prior: dict[str, Any]) -> list[str]:
+    """Markdown lines of the prior's covariance selection: held-out log-likelihood (nats per jet) of every
+    candidate per jet type (:mod:`gvae.model.prior`), the chosen one in bold."""
+    sel = prior.get("heldout_loglik_per_jet", {})
+    chosen = prior.get("covariance", {})
+    lines = ["", "## Prior p(z | type, pT): covariance chosen by held-out log-likelihood", "",
+             "Mean log-likelihood [nats per validation jet] of each covariance candidate, per jet type "
+             "(higher is better); chosen: " + (", ".join(f"{t} `{c}`" for t, c in chosen.items()) or "n/a")
+             + (f"; unconditional N(0, I): {sel['standard_normal']:.1f}" if "standard_normal" in sel else "")
+             + (f"; chosen prior over all validation jets: {sel['heldout']:.1f}" if "heldout" in sel else "") + "."]
+    keys = sorted({k.split(":", 1)[0] for k in sel if ":" in k})
+    cands = [c for c in dict.fromkeys(k.split(":", 1)[1] for k in sel if ":" in k) if c != "chosen"]
+    if not keys:
+        return lines
+    names = {"0": "qcd", "1": "ttbar"}
+    lines += ["", "| candidate | " + " | ".join(names.get(k, k) for k in keys) + " |", "|---|" + "---|" * len(keys)]
+    for c in cands:
+        cells = []
+        for k in keys:
+            v = sel.get(f"{k}:{c}")
+            txt = "" if v is None else f"{v:.1f}"
+            cells.append(f"**{txt}**" if v is not None and chosen.get(names.get(k, k)) == c else txt)
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def generation_markdown(section: dict[str, Any], max_w1_rows: int | None = None) -> list[str]:
     """Markdown lines of the ``generation`` section: per jet type, a summary table (FPD, KPD, AUC,
     W1s within 2x floor) and the W1 table, every figure beside its floor and as a multiple of it."""
