@@ -78,9 +78,10 @@ class ConditionalPrior:
     # -- fitting ---------------------------------------------------------------------------
     @classmethod
     def fit(cls, mu: np.ndarray, label: np.ndarray, pt: np.ndarray, mu_val: np.ndarray, label_val: np.ndarray,
-            pt_val: np.ndarray) -> "ConditionalPrior":
+            pt_val: np.ndarray, covariance: str | None = None) -> "ConditionalPrior":
         """mu ``[n, C, L]`` latent means of the training jets with their labels ``[n]`` and pT ``[n]``;
-        the ``*_val`` arrays (held-out jets, every type present) choose each type's covariance model."""
+        the ``*_val`` arrays (held-out jets, every type present) choose each type's covariance model, or
+        ``covariance`` names the candidate to use for every type (the held-out numbers are still recorded)."""
         if mu.ndim != 3:
             raise InvalidInput(f"expected latents [n, C, L], got {mu.shape}", field="mu")
         shape = (int(mu.shape[1]), int(mu.shape[2]))
@@ -107,11 +108,14 @@ class ConditionalPrior:
             if not vsel.any():
                 raise ConfigError(f"the prior needs held-out (validation) jets of type {k} to choose its covariance")
             rv = xv[vsel] - coef[0] - np.outer(tv[vsel], coef[1])
+            if covariance is not None and covariance not in covariance_candidates(x.shape[1], int(sel.sum())):
+                raise ConfigError(f"covariance {covariance!r} is not a candidate for type {k} (candidates: "
+                                  f"{', '.join(covariance_candidates(x.shape[1], int(sel.sum())))})")
             best_name, best_ll, best_chol = "", -math.inf, None
             for name, chol in _candidate_cholesky(resid):
                 ll = _gaussian_loglik(rv, chol)
                 selection[f"{k}:{name}"] = ll
-                if ll > best_ll:
+                if (ll > best_ll and covariance is None) or name == covariance:
                     best_name, best_ll, best_chol = name, ll, chol
             assert best_chol is not None
             chols[k], chosen[k] = best_chol, best_name
