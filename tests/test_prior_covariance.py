@@ -64,10 +64,10 @@ def test_heldout_selection_keeps_the_correlations_and_beats_the_diagonal():
     sel = prior.selection
     for k in (0, 1):
         assert prior.covariance[k].startswith("factor_"), prior.covariance
-        assert sel[f"{k}:chosen"] == max(v for key, v in sel.items() if key.startswith(f"{k}:"))
+        assert sel[f"{k}:chosen"] == max(v for key, v in sel.items() if key.startswith(f"{k}:") and "frechet" not in key)
         assert sel[f"{k}:chosen"] > sel[f"{k}:shrink_1.0"] + 5.0      # correlations are worth nats per jet
     assert sel["heldout"] > sel["standard_normal"]
-    assert set(covariance_candidates(D, 2000)) == {key.split(":", 1)[1] for key in sel if key.startswith("0:")} - {"chosen"}
+    assert set(covariance_candidates(D, 2000)) == {key.split(":")[1] for key in sel if key.startswith("0:")} - {"chosen"}
     # the stored Cholesky factor is the chosen model's covariance
     sigma = prior.chol[0] @ prior.chol[0].T
     assert np.linalg.norm(sigma - (w @ w.T + np.diag(psi))) / np.linalg.norm(w @ w.T) < 0.1
@@ -113,3 +113,24 @@ def test_a_named_covariance_overrides_the_selection_but_keeps_its_numbers():
     assert diag.selection["0:chosen"] == diag.selection["0:shrink_1.0"] < diag.selection["0:factor_4"]
     with pytest.raises(ConfigError):
         ConditionalPrior.fit(*data, covariance="factor_256")                  # rank >= latent size: no candidate
+
+
+def test_the_frechet_criterion_is_zero_for_the_residuals_own_gaussian_and_picks_by_distance():
+    from gvae.model.prior import _frechet
+
+    w, psi = _low_rank_plus_diag()
+    r = np.random.default_rng(3).multivariate_normal(np.zeros(D), w @ w.T + np.diag(psi), size=500)
+    r -= r.mean(0)
+    own = np.linalg.cholesky(np.cov(r, rowvar=False))
+    assert abs(_frechet(r, own)) < 1e-6 * np.trace(w @ w.T)
+    assert _frechet(r, np.diag(np.sqrt(np.diag(np.cov(r, rowvar=False))))) > 1.0    # the diagonal misses W W^T
+    prior = ConditionalPrior.fit(*_correlated_latents(4000, 0, w, psi), *_correlated_latents(1000, 1, w, psi),
+                                 criterion="frechet")
+    sel = prior.selection
+    for k in (0, 1):
+        assert prior.covariance[k] != "shrink_1.0"
+        assert sel[f"{k}:chosen:frechet"] == min(v for key, v in sel.items()
+                                                  if key.startswith(f"{k}:") and key.endswith(":frechet"))
+    assert ConditionalPrior.from_state(prior.state()).criterion == "frechet"
+    with pytest.raises(ConfigError):
+        ConditionalPrior.fit(*_correlated_latents(400, 0, w, psi), *_correlated_latents(100, 1, w, psi), criterion="aic")

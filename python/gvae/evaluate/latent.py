@@ -241,10 +241,12 @@ def compare_checkpoint_hits(path: Path, data: Path, split: str, rows: np.ndarray
 
 
 def prior_summary(prior: Any) -> dict[str, Any]:
-    """The prior's covariance choice per type and the held-out log-likelihoods (nats per jet) that chose it."""
+    """The prior's covariance choice per type, its criterion and the held-out figures of every candidate
+    (``"<type>:<candidate>"``: log-likelihood, nats per jet; ``"...:frechet"``: Frechet distance)."""
     names = {0: "qcd", 1: "ttbar"}
     return {"covariance": {names.get(int(k), str(k)): v for k, v in getattr(prior, "covariance", {}).items()},
-            "shrinkage": prior.shrinkage, "heldout_loglik_per_jet": dict(prior.selection)}
+            "criterion": getattr(prior, "criterion", "loglik"), "shrinkage": prior.shrinkage,
+            "heldout_loglik_per_jet": dict(prior.selection)}
 
 
 def _emd_table(values: np.ndarray) -> dict[str, dict[str, float]]:

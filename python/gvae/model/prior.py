@@ -45,6 +45,11 @@ SHRINKAGE_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 #: training jets: a factor needs several jets to be estimated).
 FACTOR_RANKS = (4, 8, 16, 32, 64, 128, 256)
 _JETS_PER_FACTOR = 8
+#: Selection criteria (per type, on the validation latents): "loglik" = highest mean Gaussian
+#: log-likelihood; "frechet" = smallest Frechet distance between the model's residual Gaussian and the
+#: validation residuals (mean and covariance), which weighs the leading directions the way FPD does.
+CRITERIA = ("loglik", "frechet")
+DEFAULT_CRITERION = "loglik"
 #: Every covariance candidate name for a latent of size ``D`` is :func:`covariance_candidates` (D).
 COVARIANCE_CANDIDATES = ("shrink_<lam>", "factor_<r>", "ledoit_wolf", "oas")
 #: Jet types the prior knows (label y of the data, DESIGN §2).
@@ -70,6 +75,7 @@ class ConditionalPrior:
     selection: dict[str, float] = field(default_factory=dict)
     n_train: dict[int, int] = field(default_factory=dict)
     covariance: dict[int, str] = field(default_factory=dict)
+    criterion: str = DEFAULT_CRITERION
 
     @property
     def dim(self) -> int:
@@ -78,10 +84,15 @@ class ConditionalPrior:
     # -- fitting ---------------------------------------------------------------------------
     @classmethod
     def fit(cls, mu: np.ndarray, label: np.ndarray, pt: np.ndarray, mu_val: np.ndarray, label_val: np.ndarray,
-            pt_val: np.ndarray, covariance: str | None = None) -> "ConditionalPrior":
+            pt_val: np.ndarray, covariance: str | None = None, criterion: str = DEFAULT_CRITERION
+            ) -> "ConditionalPrior":
         """mu ``[n, C, L]`` latent means of the training jets with their labels ``[n]`` and pT ``[n]``;
         the ``*_val`` arrays (held-out jets, every type present) choose each type's covariance model, or
-        ``covariance`` names the candidate to use for every type (the held-out numbers are still recorded)."""
+        ``covariance`` names the candidate to use for every type (the held-out numbers are still recorded).
+        ``criterion`` (:data:`CRITERIA`) ranks the candidates; both figures are recorded in ``selection`` as
+        ``"<type>:<candidate>"`` (log-likelihood, nats per jet) and ``"<type>:<candidate>:frechet"``."""
+        if criterion not in CRITERIA:
+            raise ConfigError(f"unknown prior selection criterion {criterion!r} (known: {', '.join(CRITERIA)})")
         if mu.ndim != 3:
             raise InvalidInput(f"expected latents [n, C, L], got {mu.shape}", field="mu")
         shape = (int(mu.shape[1]), int(mu.shape[2]))
@@ -111,20 +122,22 @@ class ConditionalPrior:
             if covariance is not None and covariance not in covariance_candidates(x.shape[1], int(sel.sum())):
                 raise ConfigError(f"covariance {covariance!r} is not a candidate for type {k} (candidates: "
                                   f"{', '.join(covariance_candidates(x.shape[1], int(sel.sum())))})")
-            best_name, best_ll, best_chol = "", -math.inf, None
+            best_name, best_score, best_chol = "", -math.inf, None
             for name, chol in _candidate_cholesky(resid):
-                ll = _gaussian_loglik(rv, chol)
-                selection[f"{k}:{name}"] = ll
-                if (ll > best_ll and covariance is None) or name == covariance:
-                    best_name, best_ll, best_chol = name, ll, chol
+                ll, fd = _gaussian_loglik(rv, chol), _frechet(rv, chol)
+                selection[f"{k}:{name}"], selection[f"{k}:{name}:frechet"] = ll, fd
+                score = ll if criterion == "loglik" else -fd
+                if (score > best_score and covariance is None) or name == covariance:
+                    best_name, best_score, best_chol = name, score, chol
             assert best_chol is not None
             chols[k], chosen[k] = best_chol, best_name
-            selection[f"{k}:chosen"] = best_ll
+            selection[f"{k}:chosen"] = selection[f"{k}:{best_name}"]
+            selection[f"{k}:chosen:frechet"] = selection[f"{k}:{best_name}:frechet"]
         selection["standard_normal"] = float(np.mean(-0.5 * (xv ** 2).sum(1) - 0.5 * xv.shape[1] * math.log(2 * math.pi)))
         names = set(chosen.values())
         lam = float(next(iter(names))[len("shrink_"):]) if len(names) == 1 and next(iter(names)).startswith("shrink_") \
             else math.nan
-        prior = cls(shape, m, s, lam, means, slopes, chols, quant, selection, counts, chosen)
+        prior = cls(shape, m, s, lam, means, slopes, chols, quant, selection, counts, chosen, criterion)
         selection["heldout"] = prior.log_likelihood(xv, label_val, tv, standardised=True)
         return prior
 
@@ -192,7 +205,7 @@ class ConditionalPrior:
                                    "covariance": self.covariance.get(k, ""),
                                    "pt_quantiles": torch.from_numpy(self.pt_quantiles[k]),
                                    "n_train": self.n_train.get(k, 0)} for k in self.chol},
-                "selection": dict(self.selection)}
+                "selection": dict(self.selection), "criterion": self.criterion}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "ConditionalPrior":
@@ -209,7 +222,8 @@ class ConditionalPrior:
                    selection=dict(state.get("selection", {})),
                    n_train={int(k): int(v.get("n_train", 0)) for k, v in types.items()},
                    covariance={int(k): str(v.get("covariance") or f"shrink_{float(state['shrinkage'])}")
-                               for k, v in types.items()})
+                               for k, v in types.items()},
+                   criterion=str(state.get("criterion", "loglik")))
 
 
 def _cholesky(cov: np.ndarray) -> np.ndarray:
@@ -230,6 +244,17 @@ def _gaussian_loglik(r: np.ndarray, chol: np.ndarray) -> float:
     w = solve_triangular(chol, r.T, lower=True, check_finite=False)            # L^-1 r  [D, n]
     logdet = 2.0 * np.log(np.diag(chol)).sum()
     return float(np.mean(-0.5 * (w ** 2).sum(0) - 0.5 * logdet - 0.5 * r.shape[1] * math.log(2 * math.pi)))
+
+
+def _frechet(r: np.ndarray, chol: np.ndarray) -> float:
+    """Frechet distance between N(0, L L^T) (``chol`` = L) and the mean and covariance of the residuals
+    ``r [n, D]``: ``|m|^2 + tr(Sigma) + tr(S) - 2 tr((Sigma^1/2 S Sigma^1/2)^1/2)``, the last trace from the
+    eigenvalues of ``L^T S L`` (the same nonzero spectrum)."""
+    m = r.mean(0)
+    c = r - m
+    s = c.T @ c / max(len(r) - 1, 1)
+    ev = np.linalg.eigvalsh(chol.T @ s @ chol)
+    return float(m @ m + (chol ** 2).sum() + np.trace(s) - 2.0 * np.sqrt(np.clip(ev, 0.0, None)).sum())
 
 
 def ledoit_wolf_shrinkage(x: np.ndarray) -> float:
