@@ -60,7 +60,8 @@ def test_shrinkage_weights_follow_the_sample_size_and_the_target():
 
 def test_heldout_selection_keeps_the_correlations_and_beats_the_diagonal():
     w, psi = _low_rank_plus_diag()
-    prior = ConditionalPrior.fit(*_correlated_latents(4000, 0, w, psi), *_correlated_latents(1000, 1, w, psi))
+    prior = ConditionalPrior.fit(*_correlated_latents(4000, 0, w, psi), *_correlated_latents(1000, 1, w, psi),
+                                 criterion="loglik")
     sel = prior.selection
     for k in (0, 1):
         assert prior.covariance[k].startswith("factor_"), prior.covariance
