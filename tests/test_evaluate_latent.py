@@ -118,13 +118,21 @@ def test_evaluate_reports_reconstruction_and_generation_with_floors(checkpoints,
     assert set(gen["types"]) == {"qcd", "ttbar"}
     for entry in gen["types"].values():
         assert entry["n_jets"] == 10  # 20 test jets per type, split into two halves
-        assert set(entry["samples"]) == {"gvae", "gaussian_pca"}
+        # the two generators and the two reconstruction ceilings (floor-half jets through each model)
+        assert set(entry["samples"]) == {"gvae", "gaussian_pca", "gvae_reconstruction", "latent_pca_reconstruction"}
         for s in entry["samples"].values():
             assert s["fpd"]["floor"] == entry["floor"]["fpd"]["value"]
             assert s["w1"]["mass_calo"]["floor"] == entry["floor"]["w1"]["mass_calo"]
             assert 0.0 <= s["auc"]["value"] <= 1.0
     md = (out / "report.md").read_text()
     assert "truth floor" in md and "random other jet" in md and "paper-decoder GVAE" in md
+    assert "covariance chosen on held-out latents" in md
+    assert set(report["prior"]["covariance"]) == {"qcd", "ttbar"}
+    sel = report["prior"]["heldout_loglik_per_jet"]
+    if report["prior"]["criterion"] == "loglik":          # the chosen candidate is the best by its criterion
+        assert sel["0:chosen"] == max(v for k, v in sel.items() if k.startswith("0:") and "frechet" not in k)
+    else:
+        assert sel["0:chosen:frechet"] == min(v for k, v in sel.items() if k.startswith("0:") and k.endswith("frechet"))
     for png in ("emd_histograms.png", "event_display_0.png", "generation_ttbar_distributions.png",
                 "generation_qcd_gallery_gvae.png", "generation_qcd_average_images.png"):
         assert (out / png).is_file(), png

@@ -84,6 +84,37 @@ def _mult(x: Any) -> str:
     return "n/a" if x is None else f"{x:.2f}x"
 
 
+def prior_markdown(prior: dict[str, Any]) -> list[str]:
+    """Markdown lines of the prior's covariance selection (:mod:`gvae.model.prior`): per jet type and
+    candidate the validation latents' mean log-likelihood (nats per jet, higher is better) and Frechet
+    distance (lower is better); the chosen candidate in bold."""
+    sel = prior.get("heldout_loglik_per_jet", {})
+    chosen = prior.get("covariance", {})
+    lines = ["", "## Prior p(z | type, pT): covariance chosen on held-out latents", "",
+             f"Criterion `{prior.get('criterion', 'loglik')}`; chosen: "
+             + (", ".join(f"{t} `{c}`" for t, c in chosen.items()) or "n/a")
+             + (f"; unconditional N(0, I) log-likelihood: {sel['standard_normal']:.1f}" if "standard_normal" in sel else "")
+             + (f"; chosen prior's log-likelihood over all validation jets: {sel['heldout']:.1f}" if "heldout" in sel else "")
+             + ". Per type: validation log-likelihood [nats per jet] / Frechet distance of the residuals."]
+    keys = sorted({k.split(":", 1)[0] for k in sel if ":" in k})
+    cands = [c for c in dict.fromkeys(k.split(":")[1] for k in sel if ":" in k) if c != "chosen"]
+    if not keys:
+        return lines
+    names = {"0": "qcd", "1": "ttbar"}
+    lines += ["", "| candidate | " + " | ".join(f"{names.get(k, k)} loglik | {names.get(k, k)} Frechet" for k in keys) + " |",
+              "|---|" + "---|---|" * len(keys)]
+    for c in cands:
+        cells = []
+        for k in keys:
+            bold = chosen.get(names.get(k, k)) == c
+            for key in (f"{k}:{c}", f"{k}:{c}:frechet"):
+                v = sel.get(key)
+                txt = "" if v is None else f"{v:.1f}"
+                cells.append(f"**{txt}**" if v is not None and bold else txt)
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def generation_markdown(section: dict[str, Any], max_w1_rows: int | None = None) -> list[str]:
     """Markdown lines of the ``generation`` section: per jet type, a summary table (FPD, KPD, AUC,
     W1s within 2x floor) and the W1 table, every figure beside its floor and as a multiple of it."""

@@ -2,14 +2,26 @@
 
 Sampling it and decoding (:meth:`gvae.model.GVAE.decode`) generates new jets of a requested type and
 pT. Model: per jet type k (0 = QCD, 1 = top), a Gaussian whose mean is linear in the standardised
-``t = (ln pT - m) / s`` and whose covariance is shrunk towards its diagonal::
+``t = (ln pT - m) / s``::
 
-    z | (k, t) ~ N(a_k + b_k t, Sigma_k),   Sigma_k = (1 - lam) S_k + lam diag(S_k)
+    z | (k, t) ~ N(a_k + b_k t, Sigma_k)
 
-with ``S_k`` the residual covariance of the training latents. The shrinkage ``lam`` is chosen from
-:data:`SHRINKAGE_GRID` by the mean log-likelihood of held-out (validation) latents; ``lam = 1`` is the
-diagonal model. :meth:`ConditionalPrior.fit` records the held-out log-likelihood of every candidate
-(and of the unconditional standard normal) in ``selection`` so the choice is stated with numbers.
+``Sigma_k`` is one of several covariance models of the residuals of the training latents (residual
+covariance ``S_k``), chosen PER TYPE by the mean log-likelihood of that type's held-out (validation)
+latents (:data:`COVARIANCE_CANDIDATES`):
+
+* ``shrink_<lam>``: ``(1 - lam) S_k + lam diag(S_k)`` for ``lam`` in :data:`SHRINKAGE_GRID` (``shrink_1.0``
+  is the diagonal model);
+* ``factor_<r>``: factor analysis, ``W W^T + diag(psi)`` with ``W [D, r]`` (the leading ``r`` correlated
+  directions plus independent noise per coordinate) for ``r`` in :data:`FACTOR_RANKS` (``r < D``), fitted
+  by maximum likelihood on ``S_k`` (:func:`factor_analysis`);
+* ``ledoit_wolf`` / ``oas``: ``(1 - a) S_k + a tr(S_k)/D I`` with the analytic Ledoit-Wolf / oracle
+  approximating shrinkage ``a`` (:func:`ledoit_wolf_shrinkage`, :func:`oas_shrinkage`).
+
+Whatever is chosen is stored as its Cholesky factor ``L_k`` (``z = a_k + b_k t + L_k eps``), so sampling,
+the checkpoint and the export contract (``prior.<k>.chol``) do not depend on the covariance model.
+:meth:`ConditionalPrior.fit` records the held-out log-likelihood of every candidate per type (and of the
+unconditional standard normal) in ``selection`` so the choice is stated with numbers.
 
 No hidden random state: :meth:`ConditionalPrior.sample` takes the caller's standard-normal noise;
 :meth:`ConditionalPrior.sample_pt` turns the caller's uniforms into pT draws from the training pT
@@ -29,6 +41,17 @@ from gvae.errors import ConfigError, InvalidInput
 
 #: Candidate shrinkage weights towards the diagonal (1.0 = diagonal covariance).
 SHRINKAGE_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+#: Candidate factor-analysis ranks (tried when below the latent size and at most 1/8 of the type's
+#: training jets: a factor needs several jets to be estimated).
+FACTOR_RANKS = (4, 8, 16, 32, 64, 128, 256)
+_JETS_PER_FACTOR = 8
+#: Selection criteria (per type, on the validation latents): "loglik" = highest mean Gaussian
+#: log-likelihood; "frechet" = smallest Frechet distance between the model's residual Gaussian and the
+#: validation residuals (mean and covariance), which weighs the leading directions the way FPD does.
+CRITERIA = ("loglik", "frechet")
+DEFAULT_CRITERION = "loglik"
+#: Every covariance candidate name for a latent of size ``D`` is :func:`covariance_candidates` (D).
+COVARIANCE_CANDIDATES = ("shrink_<lam>", "factor_<r>", "ledoit_wolf", "oas")
 #: Jet types the prior knows (label y of the data, DESIGN §2).
 TYPES = {"qcd": 0, "ttbar": 1}
 _QUANTILES = 201
@@ -37,7 +60,9 @@ _QUANTILES = 201
 @dataclass
 class ConditionalPrior:
     """Fitted prior (all arrays float64). ``shape`` = latent ``(C, L)``; per type k: ``mean [D]``,
-    ``slope [D]``, ``chol [D, D]`` (Cholesky factor of Sigma_k), ``pt_quantiles [201]``."""
+    ``slope [D]``, ``chol [D, D]`` (Cholesky factor of Sigma_k), ``pt_quantiles [201]``, ``covariance``
+    (the chosen candidate's name, e.g. ``factor_64``). ``shrinkage`` is the weight towards the diagonal
+    when every type chose the same ``shrink_<lam>`` candidate, else NaN (kept for older readers)."""
 
     shape: tuple[int, int]
     logpt_mean: float
@@ -49,6 +74,8 @@ class ConditionalPrior:
     pt_quantiles: dict[int, np.ndarray]
     selection: dict[str, float] = field(default_factory=dict)
     n_train: dict[int, int] = field(default_factory=dict)
+    covariance: dict[int, str] = field(default_factory=dict)
+    criterion: str = DEFAULT_CRITERION
 
     @property
     def dim(self) -> int:
@@ -57,9 +84,15 @@ class ConditionalPrior:
     # -- fitting ---------------------------------------------------------------------------
     @classmethod
     def fit(cls, mu: np.ndarray, label: np.ndarray, pt: np.ndarray, mu_val: np.ndarray, label_val: np.ndarray,
-            pt_val: np.ndarray) -> "ConditionalPrior":
+            pt_val: np.ndarray, covariance: str | None = None, criterion: str = DEFAULT_CRITERION
+            ) -> "ConditionalPrior":
         """mu ``[n, C, L]`` latent means of the training jets with their labels ``[n]`` and pT ``[n]``;
-        the ``*_val`` arrays (held-out jets) choose the shrinkage."""
+        the ``*_val`` arrays (held-out jets, every type present) choose each type's covariance model, or
+        ``covariance`` names the candidate to use for every type (the held-out numbers are still recorded).
+        ``criterion`` (:data:`CRITERIA`) ranks the candidates; both figures are recorded in ``selection`` as
+        ``"<type>:<candidate>"`` (log-likelihood, nats per jet) and ``"<type>:<candidate>:frechet"``."""
+        if criterion not in CRITERIA:
+            raise ConfigError(f"unknown prior selection criterion {criterion!r} (known: {', '.join(CRITERIA)})")
         if mu.ndim != 3:
             raise InvalidInput(f"expected latents [n, C, L], got {mu.shape}", field="mu")
         shape = (int(mu.shape[1]), int(mu.shape[2]))
@@ -70,7 +103,8 @@ class ConditionalPrior:
         types = sorted({int(v) for v in np.asarray(label).round()})
         if not types:
             raise ConfigError("the prior needs at least one training jet")
-        means, slopes, covs, quant, counts = {}, {}, {}, {}, {}
+        means, slopes, chols, quant, counts, chosen = {}, {}, {}, {}, {}, {}
+        selection: dict[str, float] = {}
         for k in types:
             sel = np.asarray(label).round() == k
             if sel.sum() < 3:
@@ -79,23 +113,33 @@ class ConditionalPrior:
             coef, *_ = np.linalg.lstsq(design, x[sel], rcond=None)
             resid = x[sel] - design @ coef
             means[k], slopes[k] = coef[0], coef[1]
-            covs[k] = resid.T @ resid / max(sel.sum() - 2, 1)
             quant[k] = np.quantile(np.asarray(pt, np.float64)[sel], np.linspace(0, 1, _QUANTILES))
             counts[k] = int(sel.sum())
-        selection: dict[str, float] = {}
-        best, best_ll = None, -math.inf
-        for lam in SHRINKAGE_GRID:
-            chol = {k: _shrunk_cholesky(covs[k], lam) for k in types}
-            prior = cls(shape, m, s, lam, means, slopes, chol, quant)
-            ll = prior.log_likelihood(xv, label_val, tv, standardised=True)
-            selection[f"shrinkage_{lam}"] = ll
-            if ll > best_ll:
-                best, best_ll = prior, ll
+            vsel = np.asarray(label_val).round() == k
+            if not vsel.any():
+                raise ConfigError(f"the prior needs held-out (validation) jets of type {k} to choose its covariance")
+            rv = xv[vsel] - coef[0] - np.outer(tv[vsel], coef[1])
+            if covariance is not None and covariance not in covariance_candidates(x.shape[1], int(sel.sum())):
+                raise ConfigError(f"covariance {covariance!r} is not a candidate for type {k} (candidates: "
+                                  f"{', '.join(covariance_candidates(x.shape[1], int(sel.sum())))})")
+            best_name, best_score, best_chol = "", -math.inf, None
+            for name, chol in _candidate_cholesky(resid):
+                ll, fd = _gaussian_loglik(rv, chol), _frechet(rv, chol)
+                selection[f"{k}:{name}"], selection[f"{k}:{name}:frechet"] = ll, fd
+                score = ll if criterion == "loglik" else -fd
+                if (score > best_score and covariance is None) or name == covariance:
+                    best_name, best_score, best_chol = name, score, chol
+            assert best_chol is not None
+            chols[k], chosen[k] = best_chol, best_name
+            selection[f"{k}:chosen"] = selection[f"{k}:{best_name}"]
+            selection[f"{k}:chosen:frechet"] = selection[f"{k}:{best_name}:frechet"]
         selection["standard_normal"] = float(np.mean(-0.5 * (xv ** 2).sum(1) - 0.5 * xv.shape[1] * math.log(2 * math.pi)))
-        assert best is not None
-        best.selection = selection
-        best.n_train = counts
-        return best
+        names = set(chosen.values())
+        lam = float(next(iter(names))[len("shrink_"):]) if len(names) == 1 and next(iter(names)).startswith("shrink_") \
+            else math.nan
+        prior = cls(shape, m, s, lam, means, slopes, chols, quant, selection, counts, chosen, criterion)
+        selection["heldout"] = prior.log_likelihood(xv, label_val, tv, standardised=True)
+        return prior
 
     def log_likelihood(self, x: np.ndarray, label: np.ndarray, t: np.ndarray, standardised: bool = False) -> float:
         """Mean log density (nats per jet) of latents ``x [n, D]`` given labels and ``t`` (standardised
@@ -108,9 +152,7 @@ class ConditionalPrior:
             if not sel.any():
                 continue
             r = x[sel] - self.mean[k] - np.outer(t[sel], self.slope[k])
-            w = np.linalg.solve(chol, r.T)                                   # L^-1 r
-            logdet = 2.0 * np.log(np.diag(chol)).sum()
-            total += float((-0.5 * (w ** 2).sum(0) - 0.5 * logdet - 0.5 * x.shape[1] * math.log(2 * math.pi)).sum())
+            total += _gaussian_loglik(r, chol) * int(sel.sum())
             n += int(sel.sum())
         return total / max(n, 1)
 
@@ -160,9 +202,10 @@ class ConditionalPrior:
                 "logpt_mean": self.logpt_mean, "logpt_std": self.logpt_std, "shrinkage": self.shrinkage,
                 "types": {int(k): {"mean": torch.from_numpy(self.mean[k]), "slope": torch.from_numpy(self.slope[k]),
                                    "chol": torch.from_numpy(self.chol[k]),
+                                   "covariance": self.covariance.get(k, ""),
                                    "pt_quantiles": torch.from_numpy(self.pt_quantiles[k]),
                                    "n_train": self.n_train.get(k, 0)} for k in self.chol},
-                "selection": dict(self.selection)}
+                "selection": dict(self.selection), "criterion": self.criterion}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "ConditionalPrior":
@@ -177,12 +220,136 @@ class ConditionalPrior:
                    chol={int(k): v["chol"].numpy() for k, v in types.items()},
                    pt_quantiles={int(k): v["pt_quantiles"].numpy() for k, v in types.items()},
                    selection=dict(state.get("selection", {})),
-                   n_train={int(k): int(v.get("n_train", 0)) for k, v in types.items()})
+                   n_train={int(k): int(v.get("n_train", 0)) for k, v in types.items()},
+                   covariance={int(k): str(v.get("covariance") or f"shrink_{float(state['shrinkage'])}")
+                               for k, v in types.items()},
+                   criterion=str(state.get("criterion", "loglik")))
+
+
+def _cholesky(cov: np.ndarray) -> np.ndarray:
+    """Cholesky factor of ``cov`` (with a tiny jitter for a rank-deficient cov)."""
+    jitter = 1e-6 * float(np.mean(np.diag(cov)) or 1.0)
+    return np.linalg.cholesky(cov + jitter * np.eye(len(cov)))
 
 
 def _shrunk_cholesky(cov: np.ndarray, lam: float) -> np.ndarray:
-    """Cholesky factor of ``(1 - lam) cov + lam diag(cov)`` (with a tiny jitter for rank-deficient cov)."""
-    diag = np.diag(np.diag(cov))
-    shrunk = (1.0 - lam) * cov + lam * diag
-    jitter = 1e-6 * float(np.mean(np.diag(cov)) or 1.0)
-    return np.linalg.cholesky(shrunk + jitter * np.eye(len(cov)))
+    """Cholesky factor of ``(1 - lam) cov + lam diag(cov)``."""
+    return _cholesky((1.0 - lam) * cov + lam * np.diag(np.diag(cov)))
+
+
+def _gaussian_loglik(r: np.ndarray, chol: np.ndarray) -> float:
+    """Mean log density (nats per row) of zero-mean residuals ``r [n, D]`` under N(0, L L^T), ``chol`` = L."""
+    from scipy.linalg import solve_triangular
+
+    w = solve_triangular(chol, r.T, lower=True, check_finite=False)            # L^-1 r  [D, n]
+    logdet = 2.0 * np.log(np.diag(chol)).sum()
+    return float(np.mean(-0.5 * (w ** 2).sum(0) - 0.5 * logdet - 0.5 * r.shape[1] * math.log(2 * math.pi)))
+
+
+def _frechet(r: np.ndarray, chol: np.ndarray) -> float:
+    """Frechet distance between N(0, L L^T) (``chol`` = L) and the mean and covariance of the residuals
+    ``r [n, D]``: ``|m|^2 + tr(Sigma) + tr(S) - 2 tr((Sigma^1/2 S Sigma^1/2)^1/2)``, the last trace from the
+    eigenvalues of ``L^T S L`` (the same nonzero spectrum)."""
+    m = r.mean(0)
+    c = r - m
+    s = c.T @ c / max(len(r) - 1, 1)
+    ev = np.linalg.eigvalsh(chol.T @ s @ chol)
+    return float(m @ m + (chol ** 2).sum() + np.trace(s) - 2.0 * np.sqrt(np.clip(ev, 0.0, None)).sum())
+
+
+def ledoit_wolf_shrinkage(x: np.ndarray) -> float:
+    """Ledoit-Wolf (2004) weight ``a`` of ``(1 - a) S + a tr(S)/D I`` for centred rows ``x [n, D]``
+    (``S = x^T x / n``), as sklearn.covariance.ledoit_wolf_shrinkage."""
+    n, d = x.shape
+    x2 = x ** 2
+    mu = float(x2.sum() / (n * d))
+    beta_ = float((x2.T @ x2).sum())
+    delta_ = float(((x.T @ x) ** 2).sum()) / n ** 2
+    beta = (beta_ / n - delta_) / (d * n)
+    delta = (delta_ - 2.0 * mu * float(x2.sum()) / n + d * mu ** 2) / d
+    beta = min(beta, delta)
+    return 0.0 if beta == 0 else float(beta / delta)
+
+
+def oas_shrinkage(x: np.ndarray) -> float:
+    """Oracle approximating shrinkage (Chen et al. 2010) weight of ``(1 - a) S + a tr(S)/D I`` for centred
+    rows ``x [n, D]``, as sklearn.covariance.oas."""
+    n, d = x.shape
+    s = x.T @ x / n
+    mu = float(np.trace(s)) / d
+    alpha = float(np.mean(s ** 2))
+    num, den = alpha + mu ** 2, (n + 1.0) * (alpha - mu ** 2 / d)
+    return 1.0 if den == 0 else float(min(num / den, 1.0))
+
+
+def factor_analysis(cov: np.ndarray, rank: int, max_iter: int = 60, tol: float = 1e-5,
+                    psi0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Maximum-likelihood factor analysis of a sample covariance ``cov [D, D]``: ``W [D, rank]``,
+    ``psi [D]`` with ``cov ~ W W^T + diag(psi)`` and the iterations used. The SVD fixed point of
+    sklearn's FactorAnalysis (Barber, BRML 21.2.2) written on the covariance: with ``P = diag(psi)``, the
+    leading ``rank`` eigenpairs ``(l, u)`` of ``P^-1/2 cov P^-1/2`` give ``W = P^1/2 u sqrt(max(l - 1, 0))``,
+    then ``psi = diag(cov - W W^T)``; iterated (from ``psi0``, default ``diag(cov)``) until the
+    log-likelihood per sample changes by less than ``tol`` times its size."""
+    from scipy.linalg import eigh
+
+    d = len(cov)
+    if not 0 < rank < d:
+        raise ConfigError(f"factor rank must be in 1..{d - 1}, got {rank}")
+    var = np.diag(cov).copy()
+    floor = 1e-6 * float(np.mean(var) or 1.0)
+    psi = np.maximum(var if psi0 is None else psi0, floor)
+    w = np.zeros((d, rank))
+    old, it = -math.inf, 0
+    for it in range(1, max_iter + 1):
+        sq = np.sqrt(psi)
+        scaled = cov / np.outer(sq, sq)
+        top, vec = eigh(scaled, subset_by_index=[d - rank, d - 1], check_finite=False)
+        w = sq[:, None] * vec * np.sqrt(np.maximum(top - 1.0, 0.0))
+        # log-likelihood per sample (up to a constant) of the current (W, psi):
+        # -1/2 (log|Sigma| + tr(Sigma^-1 cov)) in the scaled frame, whose Sigma has eigenvalues max(l, 1)
+        rest = float(np.trace(scaled)) - float(top.sum())
+        ll = -0.5 * (np.log(psi).sum() + np.log(np.maximum(top, 1.0)).sum() + rest + np.minimum(top, 1.0).sum())
+        psi = np.maximum(var - (w ** 2).sum(1), floor)
+        if abs(ll - old) < tol * max(1.0, abs(ll)):
+            break
+        old = ll
+    return w, psi, it
+
+
+def covariance_candidates(d: int, n: int | None = None) -> list[str]:
+    """Names of the covariance candidates tried for a latent of size ``d`` fitted on ``n`` jets (module
+    docstring; factor ranks ``r < d`` and ``r <= n / 8``)."""
+    ranks = [r for r in FACTOR_RANKS if r < d and (n is None or r * _JETS_PER_FACTOR <= n)]
+    return [f"shrink_{lam}" for lam in SHRINKAGE_GRID] + [f"factor_{r}" for r in ranks] + ["ledoit_wolf", "oas"]
+
+
+def candidate_covariance(resid: np.ndarray, name: str, psi0: np.ndarray | None = None) -> np.ndarray:
+    """The covariance ``[D, D]`` of candidate ``name`` for residuals ``resid [n, D]`` (two fitted mean
+    parameters per coordinate, so ``S = resid^T resid / (n - 2)``); ``psi0`` starts a factor analysis."""
+    return _candidate(resid, name, psi0)[0]
+
+
+def _candidate(resid: np.ndarray, name: str, psi0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    n, d = resid.shape
+    s = resid.T @ resid / max(n - 2, 1)
+    if name.startswith("shrink_"):
+        lam = float(name[len("shrink_"):])
+        return (1.0 - lam) * s + lam * np.diag(np.diag(s)), None
+    if name.startswith("factor_"):
+        w, psi, _ = factor_analysis(s, int(name[len("factor_"):]), psi0=psi0)
+        return w @ w.T + np.diag(psi), psi
+    if name in ("ledoit_wolf", "oas"):
+        a = ledoit_wolf_shrinkage(resid) if name == "ledoit_wolf" else oas_shrinkage(resid)
+        return (1.0 - a) * s + a * float(np.trace(s)) / d * np.eye(d), None
+    raise ConfigError(f"unknown covariance candidate {name!r} (known: {', '.join(COVARIANCE_CANDIDATES)})")
+
+
+def _candidate_cholesky(resid: np.ndarray):
+    """``(name, Cholesky factor)`` of every candidate of :func:`covariance_candidates` for ``resid [n, D]``
+    (each factor analysis starts from the previous, lower rank's ``psi``)."""
+    psi = None
+    for name in covariance_candidates(resid.shape[1], resid.shape[0]):
+        cov, fa_psi = _candidate(resid, name, psi if name.startswith("factor_") else None)
+        if fa_psi is not None:
+            psi = fa_psi
+        yield name, _cholesky(cov)

@@ -39,7 +39,7 @@ def encode_split(model: GVAE, shards: GraphShards, norm: Normalisation, batch_si
 
 
 def fit_prior(model: GVAE, data_dir: str | Path, norm: Normalisation, max_jets: int | None = None) -> ConditionalPrior:
-    """Encode the train and val splits and fit :class:`ConditionalPrior` (val chooses the shrinkage)."""
+    """Encode the train and val splits and fit :class:`ConditionalPrior` (val chooses each type's covariance)."""
     train = encode_split(model, GraphShards(data_dir, "train"), norm, limit=max_jets)
     val = encode_split(model, GraphShards(data_dir, "val"), norm)
     return ConditionalPrior.fit(*train, *val)
@@ -58,6 +58,7 @@ def add_prior_to_checkpoint(path: str | Path, data_dir: str | Path, max_jets: in
     state = {k: v for k, v in ckpt.items() if k not in ("format", "gvae_version")}
     save_checkpoint(path, state)
     sel = ", ".join(f"{k} {v:.1f}" for k, v in prior.selection.items())
-    log.info("prior p(z | type, pT) fitted on %s jets and stored in %s: shrinkage %.2f (held-out log-likelihood "
-             "per jet: %s)", sum(prior.n_train.values()), path, prior.shrinkage, sel)
+    chosen = ", ".join(f"type {k}: {c}" for k, c in prior.covariance.items())
+    log.info("prior p(z | type, pT) fitted on %s jets and stored in %s: covariance %s (held-out log-likelihood "
+             "per jet: %s)", sum(prior.n_train.values()), path, chosen, sel)
     return prior
