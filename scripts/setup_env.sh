@@ -23,8 +23,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$deps_hash" ]; then
   numpy_req=$("$PY" -c 'import tomllib; print(next(d for d in tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"] if d.startswith("numpy")))')
   "$PY" -m pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.12" "ninja>=1.11" "setuptools>=68" wheel "nlohmann-json>=3.11" "$numpy_req"
   # Horovod is compiled from source (the longest item of a fresh setup, ~330 s of CPU) in the background
-  # while the remaining dependencies install: pip spends most of its time on the disk (torch's
-  # install: 50 s of CPU in 260 s), so the two overlap instead of adding up.
+  # while the remaining dependencies install: pip is single-threaded and waits on the disk, so the two
+  # overlap instead of adding up (docs/DESIGN.md section 11).
   hvd_log="$VENV/.horovod-build.log"
   PYTHON="$PY" bash scripts/install_horovod.sh --build-only > "$hvd_log" 2>&1 &
   hvd_pid=$!
