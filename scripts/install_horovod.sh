@@ -9,9 +9,14 @@
 # Horovod, torch, Python and compiler versions and this script's text: a machine that keeps that
 # directory (a developer's, or CI with a cache) builds Horovod once; a fresh one builds it (~3-5 min
 # of 2 cores). pip's own wheel cache is not used for it: its key ignores the torch it was built against.
+#
+# `install_horovod.sh --build-only`: only make sure the wheel is in the cache (scripts/setup_env.sh runs
+# this in the background while the other dependencies install), then a plain run installs it.
 set -euo pipefail
 PY=${PYTHON:-python}
 HOROVOD_VERSION=0.28.1
+build_only=0
+[ "${1:-}" = "--build-only" ] && build_only=1
 if "$PY" -c "import horovod.torch" 2>/dev/null; then
   echo "[install_horovod] horovod already installed: $("$PY" -c 'import horovod;print(horovod.__version__)')"
   exit 0
@@ -45,5 +50,6 @@ W
 else
   echo "[install_horovod] horovod $HOROVOD_VERSION from the wheel cache: $cached"
 fi
+[ "$build_only" = 1 ] && exit 0
 "$PY" -m pip install --quiet "$cached"
 "$PY" -c "import horovod.torch as hvd; print('[install_horovod] ok, gloo built:', hvd.gloo_built())"

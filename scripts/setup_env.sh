@@ -18,7 +18,16 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$deps_hash" ]; then
   # torch first and pinned: the CPU build of 2.13.0; nothing later may pull another torch.
   "$PY" -m pip install --quiet "torch==2.13.0"
   # Build requirements (the package is built without isolation so it sees the installed torch).
-  "$PY" -m pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.12" "ninja>=1.11" "setuptools>=68" wheel "nlohmann-json>=3.11"
+  # numpy joins them (same requirement as pyproject's) so that nothing Horovod's build imports is
+  # being replaced while it runs.
+  numpy_req=$("$PY" -c 'import tomllib; print(next(d for d in tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"] if d.startswith("numpy")))')
+  "$PY" -m pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.12" "ninja>=1.11" "setuptools>=68" wheel "nlohmann-json>=3.11" "$numpy_req"
+  # Horovod is compiled from source (the longest item of a fresh setup, ~330 s of CPU) in the background
+  # while the remaining dependencies install: pip is single-threaded and waits on the disk, so the two
+  # overlap instead of adding up (docs/DESIGN.md section 11).
+  hvd_log="$VENV/.horovod-build.log"
+  PYTHON="$PY" bash scripts/install_horovod.sh --build-only > "$hvd_log" 2>&1 &
+  hvd_pid=$!
   # Runtime and test dependencies, read from pyproject.toml so there is one list.
   "$PY" - <<'PYEOF' > "$VENV/.gvae-requirements.txt"
 import tomllib
@@ -35,6 +44,12 @@ print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-
 PYEOF
   "$PY" -m pip install --quiet --no-deps -r "$VENV/.gvae-efp.txt"
   "$PY" -c "import numpy, pyarrow, energyflow; assert int(numpy.__version__.split('.')[0]) >= 2, numpy.__version__"
+  if ! wait "$hvd_pid"; then
+    cat "$hvd_log" >&2
+    echo "[setup] building Horovod failed (log above, also in $hvd_log)" >&2
+    exit 1
+  fi
+  grep '^\[install_horovod\]' "$hvd_log" || true
   PYTHON="$PY" bash scripts/install_horovod.sh
   echo "$deps_hash" > "$stamp"
 fi
