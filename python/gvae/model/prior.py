@@ -329,9 +329,17 @@ def candidate_covariance(resid: np.ndarray, name: str, psi0: np.ndarray | None =
     return _candidate(resid, name, psi0)[0]
 
 
-def _candidate(resid: np.ndarray, name: str, psi0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    n, d = resid.shape
-    s = resid.T @ resid / max(n - 2, 1)
+def _sample_covariance(resid: np.ndarray) -> np.ndarray:
+    """``S = resid^T resid / (n - 2)`` of residuals ``resid [n, D]`` (two fitted mean parameters per coordinate)."""
+    return resid.T @ resid / max(len(resid) - 2, 1)
+
+
+def _candidate(resid: np.ndarray, name: str, psi0: np.ndarray | None = None,
+               s: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(covariance [D, D], factor psi or None)`` of candidate ``name``; ``s`` = the residuals' sample
+    covariance when the caller has it already (:func:`_candidate_cholesky` computes it once per type)."""
+    d = resid.shape[1]
+    s = _sample_covariance(resid) if s is None else s
     if name.startswith("shrink_"):
         lam = float(name[len("shrink_"):])
         return (1.0 - lam) * s + lam * np.diag(np.diag(s)), None
@@ -347,9 +355,9 @@ def _candidate(resid: np.ndarray, name: str, psi0: np.ndarray | None = None) -> 
 def _candidate_cholesky(resid: np.ndarray):
     """``(name, Cholesky factor)`` of every candidate of :func:`covariance_candidates` for ``resid [n, D]``
     (each factor analysis starts from the previous, lower rank's ``psi``)."""
-    psi = None
+    psi, s = None, _sample_covariance(resid)
     for name in covariance_candidates(resid.shape[1], resid.shape[0]):
-        cov, fa_psi = _candidate(resid, name, psi if name.startswith("factor_") else None)
+        cov, fa_psi = _candidate(resid, name, psi if name.startswith("factor_") else None, s)
         if fa_psi is not None:
             psi = fa_psi
         yield name, _cholesky(cov)
