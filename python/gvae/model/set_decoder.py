@@ -301,7 +301,12 @@ class SetDecoder(nn.Module):
         feats, rank, slot_id, starts = packed_slots(counts, width, self.slot_offset, self.slot_limit,
                                                     self.log_slot_norm)
         tokens = self.token(z) + self.cluster_embedding
-        q = self.query(feats.to(z.dtype)) + self.slot_embedding[slot_id] + g.unsqueeze(1)
+        # embedding, not slot_embedding[slot_id]: the same rows, but the indexing's backward (an
+        # accumulating index_put) adds into the table with racing atomic float adds on CPU with >1
+        # thread, so 2-thread training was not bit-reproducible; embedding's backward gives each
+        # thread its own rows and adds in index order: deterministic at any thread count, and faster
+        # (tests/test_train_determinism.py, benchmarks/results/train_determinism.md)
+        q = self.query(feats.to(z.dtype)) + nn.functional.embedding(slot_id, self.slot_embedding) + g.unsqueeze(1)
         for block in self.blocks:
             q = block(q, tokens)
         readout = torch.einsum("bh,sho->bso", g, self.slot_readout)                  # [B, S_budget, 3]
