@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "training.epochs); continue later with --resume (time-limited queues)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch intra-op threads per process (default: all cores for one process, "
-                        "cores / processes-per-node when distributed on CPU)")
+                        "cores / processes-per-node when distributed on CPU). The same seed and the "
+                        "same thread count give a bit-identical model, resumed or not; a different "
+                        "thread count rounds some sums differently (last bits, growing over training)")
     p.add_argument("--log-every", type=int, default=10,
                    help="TensorBoard per-step scalars every N steps (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
