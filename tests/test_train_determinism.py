@@ -10,11 +10,14 @@ indexing (``table[slot_id]``: an accumulating ``index_put``) adds into the table
 adds from every thread once the gradient has >= 32768 elements (ATen's ``GRAIN_SIZE``) and more than
 one thread is used, so the summation order, and the last bits, changed from run to run. The config
 below makes that gradient ``16 jets x 48 packed slots x 64 = 49152`` elements, so the parallel path
-is taken; ``nn.functional.embedding`` (each thread owns its table rows) is deterministic.
+is taken; ``nn.functional.embedding`` (each thread owns its table rows) is deterministic. A unit test
+checks the lookup alone: the indexing lookup's outputs and 1-thread gradients bit for bit, and a
+2-thread table gradient equal to the 1-thread one in every repeat.
 """
 from __future__ import annotations
 
 import json
+import types
 from pathlib import Path
 
 import pytest
@@ -22,7 +25,9 @@ import torch
 import yaml
 
 from fixtures_model import tiny_config
-from gvae.model.set_decoder import packed_width
+from gvae.model import ModelConfig
+from gvae.model import set_decoder
+from gvae.model.set_decoder import SetDecoder, packed_width
 from gvae.train.__main__ import main
 
 THREADS = 2
@@ -107,6 +112,51 @@ def test_the_config_takes_the_parallel_accumulation_path(tmp_path, synthetic_gra
     sizes = [len(batch) * packed_width(torch.minimum(true_counts(batch.features, batch.mask), limit), int(limit.sum()))
              * cfg.model.decoder_hidden for batch in trainer.train_loader.epoch(1)]
     assert len(sizes) == 4 and min(sizes) >= 32768, sizes
+
+
+class _Indexing:
+    """``torch.nn.functional`` with ``embedding(idx, table)`` as ``table[idx]`` (the lookup before the fix)."""
+
+    @staticmethod
+    def embedding(index: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        return table[index]
+
+    def __getattr__(self, name: str):
+        return getattr(torch.nn.functional, name)
+
+
+def test_slot_lookup_equals_indexing_and_its_gradient_does_not_depend_on_threads(monkeypatch, two_threads):
+    """The decoder's slot-embedding lookup gives the indexing lookup's outputs and 1-thread gradients
+    bit for bit; at 2 threads (a table gradient of 32 x 64 x 64 = 131072 elements: the parallel path)
+    the slot-embedding gradient is the 1-thread one in every repeat, and every gradient repeats."""
+    torch.manual_seed(5)
+    dec = SetDecoder(ModelConfig(max_nodes=64, k=4, hidden=16, clusters=[10, 5], latent_dim=3, decoder="latent",
+                                 decoder_hidden=64, decoder_heads=2, decoder_blocks=1, slots=[16, 32, 16]))
+    gen = torch.Generator().manual_seed(6)
+    z = torch.randn(32, 5, 3, generator=gen)
+    counts = torch.stack([torch.randint(8, 17, (32,), generator=gen), torch.randint(20, 33, (32,), generator=gen),
+                          torch.randint(8, 17, (32,), generator=gen)], dim=1)
+
+    def run() -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        dec.zero_grad(set_to_none=True)
+        out = dec(z, None, counts).xyu
+        (out * torch.randn(out.shape, generator=torch.Generator().manual_seed(7))).sum().backward()
+        return out.detach(), {n: p.grad.clone() for n, p in dec.named_parameters() if p.grad is not None}
+
+    torch.set_num_threads(1)
+    out, grads = run()
+    with monkeypatch.context() as patch:
+        patch.setattr(set_decoder, "nn", types.SimpleNamespace(functional=_Indexing()))
+        out_indexing, grads_indexing = run()
+    assert torch.equal(out, out_indexing)
+    assert all(torch.equal(g, grads_indexing[n]) for n, g in grads.items())
+    assert float(grads["slot_embedding"].abs().sum()) > 0
+    torch.set_num_threads(THREADS)
+    first = run()[1]
+    for _ in range(5):
+        again = run()[1]
+        assert torch.equal(again["slot_embedding"], grads["slot_embedding"])
+        assert all(torch.equal(g, first[n]) for n, g in again.items())
 
 
 @pytest.fixture(scope="module")
