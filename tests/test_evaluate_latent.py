@@ -167,13 +167,27 @@ def test_evaluate_reports_reconstruction_and_generation_with_floors(checkpoints,
     assert "python -m gvae.train" in md and "Full report, latent 50 x 4" in md
 
 
-@pytest.mark.slow
-def test_evaluate_is_reproducible_and_compare_checkpoint_is_checked(checkpoints, graphs, tmp_path) -> None:
+_BASE_SEED1 = ["--workers", "1", "--no-plots", "--seed", "1"]
+
+
+@pytest.fixture(scope="module")
+def full_run_seed1(checkpoints, graphs, tmp_path_factory) -> Path:
+    """Output directory of a full evaluation of the latent checkpoint (seed 1, no plots)."""
     from gvae.evaluate.__main__ import main
 
-    base = ["--data", str(graphs), "--workers", "1", "--no-plots", "--seed", "1"]
-    a, b = tmp_path / "a", tmp_path / "b"
-    assert main(["--checkpoint", str(checkpoints["latent"]), "--out", str(a), *base]) == 0
+    out = tmp_path_factory.mktemp("eval_latent_full_seed1")
+    assert main(["--checkpoint", str(checkpoints["latent"]), "--data", str(graphs), "--out", str(out),
+                 *_BASE_SEED1]) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_evaluate_is_reproducible_and_compare_checkpoint_is_checked(checkpoints, graphs, tmp_path,
+                                                                    full_run_seed1) -> None:
+    from gvae.evaluate.__main__ import main
+
+    base = ["--data", str(graphs), *_BASE_SEED1]
+    a, b = full_run_seed1, tmp_path / "b"
     assert main(["--checkpoint", str(checkpoints["latent"]), "--out", str(b), *base]) == 0
     ra, rb = (json.loads((d / "report.json").read_text()) for d in (a, b))
     assert ra["emd"] == rb["emd"]
@@ -190,3 +204,62 @@ def test_help_documents_the_compare_flags() -> None:
 
     text = build_parser().format_help()
     assert "--compare-checkpoint" in text and "--compare-data" in text and "truth floor" in text
+    assert "--generation-only" in text and "Excludes" in text
+
+
+@pytest.mark.slow
+def test_generation_only_writes_the_full_runs_generation_section_and_no_reconstruction(
+        checkpoints, graphs, tmp_path, full_run_seed1, capsys) -> None:
+    """--generation-only: the same generation figures (floors, ceilings, prior) as the full run with the same
+    seed, and no reconstruction EMD table, per-jet EMDs or reconstruction plots."""
+    from gvae.evaluate.__main__ import main
+
+    out = tmp_path / "gen"
+    assert main(["--checkpoint", str(checkpoints["latent"]), "--data", str(graphs), "--out", str(out), "--generation-only",
+                 *_BASE_SEED1]) == 0
+    printed = capsys.readouterr().out
+    gen = json.loads((out / "report.json").read_text())
+    full = json.loads((full_run_seed1 / "report.json").read_text())
+    assert gen["mode"] == "generation-only" and full["mode"] == "full"
+    assert gen["emd"] is None and gen["reconstruction_baselines"] is None and gen["true_mask_baseline"] is None
+    assert "emd" not in gen["timing_s"] and "emd" in full["timing_s"]
+    for entry in gen["generation"]["types"].values():
+        assert set(entry["samples"]) == {"gvae", "gaussian_pca", "gvae_reconstruction", "latent_pca_reconstruction"}
+    assert set(gen["generation"]["types"]) == {"qcd", "ttbar"}
+    assert gen["generation"]["types"] == full["generation"]["types"]
+    assert gen["prior"] == full["prior"]
+    md = (out / "report.md").read_text()
+    full_md = (full_run_seed1 / "report.md").read_text()
+    assert "## Generation vs held-out Pythia jets" in md and "truth floor" in md
+    assert "--generation-only" in md
+    # the reconstruction section of the full report (EMD table with its random-other-jet row) is absent
+    assert "## Reconstruction at" in full_md and "random other jet" in full_md
+    assert "## Reconstruction at" not in md and "random other jet" not in md and "EMD [GeV]" not in md
+    assert not (out / "per_jet.csv").exists()
+    assert "generation ttbar gvae" in printed and "median EMD" not in printed
+
+
+def test_generation_only_is_refused_where_it_cannot_run(checkpoints, graphs, tmp_path, caplog) -> None:
+    """Exit 2 and one line: --generation-only with --no-generation, with --compare-checkpoint, on a
+    paper-decoder checkpoint (it cannot generate), on a latent checkpoint without a prior."""
+    from gvae.evaluate.__main__ import main
+    from gvae.train.checkpoint import save_checkpoint
+    from gvae.model.io import read_checkpoint
+
+    no_prior = tmp_path / "no_prior.pt"
+    ckpt = read_checkpoint(checkpoints["latent"])
+    ckpt.pop("prior")
+    save_checkpoint(no_prior, {k: v for k, v in ckpt.items() if k not in ("format", "gvae_version")})
+    base = ["--data", str(graphs), "--out", str(tmp_path / "out"), "--workers", "1", "--no-plots"]
+    cases = [(["--checkpoint", str(checkpoints["latent"]), "--generation-only", "--no-generation"], "--no-generation"),
+             (["--checkpoint", str(checkpoints["latent"]), "--generation-only", "--compare-checkpoint",
+               str(checkpoints["paper"])], "--compare-checkpoint"),
+             (["--checkpoint", str(checkpoints["paper"]), "--generation-only"], str(checkpoints["paper"])),
+             (["--checkpoint", str(no_prior), "--generation-only"], str(no_prior))]
+    for args, named in cases:
+        caplog.clear()
+        assert main([*args, *base]) == 2, args
+        errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+        assert len(errors) == 1 and errors[0].startswith("ConfigError: ") and named in errors[0], errors
+        assert "\n" not in errors[0]
+    assert not (tmp_path / "out" / "report.json").exists()

@@ -60,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-generation", action="store_true",
                    help="skip the generation figures (Gaussian-PCA generator vs held-out jets with truth floors); "
                         "the latent-only PCA reconstruction baseline is always computed")
+    p.add_argument("--generation-only", action="store_true",
+                   help="latent-decoder checkpoint with a prior only: produce only the generation figures (GVAE "
+                        "prior and Gaussian-PCA generator against the held-out jets, each beside its truth floor, "
+                        "with the two reconstruction ceilings) into report.md/json and the generation plots, "
+                        "identical to a full run's generation section; skips the PCA given the true mask and every "
+                        "reconstruction EMD, observable, plot and per_jet.csv. The GVAE and latent-only PCA "
+                        "reconstructions of the jets are still computed for the ceilings (no EMD on them). "
+                        "Excludes --no-generation and --compare-checkpoint (exit 2)")
     p.add_argument("--compare-checkpoint", type=Path, default=None, metavar="CKPT",
                    help="latent-decoder --checkpoint only: also reconstruct the same test jets with this paper-decoder "
                         "checkpoint (RUN/best.pt; its decoder gets the encoder's assignments, mask and channels) and "
@@ -102,9 +110,13 @@ def _evaluate_and_print(args: argparse.Namespace) -> int:
                         max_jets=args.max_jets, batch_size=args.batch_size, emd_R=args.emd_radius,
                         hit_threshold=args.hit_threshold, workers=max(1, args.workers), displays=args.displays,
                         baseline_max_train=args.baseline_max_train, plots=not args.no_plots, device=args.device,
-                        seed=args.seed, generation=not args.no_generation,
+                        seed=args.seed, generation=not args.no_generation, generation_only=args.generation_only,
                         compare_checkpoint=args.compare_checkpoint, compare_data=args.compare_data)
     report = evaluate(settings)
+    if report.get("mode") == "generation-only":
+        _print_generation(report.get("generation"))
+        print(f"report: {Path(args.out) / 'report.md'}")
+        return 0
     emd = report["emd"]
     if report["checkpoint"].get("decoder") == "latent":
         size = report["checkpoint"]["latent"]["size"]

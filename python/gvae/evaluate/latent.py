@@ -163,21 +163,24 @@ def _subset(shards: Any, limit: int | None):
     return shards if limit is None else Subset(shards, range(min(limit, len(shards))))
 
 
-def fit_baselines(data: Path, norm: Normalisation, k: int, limit: int | None, batch_size: int = 256
-                  ) -> tuple[LatentOnlyPCA, Any, GaussianPCAGenerator]:
-    """Fit on the training split: the latent-only PCA and the true-mask PCA (``k`` components each) and
-    the Gaussian-PCA generator (per jet type and training-pT tercile)."""
+def fit_baselines(data: Path, norm: Normalisation, k: int, limit: int | None, batch_size: int = 256,
+                  true_mask: bool = True) -> tuple[LatentOnlyPCA, Any, GaussianPCAGenerator]:
+    """Fit on the training split: the latent-only PCA and the true-mask PCA (``k`` components each; None
+    when not ``true_mask``: a reconstruction-only baseline) and the Gaussian-PCA generator (per jet type and
+    training-pT tercile)."""
     from gvae.evaluate.baseline import PCABaseline
     from gvae.graphs.shards import GraphShards, model_inputs
 
     train = _subset(GraphShards(data, "train"), limit)
-    lo, tm = LatentOnlyPCA(k), PCABaseline(k)
+    lo, tm = LatentOnlyPCA(k), PCABaseline(k) if true_mask else None
     for b in _loader(train, batch_size):
         f, _, m = model_inputs(b, norm)
         lo.partial_fit(f, m)
-        tm.partial_fit(f[..., :3], m)
+        if tm is not None:
+            tm.partial_fit(f[..., :3], m)
     lo.finish()
-    tm.finish()
+    if tm is not None:
+        tm.finish()
     z, y, pt = [], [], []
     for b in _loader(train, batch_size):
         f, _, m = model_inputs(b, norm)
@@ -242,11 +245,12 @@ def compare_checkpoint_hits(path: Path, data: Path, split: str, rows: np.ndarray
 
 def prior_summary(prior: Any) -> dict[str, Any]:
     """The prior's covariance choice per type, its criterion and the held-out figures of every candidate
-    (``"<type>:<candidate>"``: log-likelihood, nats per jet; ``"...:frechet"``: Frechet distance)."""
+    (``"<type>:<candidate>"``: log-likelihood, nats per jet; ``"...:frechet"``: Frechet distance), and how
+    it was fitted (``fit``: requested covariance, jets; empty for priors stored before it was recorded)."""
     names = {0: "qcd", 1: "ttbar"}
     return {"covariance": {names.get(int(k), str(k)): v for k, v in getattr(prior, "covariance", {}).items()},
             "criterion": getattr(prior, "criterion", "loglik"), "shrinkage": prior.shrinkage,
-            "heldout_loglik_per_jet": dict(prior.selection)}
+            "heldout_loglik_per_jet": dict(prior.selection), "fit": dict(getattr(prior, "fit_info", {}) or {})}
 
 
 def _emd_table(values: np.ndarray) -> dict[str, dict[str, float]]:
@@ -263,7 +267,7 @@ def generation_section(loaded: Any, norm: Normalisation, rec: dict, generator: G
     notes: list[str] = []
     if loaded.prior is None:
         notes.append("Generation skipped: the checkpoint has no prior p(z | type, pT) (it is fitted at the end of "
-                     "`python -m gvae.train`).")
+                     "`python -m gvae.train`; refit it with `python -m gvae.train --fit-prior-only`).")
         return None, notes
     types = jet_type_names(rec["y"])
     real: dict[str, JetSample] = {}
@@ -315,17 +319,20 @@ def _markdown(report: dict[str, Any], settings: Any) -> str:
     from gvae.evaluate.report_generation import generation_markdown, prior_markdown, reconstruction_markdown
 
     ck, d = report["checkpoint"], report["data"]
-    lines = ["# gvae evaluation (latent-only decoder)", "",
+    generation_only = report.get("mode") == "generation-only"
+    lines = ["# gvae evaluation (latent-only decoder)" + (": generation only" if generation_only else ""), "",
              f"- checkpoint `{ck['path']}` (epoch {ck['epoch']}), latent {ck['latent']['clusters']} x "
              f"{ck['latent']['dim']} = {ck['latent']['size']} numbers per jet; {d['n_jets']} `{d['split']}` jets of "
              f"`{d['path']}`",
              f"- latent-only PCA: {report['baseline']['components']} components, explained variance "
              f"{report['baseline']['explained_variance_fraction']:.3f}",
              f"- command: `{report['settings']['command']}`"]
-    lines += reconstruction_markdown(report["reconstruction_baselines"])
-    lines += ["", "| hits per jet, mean (track, ECAL, HCAL) | |", "|---|---|"]
-    for k, v in report["counts"].items():
-        lines.append(f"| {k} | {', '.join(f'{x:.1f}' for x in v)} |")
+    if report.get("reconstruction_baselines"):
+        lines += reconstruction_markdown(report["reconstruction_baselines"])
+    if report.get("counts"):
+        lines += ["", "| hits per jet, mean (track, ECAL, HCAL) | |", "|---|---|"]
+        for k, v in report["counts"].items():
+            lines.append(f"| {k} | {', '.join(f'{x:.1f}' for x in v)} |")
     if report.get("prior"):
         lines += prior_markdown(report["prior"])
     if report.get("generation"):
@@ -346,8 +353,9 @@ def evaluate_latent(settings: Any, loaded: Any) -> dict:
     """
     import gvae
     from gvae.evaluate.report import _clean
-    from gvae.graphs.shards import GraphShards
 
+    if getattr(settings, "generation_only", False):
+        return evaluate_generation_only(settings, loaded)
     torch.manual_seed(settings.seed)
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -355,11 +363,7 @@ def evaluate_latent(settings: Any, loaded: Any) -> dict:
     notes: list[str] = list(settings.notes)
     norm = Normalisation.from_dict(loaded.normalisation)
     c, l = loaded.model.latent_shape
-    shards = GraphShards(settings.data, settings.split)
-    if len(shards) == 0:
-        raise DataError(f"split '{settings.split}' has no jets", file=str(settings.data))
-    if loaded.max_nodes != shards.max_nodes:
-        raise ConfigError(f"the checkpoint expects max_nodes = {loaded.max_nodes}, the data has {shards.max_nodes}")
+    shards = _test_shards(settings, loaded)
     t = time.perf_counter()
     pca, true_pca, generator = fit_baselines(settings.data, norm, c * l, settings.baseline_max_train)
     timing["baseline_fit"] = time.perf_counter() - t
@@ -442,6 +446,7 @@ def evaluate_latent(settings: Any, loaded: Any) -> dict:
                + (f" --compare-checkpoint {settings.compare_checkpoint}" if compare_info else ""))
     report = {
         "schema_version": SCHEMA_VERSION,
+        "mode": "full",
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "gvae_version": gvae.__version__,
         "checkpoint": {"path": str(settings.checkpoint), "decoder": "latent",
@@ -476,5 +481,98 @@ def evaluate_latent(settings: Any, loaded: Any) -> dict:
     return report
 
 
-__all__ = ["MODEL_LABELS", "SCHEMA_VERSION", "evaluate_latent", "fit_baselines", "generate_from_prior",
-           "generation_section", "hit_counts", "reconstruct_latent"]
+def _test_shards(settings: Any, loaded: Any):
+    """The evaluated split; raises when it is empty or its ``max_nodes`` differs from the checkpoint's."""
+    from gvae.graphs.shards import GraphShards
+
+    shards = GraphShards(settings.data, settings.split)
+    if len(shards) == 0:
+        raise DataError(f"split '{settings.split}' has no jets", file=str(settings.data))
+    if loaded.max_nodes != shards.max_nodes:
+        raise ConfigError(f"the checkpoint expects max_nodes = {loaded.max_nodes}, the data has {shards.max_nodes}")
+    return shards
+
+
+def evaluate_generation_only(settings: Any, loaded: Any) -> dict:
+    """``python -m gvae.evaluate --generation-only`` for a latent-decoder checkpoint with a prior: the
+    generation figures alone (module docstring, point 2), with the same calls and seeds as the full
+    evaluation, so its ``generation`` section is identical to the full report's.
+
+    Computed: the latent-only PCA and the Gaussian-PCA generator (training split), the GVAE and latent-only
+    PCA reconstructions of the evaluated jets (the generation section's ceilings; no EMD), the generated
+    samples and their figures. Skipped: the PCA given the true mask, every reconstruction EMD, observable
+    and plot, ``per_jet.csv``, ``--compare-checkpoint``. Writes ``report.json`` / ``report.md`` (``mode``:
+    ``generation-only``; ``emd`` and ``reconstruction_baselines`` null) and the generation plots.
+    """
+    import gvae
+    from gvae.evaluate.report import _clean
+
+    if loaded.prior is None:
+        raise ConfigError(f"checkpoint '{settings.checkpoint}' has no prior p(z | type, pT) to generate from; fit one "
+                          f"with `python -m gvae.train --fit-prior-only --checkpoint {settings.checkpoint} --data DIR`")
+    torch.manual_seed(settings.seed)
+    out = Path(settings.out)
+    out.mkdir(parents=True, exist_ok=True)
+    timing: dict[str, float] = {}
+    notes: list[str] = list(settings.notes)
+    norm = Normalisation.from_dict(loaded.normalisation)
+    c, l = loaded.model.latent_shape
+    shards = _test_shards(settings, loaded)
+    t = time.perf_counter()
+    pca, _, generator = fit_baselines(settings.data, norm, c * l, settings.baseline_max_train, true_mask=False)
+    timing["baseline_fit"] = time.perf_counter() - t
+    if pca.rank_limited:
+        notes.append(f"The PCA baselines are rank-limited: {pca.n_samples} training jets span {pca.rank} "
+                     f"directions, so they use {pca.n_components} components (the GVAE latent has {c * l}).")
+    t = time.perf_counter()
+    rec = reconstruct_latent(loaded.model, _loader(_subset(shards, settings.max_jets), settings.batch_size), norm, pca)
+    timing["reconstruction_ceilings"] = time.perf_counter() - t
+    t = time.perf_counter()
+    gen_section, gen_notes = generation_section(loaded, norm, rec, generator, settings.seed,
+                                                out if settings.plots else None, settings.workers)
+    timing["generation"] = time.perf_counter() - t
+    notes += gen_notes
+    if gen_section is None:
+        raise DataError(f"split '{settings.split}' gives no generation figures: " + " ".join(gen_notes),
+                        file=str(settings.data))
+    notes.append("Generation only (--generation-only): no reconstruction figures. The GVAE and latent-only PCA "
+                 "reconstructions of the evaluated jets are computed only as the generation ceilings.")
+    command = (f"python -m gvae.evaluate --generation-only --checkpoint {settings.checkpoint} --data {settings.data} "
+               f"--split {settings.split} --seed {settings.seed}"
+               + (f" --max-jets {settings.max_jets}" if settings.max_jets else ""))
+    report = {
+        "schema_version": SCHEMA_VERSION,
+        "mode": "generation-only",
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "gvae_version": gvae.__version__,
+        "checkpoint": {"path": str(settings.checkpoint), "decoder": "latent",
+                       "latent": {"clusters": c, "dim": l, "size": c * l}, "epoch": loaded.epoch},
+        "data": {"path": str(settings.data), "split": settings.split, "n_jets": len(rec["original"]),
+                 "max_nodes": int(shards.max_nodes)},
+        "settings": {"emd_R": None, "hit_threshold_gev": None, "seed": settings.seed, "workers": settings.workers,
+                     "baseline_train_jets_max": settings.baseline_max_train, "command": command,
+                     "generation_only": True},
+        "baseline": pca.summary(),
+        "true_mask_baseline": None,
+        "compare_checkpoint": None,
+        "emd": None,
+        "reconstruction_baselines": None,
+        "counts": None,
+        "snap": {k: {"outside": s.outside.tolist(), "merged": s.merged.tolist(),
+                     "below_threshold": s.below_threshold.tolist(), "energy_lost_gev": s.energy_lost}
+                 for k, s in rec["snap"].items() if s is not None},
+        "prior": prior_summary(loaded.prior),
+        "generation": gen_section,
+        "timing_s": timing,
+        "plots": list(gen_section["plots"]),
+        "notes": notes,
+    }
+    report = json.loads(json.dumps(_clean(report)))
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "report.md").write_text(_markdown(report, settings))
+    log.info("wrote %s and %s (generation only)", out / "report.json", out / "report.md")
+    return report
+
+
+__all__ = ["MODEL_LABELS", "SCHEMA_VERSION", "evaluate_generation_only", "evaluate_latent", "fit_baselines",
+           "generate_from_prior", "generation_section", "hit_counts", "reconstruct_latent"]

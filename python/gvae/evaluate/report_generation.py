@@ -90,8 +90,10 @@ def prior_markdown(prior: dict[str, Any]) -> list[str]:
     distance (lower is better); the chosen candidate in bold."""
     sel = prior.get("heldout_loglik_per_jet", {})
     chosen = prior.get("covariance", {})
+    forced = (prior.get("fit") or {}).get("covariance", "auto")
     lines = ["", "## Prior p(z | type, pT): covariance chosen on held-out latents", "",
-             f"Criterion `{prior.get('criterion', 'loglik')}`; chosen: "
+             f"Criterion `{prior.get('criterion', 'loglik')}`"
+             + (f" (not used: covariance forced to `{forced}`)" if forced not in ("auto", None) else "") + "; chosen: "
              + (", ".join(f"{t} `{c}`" for t, c in chosen.items()) or "n/a")
              + (f"; unconditional N(0, I) log-likelihood: {sel['standard_normal']:.1f}" if "standard_normal" in sel else "")
              + (f"; chosen prior's log-likelihood over all validation jets: {sel['heldout']:.1f}" if "heldout" in sel else "")

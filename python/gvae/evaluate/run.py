@@ -1,6 +1,7 @@
 """The evaluation pipeline behind ``python -m gvae.evaluate``: reconstruct held-out graphs with the
 GVAE (deterministic, noise = 0) and with the PCA baseline, compute EMDs and observables, write the
-report and the plots."""
+report and the plots. A latent-decoder checkpoint goes to :mod:`gvae.evaluate.latent` (both uses; with
+``generation_only`` the generation figures alone, :func:`gvae.evaluate.latent.evaluate_generation_only`)."""
 from __future__ import annotations
 
 import datetime as _dt
@@ -57,6 +58,7 @@ class Settings:
     device: str = "cpu"
     seed: int = 0
     generation: bool = True
+    generation_only: bool = False
     compare_checkpoint: Path | None = None
     compare_data: Path | None = None
     notes: list[str] = field(default_factory=list)
@@ -182,6 +184,11 @@ def check_settings(settings: Settings) -> None:
         raise ConfigError(f"--max-jets must be >= 1, got {settings.max_jets}")
     if settings.batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {settings.batch_size}")
+    if settings.generation_only and not settings.generation:
+        raise ConfigError("--generation-only and --no-generation exclude each other (the first skips the "
+                          "reconstruction figures, the second the generation figures)")
+    if settings.generation_only and settings.compare_checkpoint is not None:
+        raise ConfigError("--compare-checkpoint adds a reconstruction row; it does not go with --generation-only")
 
 
 def load_inputs(settings: Settings) -> Inputs:
@@ -339,6 +346,10 @@ def evaluate(settings: Settings) -> dict[str, Any]:
     if settings.compare_checkpoint is not None and loaded.model_config.decoder != "latent":
         raise ConfigError("--compare-checkpoint compares a paper-decoder model with a latent-decoder --checkpoint; "
                           f"'{settings.checkpoint}' has model.decoder: {loaded.model_config.decoder}")
+    if settings.generation_only and loaded.model_config.decoder != "latent":
+        raise ConfigError(f"--generation-only: checkpoint '{settings.checkpoint}' has model.decoder: "
+                          f"{loaded.model_config.decoder}, which cannot generate (its decoder needs the input jet); "
+                          "generation figures need a latent-decoder checkpoint with a prior")
     if loaded.model_config.decoder == "latent":  # reconstruction through the latent alone
         from gvae.evaluate.latent import evaluate_latent
         return evaluate_latent(settings, loaded)

@@ -62,7 +62,9 @@ class ConditionalPrior:
     """Fitted prior (all arrays float64). ``shape`` = latent ``(C, L)``; per type k: ``mean [D]``,
     ``slope [D]``, ``chol [D, D]`` (Cholesky factor of Sigma_k), ``pt_quantiles [201]``, ``covariance``
     (the chosen candidate's name, e.g. ``factor_64``). ``shrinkage`` is the weight towards the diagonal
-    when every type chose the same ``shrink_<lam>`` candidate, else NaN (kept for older readers)."""
+    when every type chose the same ``shrink_<lam>`` candidate, else NaN (kept for older readers).
+    ``fit_info`` (stored as ``fit``): how it was fitted (plain values set by :mod:`gvae.train.prior`:
+    requested covariance, criterion, jets used, data directory); empty in priors stored before it."""
 
     shape: tuple[int, int]
     logpt_mean: float
@@ -76,6 +78,7 @@ class ConditionalPrior:
     n_train: dict[int, int] = field(default_factory=dict)
     covariance: dict[int, str] = field(default_factory=dict)
     criterion: str = DEFAULT_CRITERION
+    fit_info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def dim(self) -> int:
@@ -205,7 +208,7 @@ class ConditionalPrior:
                                    "covariance": self.covariance.get(k, ""),
                                    "pt_quantiles": torch.from_numpy(self.pt_quantiles[k]),
                                    "n_train": self.n_train.get(k, 0)} for k in self.chol},
-                "selection": dict(self.selection), "criterion": self.criterion}
+                "selection": dict(self.selection), "criterion": self.criterion, "fit": dict(self.fit_info)}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "ConditionalPrior":
@@ -223,7 +226,7 @@ class ConditionalPrior:
                    n_train={int(k): int(v.get("n_train", 0)) for k, v in types.items()},
                    covariance={int(k): str(v.get("covariance") or f"shrink_{float(state['shrinkage'])}")
                                for k, v in types.items()},
-                   criterion=str(state.get("criterion", "loglik")))
+                   criterion=str(state.get("criterion", "loglik")), fit_info=dict(state.get("fit") or {}))
 
 
 def _cholesky(cov: np.ndarray) -> np.ndarray:

@@ -131,7 +131,8 @@ class Simulator:
                               "latent-only decoder (model.decoder: latent)")
         if self.loaded.prior is None:
             raise ConfigError(f"checkpoint '{checkpoint}' has no prior p(z | type, pT); it is fitted at the end of "
-                              "`python -m gvae.train` (or gvae.train.prior.add_prior_to_checkpoint)")
+                              "`python -m gvae.train`, or refit with `python -m gvae.train --fit-prior-only --checkpoint "
+                              f"{checkpoint} --data DIR`")
         self.prior = self.loaded.prior
         self.norm = Normalisation.from_dict(self.loaded.normalisation)
         self.model = self.loaded.model.eval()

@@ -1,4 +1,4 @@
-"""Configuration tree of a training run: ``model`` / ``data`` / ``training`` dataclasses
+"""Configuration tree of a training run: ``model`` / ``data`` / ``training`` / ``prior`` dataclasses
 loaded from YAML with ``--set a.b=c`` overrides. The whole tree is saved in each checkpoint."""
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import yaml
 from gvae.errors import ConfigError
 from gvae.model.config import ModelConfig
 from gvae.model.losses import LossConfig
+from gvae.model.prior import CRITERIA, DEFAULT_CRITERION, FACTOR_RANKS, covariance_candidates
 
 AMP_MODES = ("off", "bf16", "fp16")
 
@@ -113,6 +114,50 @@ class TrainingConfig:
     loss: LossConfig = field(default_factory=LossConfig)
 
 
+#: Every covariance name ``prior.covariance`` accepts besides ``auto`` (whether a factor rank fits a
+#: model's latent size and training set is checked when the prior is fitted).
+PRIOR_COVARIANCES: tuple[str, ...] = tuple(covariance_candidates(max(FACTOR_RANKS) + 1))
+
+
+@dataclass
+class PriorConfig:
+    """How the conditional prior ``p(z | type, pT)`` of a latent-decoder model is fitted on the encoder's
+    latents at the end of training (:mod:`gvae.train.prior`; refit an existing checkpoint with
+    ``python -m gvae.train --fit-prior-only``).
+
+    Attributes:
+        criterion: how each jet type's covariance model is chosen on the validation latents:
+            ``loglik`` (highest mean log-likelihood) or ``frechet`` (smallest Frechet distance between
+            the model Gaussian and the validation residuals), :data:`gvae.model.prior.CRITERIA`.
+        covariance: ``auto`` (choose by ``criterion``) or one candidate for every type
+            (:data:`PRIOR_COVARIANCES`: ``shrink_<lam>``, ``factor_<r>``, ``ledoit_wolf``, ``oas``);
+            the held-out figures of every candidate are still recorded.
+        max_jets: fit on the first N training jets only (None = all); the validation split is used whole.
+    """
+
+    criterion: str = DEFAULT_CRITERION
+    covariance: str = "auto"
+    max_jets: int | None = None
+
+    def validate(self) -> "PriorConfig":
+        """Raise :class:`ConfigError` naming the field."""
+        if self.criterion not in CRITERIA:
+            raise ConfigError(f"prior.criterion = {self.criterion!r}: must be one of {CRITERIA}")
+        if self.covariance != "auto" and self.covariance not in PRIOR_COVARIANCES:
+            raise ConfigError(f"prior.covariance = {self.covariance!r}: must be auto or one of "
+                              f"{', '.join(PRIOR_COVARIANCES)}")
+        if self.max_jets is not None and (isinstance(self.max_jets, bool) or not isinstance(self.max_jets, int)):
+            raise ConfigError(f"prior.max_jets = {self.max_jets!r}: expected an integer or null")
+        if self.max_jets is not None and self.max_jets < 3:
+            raise ConfigError(f"prior.max_jets = {self.max_jets!r}: must be >= 3 (or null = all)")
+        return self
+
+    @property
+    def forced_covariance(self) -> str | None:
+        """``covariance`` as :meth:`gvae.model.prior.ConditionalPrior.fit` takes it (None = auto)."""
+        return None if self.covariance == "auto" else self.covariance
+
+
 @dataclass
 class Config:
     """The whole run configuration."""
@@ -120,11 +165,13 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    prior: PriorConfig = field(default_factory=PriorConfig)
 
     def validate(self) -> "Config":
         """Check every section; raise :class:`ConfigError` naming the field."""
         self.model.validate()
         self.training.loss.validate()
+        self.prior.validate()
         t = self.training
         if t.amp not in AMP_MODES:
             raise ConfigError(f"training.amp = {t.amp!r}: must be one of {AMP_MODES}")
@@ -163,7 +210,7 @@ class Config:
 
 
 _NESTED = {"model": ModelConfig, "data": DataConfig, "training": TrainingConfig,
-           "loss": LossConfig}
+           "loss": LossConfig, "prior": PriorConfig}
 
 
 def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:

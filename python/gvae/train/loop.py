@@ -401,7 +401,7 @@ class Trainer:
         if self.rank0 and self.cfg.model.decoder == "latent" and (self.out / "best.pt").exists():
             from gvae.train.prior import add_prior_to_checkpoint
 
-            add_prior_to_checkpoint(self.out / "best.pt", self.opt.data_dir)
+            add_prior_to_checkpoint(self.out / "best.pt", self.opt.data_dir, settings=self.cfg.prior)
         consistency = self.rank_consistency()
         if self.rank0 and consistency["param_divergence"] > 0:
             log.warning("the ranks' parameters differ (divergence %.3g)", consistency["param_divergence"])
