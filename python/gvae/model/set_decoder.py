@@ -305,7 +305,7 @@ class SetDecoder(nn.Module):
         # accumulating index_put) adds into the table with racing atomic float adds on CPU with >1
         # thread, so 2-thread training was not bit-reproducible; embedding's backward gives each
         # thread its own rows and adds in index order: deterministic at any thread count, and faster
-        # (tests/test_train_determinism.py, benchmarks/results/train_determinism.md)
+        # (tests/test_train_determinism.py, benchmarks/results/slot_lookup.md)
         q = self.query(feats.to(z.dtype)) + nn.functional.embedding(slot_id, self.slot_embedding) + g.unsqueeze(1)
         for block in self.blocks:
             q = block(q, tokens)
