@@ -131,3 +131,21 @@ def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory, graph_dataset: 
     finally:
         torch.set_num_threads(threads)
     return run / "best.pt"
+
+
+def train_tiny(run: Path, data: Path, decoder: str, *extra: str) -> Path:
+    """Train ``tiny_config(48, 4)`` for one epoch on ``data`` into ``run`` with one thread; ``decoder``:
+    ``latent`` (a small set decoder) or the config's paper decoder; ``extra``: more ``gvae.train`` flags.
+    Returns ``run / "best.pt"``."""
+    import yaml
+
+    from gvae.train.__main__ import main
+
+    cfg = tiny_config(48, 4, epochs=1)
+    if decoder == "latent":
+        cfg["model"] = {k: v for k, v in cfg["model"].items() if k != "decoder"} | {
+            "decoder": "latent", "decoder_hidden": 16, "decoder_heads": 2, "decoder_blocks": 1}
+    (run / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["--config", str(run / "tiny.yaml"), "--data", str(data), "--out", str(run), "--no-progress",
+                 "--threads", "1", *extra]) == 0
+    return run / "best.pt"

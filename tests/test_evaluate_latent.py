@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
-from fixtures_model import tiny_config, write_synthetic_graphs
+from fixtures_model import train_tiny, write_synthetic_graphs
 from gvae import geometry
 from gvae.data.detector import DetectorConfig
 from gvae.evaluate.latent_pca import LatentOnlyPCA, NODE_DIM, decoded_hits
@@ -26,22 +25,9 @@ def graphs(tmp_path_factory) -> Path:
                                   seed=3)
 
 
-def _train(run: Path, data: Path, decoder: str) -> Path:
-    from gvae.train.__main__ import main
-
-    cfg = tiny_config(48, 4, epochs=1)
-    if decoder == "latent":
-        cfg["model"] = {k: v for k, v in cfg["model"].items() if k != "decoder"} | {
-            "decoder": "latent", "decoder_hidden": 16, "decoder_heads": 2, "decoder_blocks": 1}
-    (run / "tiny.yaml").write_text(yaml.safe_dump(cfg))
-    assert main(["--config", str(run / "tiny.yaml"), "--data", str(data), "--out", str(run), "--no-progress",
-                 "--threads", "1"]) == 0
-    return run / "best.pt"
-
-
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory, graphs) -> dict[str, Path]:
-    return {d: _train(tmp_path_factory.mktemp(f"eval_latent_{d}"), graphs, d) for d in ("latent", "paper")}
+    return {d: train_tiny(tmp_path_factory.mktemp(f"eval_latent_{d}"), graphs, d) for d in ("latent", "paper")}
 
 
 def _script(name: str):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from fixtures_model import tiny_config, write_synthetic_graphs
+from fixtures_model import train_tiny, write_synthetic_graphs
 from gvae.errors import ConfigError
 from gvae.model import load_model
 from gvae.train.config import load_config
@@ -27,23 +27,10 @@ def graphs(tmp_path_factory) -> Path:
                                   seed=3)
 
 
-def _train(run: Path, data: Path, decoder: str, *extra: str) -> Path:
-    from gvae.train.__main__ import main
-
-    cfg = tiny_config(48, 4, epochs=1)
-    if decoder == "latent":
-        cfg["model"] = {k: v for k, v in cfg["model"].items() if k != "decoder"} | {
-            "decoder": "latent", "decoder_hidden": 16, "decoder_heads": 2, "decoder_blocks": 1}
-    (run / "tiny.yaml").write_text(yaml.safe_dump(cfg))
-    assert main(["--config", str(run / "tiny.yaml"), "--data", str(data), "--out", str(run), "--no-progress",
-                 "--threads", "1", *extra]) == 0
-    return run / "best.pt"
-
-
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory, graphs) -> dict[str, Path]:
     """best.pt of a tiny latent-decoder GVAE (prior fitted with the defaults) and of a paper-decoder one."""
-    return {d: _train(tmp_path_factory.mktemp(f"prior_refit_{d}"), graphs, d) for d in ("latent", "paper")}
+    return {d: train_tiny(tmp_path_factory.mktemp(f"prior_refit_{d}"), graphs, d) for d in ("latent", "paper")}
 
 
 def _refit(*args: str) -> int:
@@ -116,7 +103,7 @@ def test_training_takes_the_prior_settings_from_the_config(graphs, tmp_path) -> 
     assert load_config("configs/demo.yaml").prior.covariance == "auto"
     with pytest.raises(ConfigError, match="prior.covariance"):
         load_config(None, ["prior.covariance=factor_3"])
-    best = _train(tmp_path, graphs, "latent", "--prior-covariance", "shrink_1.0", "--set", "prior.criterion=frechet")
+    best = train_tiny(tmp_path, graphs, "latent", "--prior-covariance", "shrink_1.0", "--set", "prior.criterion=frechet")
     prior = load_model(best).prior
     assert set(prior.covariance.values()) == {"shrink_1.0"} and prior.criterion == "frechet"
     assert prior.fit_info["covariance"] == "shrink_1.0"

@@ -344,6 +344,28 @@ def _markdown(report: dict[str, Any], settings: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _prepare(settings: Any, loaded: Any, true_mask: bool) -> tuple:
+    """Common start of both evaluations: seed, output folder, the test shards and the baselines fitted on
+    the training split. Returns ``(out, timing, notes, norm, shards, pca, true_pca, generator)``;
+    ``true_pca`` is None unless ``true_mask``."""
+    torch.manual_seed(settings.seed)
+    out = Path(settings.out)
+    out.mkdir(parents=True, exist_ok=True)
+    timing: dict[str, float] = {}
+    notes: list[str] = list(settings.notes)
+    norm = Normalisation.from_dict(loaded.normalisation)
+    c, l = loaded.model.latent_shape
+    shards = _test_shards(settings, loaded)
+    t = time.perf_counter()
+    pca, true_pca, generator = fit_baselines(settings.data, norm, c * l, settings.baseline_max_train,
+                                             true_mask=true_mask)
+    timing["baseline_fit"] = time.perf_counter() - t
+    if pca.rank_limited:
+        notes.append(f"The PCA baselines are rank-limited: {pca.n_samples} training jets span {pca.rank} "
+                     f"directions, so they use {pca.n_components} components (the GVAE latent has {c * l}).")
+    return out, timing, notes, norm, shards, pca, true_pca, generator
+
+
 def evaluate_latent(settings: Any, loaded: Any) -> dict:
     """``python -m gvae.evaluate`` for a ``model.decoder: latent`` checkpoint (module docstring).
 
@@ -356,20 +378,8 @@ def evaluate_latent(settings: Any, loaded: Any) -> dict:
 
     if getattr(settings, "generation_only", False):
         return evaluate_generation_only(settings, loaded)
-    torch.manual_seed(settings.seed)
-    out = Path(settings.out)
-    out.mkdir(parents=True, exist_ok=True)
-    timing: dict[str, float] = {}
-    notes: list[str] = list(settings.notes)
-    norm = Normalisation.from_dict(loaded.normalisation)
+    out, timing, notes, norm, shards, pca, true_pca, generator = _prepare(settings, loaded, true_mask=True)
     c, l = loaded.model.latent_shape
-    shards = _test_shards(settings, loaded)
-    t = time.perf_counter()
-    pca, true_pca, generator = fit_baselines(settings.data, norm, c * l, settings.baseline_max_train)
-    timing["baseline_fit"] = time.perf_counter() - t
-    if pca.rank_limited:
-        notes.append(f"The PCA baselines are rank-limited: {pca.n_samples} training jets span {pca.rank} "
-                     f"directions, so they use {pca.n_components} components (the GVAE latent has {c * l}).")
 
     t = time.perf_counter()
     rec = reconstruct_latent(loaded.model, _loader(_subset(shards, settings.max_jets), settings.batch_size), norm,
@@ -510,20 +520,8 @@ def evaluate_generation_only(settings: Any, loaded: Any) -> dict:
     if loaded.prior is None:
         raise ConfigError(f"checkpoint '{settings.checkpoint}' has no prior p(z | type, pT) to generate from; fit one "
                           f"with `python -m gvae.train --fit-prior-only --checkpoint {settings.checkpoint} --data DIR`")
-    torch.manual_seed(settings.seed)
-    out = Path(settings.out)
-    out.mkdir(parents=True, exist_ok=True)
-    timing: dict[str, float] = {}
-    notes: list[str] = list(settings.notes)
-    norm = Normalisation.from_dict(loaded.normalisation)
+    out, timing, notes, norm, shards, pca, _, generator = _prepare(settings, loaded, true_mask=False)
     c, l = loaded.model.latent_shape
-    shards = _test_shards(settings, loaded)
-    t = time.perf_counter()
-    pca, _, generator = fit_baselines(settings.data, norm, c * l, settings.baseline_max_train, true_mask=False)
-    timing["baseline_fit"] = time.perf_counter() - t
-    if pca.rank_limited:
-        notes.append(f"The PCA baselines are rank-limited: {pca.n_samples} training jets span {pca.rank} "
-                     f"directions, so they use {pca.n_components} components (the GVAE latent has {c * l}).")
     t = time.perf_counter()
     rec = reconstruct_latent(loaded.model, _loader(_subset(shards, settings.max_jets), settings.batch_size), norm, pca)
     timing["reconstruction_ceilings"] = time.perf_counter() - t
