@@ -24,7 +24,8 @@ from gvae.graphs.normalisation import Normalisation
 from gvae.graphs.shards import FORMAT_VERSION, ShardWriter, write_metadata
 
 __all__ = ["TINY_MODEL", "tiny_config", "random_hits", "random_model_inputs",
-           "write_synthetic_graphs", "synthetic_graphs", "trained_checkpoint"]
+           "write_synthetic_graphs", "synthetic_graphs", "trained_checkpoint", "latent_graphs",
+           "latent_paper_checkpoints"]
 
 #: architecture of the tiny test model (max_nodes/k are filled from the dataset)
 TINY_MODEL: dict[str, Any] = {"hidden": 16, "clusters": [12, 6], "encoder_layers": [1, 1, 1],
@@ -149,3 +150,18 @@ def train_tiny(run: Path, data: Path, decoder: str, *extra: str) -> Path:
     assert main(["--config", str(run / "tiny.yaml"), "--data", str(data), "--out", str(run), "--no-progress",
                  "--threads", "1", *extra]) == 0
     return run / "best.pt"
+
+
+@pytest.fixture(scope="session")
+def latent_graphs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """64 train / 24 val / 40 test synthetic jets (48 nodes, k = 4, seed 3; 20 test jets per type: enough
+    for generation figures)."""
+    return write_synthetic_graphs(tmp_path_factory.mktemp("latent_graphs"), {"train": 64, "val": 24, "test": 40},
+                                  seed=3)
+
+
+@pytest.fixture(scope="session")
+def latent_paper_checkpoints(tmp_path_factory: pytest.TempPathFactory, latent_graphs: Path) -> dict[str, Path]:
+    """``{"latent", "paper"}`` -> ``best.pt`` of :func:`train_tiny` on ``latent_graphs`` (the latent one with
+    its prior fitted with the defaults); shared by the evaluation and prior-refit tests: read, never rewrite."""
+    return {d: train_tiny(tmp_path_factory.mktemp(f"latent_paper_{d}"), latent_graphs, d) for d in ("latent", "paper")}

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from fixtures_model import train_tiny, write_synthetic_graphs
 from gvae import geometry
 from gvae.data.detector import DetectorConfig
 from gvae.evaluate.latent_pca import LatentOnlyPCA, NODE_DIM, decoded_hits
@@ -19,15 +18,16 @@ from gvae.model import load_model
 
 
 @pytest.fixture(scope="module")
-def graphs(tmp_path_factory) -> Path:
-    """64 train / 24 val / 40 test synthetic jets (20 test jets per type: enough for generation figures)."""
-    return write_synthetic_graphs(tmp_path_factory.mktemp("eval_latent_graphs"), {"train": 64, "val": 24, "test": 40},
-                                  seed=3)
+def graphs(latent_graphs) -> Path:
+    """The shared tiny latent-study graphs (64 train / 24 val / 40 test, ``fixtures_model``)."""
+    return latent_graphs
 
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory, graphs) -> dict[str, Path]:
-    return {d: train_tiny(tmp_path_factory.mktemp(f"eval_latent_{d}"), graphs, d) for d in ("latent", "paper")}
+def checkpoints(latent_paper_checkpoints) -> dict[str, Path]:
+    """best.pt of a tiny latent-decoder GVAE (prior fitted with the defaults) and of a paper-decoder one,
+    shared with the other latent tests (``fixtures_model``): tests write copies, never these files."""
+    return latent_paper_checkpoints
 
 
 def _script(name: str):

@@ -14,23 +14,23 @@ import numpy as np
 import pytest
 import yaml
 
-from fixtures_model import train_tiny, write_synthetic_graphs
+from fixtures_model import train_tiny
 from gvae.errors import ConfigError
 from gvae.model import load_model
 from gvae.train.config import load_config
 
 
 @pytest.fixture(scope="module")
-def graphs(tmp_path_factory) -> Path:
-    """64 train / 24 val / 8 test synthetic jets (both types)."""
-    return write_synthetic_graphs(tmp_path_factory.mktemp("prior_refit_graphs"), {"train": 64, "val": 24, "test": 8},
-                                  seed=3)
+def graphs(latent_graphs) -> Path:
+    """The shared tiny latent-study graphs (64 train / 24 val / 40 test, ``fixtures_model``)."""
+    return latent_graphs
 
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory, graphs) -> dict[str, Path]:
-    """best.pt of a tiny latent-decoder GVAE (prior fitted with the defaults) and of a paper-decoder one."""
-    return {d: train_tiny(tmp_path_factory.mktemp(f"prior_refit_{d}"), graphs, d) for d in ("latent", "paper")}
+def checkpoints(latent_paper_checkpoints) -> dict[str, Path]:
+    """best.pt of a tiny latent-decoder GVAE (prior fitted with the defaults) and of a paper-decoder one,
+    shared with the other latent tests (``fixtures_model``): tests write copies, never these files."""
+    return latent_paper_checkpoints
 
 
 def _refit(*args: str) -> int:
