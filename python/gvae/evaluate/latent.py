@@ -344,7 +344,39 @@ def _markdown(report: dict[str, Any], settings: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _prepare(settings: Any, loaded: Any, true_mask: bool) -> tuple:
+def _report_head(mode: str, settings: Any, loaded: Any, shards: Any, n_jets: int) -> dict[str, Any]:
+    """The first keys of both reports: schema, mode, time, version, checkpoint and data."""
+    import gvae
+
+    c, l = loaded.model.latent_shape
+    return {"schema_version": SCHEMA_VERSION, "mode": mode,
+            "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "gvae_version": gvae.__version__,
+            "checkpoint": {"path": str(settings.checkpoint), "decoder": "latent",
+                           "latent": {"clusters": c, "dim": l, "size": c * l}, "epoch": loaded.epoch},
+            "data": {"path": str(settings.data), "split": settings.split, "n_jets": n_jets,
+                     "max_nodes": int(shards.max_nodes)}}
+
+
+def _snap_summary(snap: dict[str, Any]) -> dict[str, Any]:
+    """Per model, what snapping to the detector dropped or merged (plain lists)."""
+    return {k: {"outside": s.outside.tolist(), "merged": s.merged.tolist(),
+                "below_threshold": s.below_threshold.tolist(), "energy_lost_gev": s.energy_lost}
+            for k, s in snap.items() if s is not None}
+
+
+def _write_reports(out: Path, report: dict[str, Any], settings: Any) -> dict[str, Any]:
+    """Write ``report.json`` and ``report.md`` into ``out``; returns the report as plain JSON values."""
+    from gvae.evaluate.report import _clean
+
+    report = json.loads(json.dumps(_clean(report)))
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "report.md").write_text(_markdown(report, settings))
+    return report
+
+
+def _prepare(
+settings: Any, loaded: Any, true_mask: bool) -> tuple:
     """Common start of both evaluations: seed, output folder, the test shards and the baselines fitted on
     the training split. Returns ``(out, timing, notes, norm, shards, pca, true_pca, generator)``;
     ``true_pca`` is None unless ``true_mask``."""
@@ -373,9 +405,6 @@ def evaluate_latent(settings: Any, loaded: Any) -> dict:
     Writes ``report.json``, ``report.md``, ``per_jet.csv`` and the plots into ``settings.out``; returns
     the report (plain JSON values).
     """
-    import gvae
-    from gvae.evaluate.report import _clean
-
     if getattr(settings, "generation_only", False):
         return evaluate_generation_only(settings, loaded)
     out, timing, notes, norm, shards, pca, true_pca, generator = _prepare(settings, loaded, true_mask=True)
@@ -455,14 +484,7 @@ def evaluate_latent(settings: Any, loaded: Any) -> dict:
                f"{settings.split} --seed {settings.seed}" + (f" --max-jets {settings.max_jets}" if settings.max_jets else "")
                + (f" --compare-checkpoint {settings.compare_checkpoint}" if compare_info else ""))
     report = {
-        "schema_version": SCHEMA_VERSION,
-        "mode": "full",
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "gvae_version": gvae.__version__,
-        "checkpoint": {"path": str(settings.checkpoint), "decoder": "latent",
-                       "latent": {"clusters": c, "dim": l, "size": c * l}, "epoch": loaded.epoch},
-        "data": {"path": str(settings.data), "split": settings.split, "n_jets": n,
-                 "max_nodes": int(shards.max_nodes)},
+        **_report_head("full", settings, loaded, shards, n),
         "settings": {"emd_R": settings.emd_R, "hit_threshold_gev": settings.hit_threshold, "seed": settings.seed,
                      "noise": "zero (latent mean, deterministic counts)", "workers": settings.workers,
                      "baseline_train_jets_max": settings.baseline_max_train, "command": command},
@@ -472,18 +494,14 @@ def evaluate_latent(settings: Any, loaded: Any) -> dict:
         "emd": {"channels": list(EMD_CHANNELS), "unit": "GeV", **{k: _emd_table(v) for k, v in emds.items()}},
         "reconstruction_baselines": {"latent_size": c * l, "n_test": n, "models": models},
         "counts": {k: v.mean(0).tolist() for k, v in counts.items()},
-        "snap": {k: {"outside": s.outside.tolist(), "merged": s.merged.tolist(),
-                     "below_threshold": s.below_threshold.tolist(), "energy_lost_gev": s.energy_lost}
-                 for k, s in rec["snap"].items() if s is not None},
+        "snap": _snap_summary(rec["snap"]),
         "prior": None if loaded.prior is None else prior_summary(loaded.prior),
         "generation": gen_section,
         "timing_s": timing,
         "plots": plot_files,
         "notes": notes,
     }
-    report = json.loads(json.dumps(_clean(report)))
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "report.md").write_text(_markdown(report, settings))
+    report = _write_reports(out, report, settings)
     cols = ["row"] + [f"emd_{k}_{ch}" for k in emds for ch in EMD_CHANNELS]
     np.savetxt(out / "per_jet.csv", np.column_stack([rec["row"].astype(np.float64)] + [emds[k] for k in emds]),
                delimiter=",", header=",".join(cols), comments="", fmt="%.6g")
@@ -514,14 +532,10 @@ def evaluate_generation_only(settings: Any, loaded: Any) -> dict:
     and plot, ``per_jet.csv``, ``--compare-checkpoint``. Writes ``report.json`` / ``report.md`` (``mode``:
     ``generation-only``; ``emd`` and ``reconstruction_baselines`` null) and the generation plots.
     """
-    import gvae
-    from gvae.evaluate.report import _clean
-
     if loaded.prior is None:
         raise ConfigError(f"checkpoint '{settings.checkpoint}' has no prior p(z | type, pT) to generate from; fit one "
                           f"with `python -m gvae.train --fit-prior-only --checkpoint {settings.checkpoint} --data DIR`")
     out, timing, notes, norm, shards, pca, _, generator = _prepare(settings, loaded, true_mask=False)
-    c, l = loaded.model.latent_shape
     t = time.perf_counter()
     rec = reconstruct_latent(loaded.model, _loader(_subset(shards, settings.max_jets), settings.batch_size), norm, pca)
     timing["reconstruction_ceilings"] = time.perf_counter() - t
@@ -539,14 +553,7 @@ def evaluate_generation_only(settings: Any, loaded: Any) -> dict:
                f"--split {settings.split} --seed {settings.seed}"
                + (f" --max-jets {settings.max_jets}" if settings.max_jets else ""))
     report = {
-        "schema_version": SCHEMA_VERSION,
-        "mode": "generation-only",
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "gvae_version": gvae.__version__,
-        "checkpoint": {"path": str(settings.checkpoint), "decoder": "latent",
-                       "latent": {"clusters": c, "dim": l, "size": c * l}, "epoch": loaded.epoch},
-        "data": {"path": str(settings.data), "split": settings.split, "n_jets": len(rec["original"]),
-                 "max_nodes": int(shards.max_nodes)},
+        **_report_head("generation-only", settings, loaded, shards, len(rec["original"])),
         "settings": {"emd_R": None, "hit_threshold_gev": None, "seed": settings.seed, "workers": settings.workers,
                      "baseline_train_jets_max": settings.baseline_max_train, "command": command,
                      "generation_only": True},
@@ -556,18 +563,14 @@ def evaluate_generation_only(settings: Any, loaded: Any) -> dict:
         "emd": None,
         "reconstruction_baselines": None,
         "counts": None,
-        "snap": {k: {"outside": s.outside.tolist(), "merged": s.merged.tolist(),
-                     "below_threshold": s.below_threshold.tolist(), "energy_lost_gev": s.energy_lost}
-                 for k, s in rec["snap"].items() if s is not None},
+        "snap": _snap_summary(rec["snap"]),
         "prior": prior_summary(loaded.prior),
         "generation": gen_section,
         "timing_s": timing,
         "plots": list(gen_section["plots"]),
         "notes": notes,
     }
-    report = json.loads(json.dumps(_clean(report)))
-    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "report.md").write_text(_markdown(report, settings))
+    report = _write_reports(out, report, settings)
     log.info("wrote %s and %s (generation only)", out / "report.json", out / "report.md")
     return report
 
