@@ -52,9 +52,9 @@ def encode_split(model: GVAE, shards: GraphShards, norm: Normalisation, batch_si
     return np.concatenate(mus)[:limit], np.concatenate(labels)[:limit], np.concatenate(pts)[:limit]
 
 
-def fit_prior(model: GVAE, data_dir: str | Path, norm: Normalisation, max_jets: int | None = None,
+def fit_prior(model: GVAE, data_dir: str | Path, norm: Normalisation,
               settings: PriorConfig | None = None) -> ConditionalPrior:
-    """Encode the train (first ``max_jets``, or ``settings.max_jets``) and val splits and fit
+    """Encode the train (first ``settings.max_jets``, default all) and val splits and fit
     :class:`ConditionalPrior` with ``settings`` (criterion, forced covariance; default: ``PriorConfig()``).
     The prior's ``fit_info`` records the settings and the jets used."""
     settings = (settings or PriorConfig()).validate()
@@ -62,7 +62,7 @@ def fit_prior(model: GVAE, data_dir: str | Path, norm: Normalisation, max_jets: 
     if settings.covariance.startswith("factor_") and int(settings.covariance[len("factor_"):]) >= d:
         raise ConfigError(f"prior.covariance = {settings.covariance!r}: a factor rank must be below the latent "
                           f"size {d}")
-    limit = max_jets if max_jets is not None else settings.max_jets
+    limit = settings.max_jets
     train = encode_split(model, GraphShards(data_dir, "train"), norm, limit=limit)
     val = encode_split(model, GraphShards(data_dir, "val"), norm)
     try:
@@ -128,14 +128,12 @@ def describe(prior: ConditionalPrior) -> str:
     return f"covariance {how}: " + "; ".join(parts)
 
 
-def add_prior_to_checkpoint(path: str | Path, data_dir: str | Path, max_jets: int | None = None,
-                            settings: PriorConfig | None = None, out: str | Path | None = None) -> ConditionalPrior:
+def add_prior_to_checkpoint(path: str | Path, data_dir: str | Path, settings: PriorConfig | None = None,
+                            out: str | Path | None = None) -> ConditionalPrior:
     """Fit the prior of the model in checkpoint ``path`` and write the checkpoint with it to ``out``
     (default: rewrite ``path``). ``settings``: criterion / covariance / max_jets (default: the training
-    defaults); ``max_jets`` overrides ``settings.max_jets``."""
+    defaults)."""
     ckpt = read_checkpoint(path)
-    if max_jets is not None:
-        settings = PriorConfig(**{**vars(settings or PriorConfig()), "max_jets": max_jets})
     prior = prior_from_checkpoint(ckpt, path, data_dir, settings)
     ckpt["prior"] = prior.state()
     state = {k: v for k, v in ckpt.items() if k not in ("format", "gvae_version")}
