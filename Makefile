@@ -39,8 +39,12 @@ test: setup  ## the whole test suite: Python (pytest) and C++ (ctest, then ASan+
 	@$(MAKE) --no-print-directory test-cpp TEST_CPP_NEEDS=   # setup has just built the package
 	@$(MAKE) --no-print-directory sanitize
 
-test-python:  ## pytest over tests/
-	$(PY) -m pytest tests -q
+# pytest-xdist with one worker per core (PYTEST_WORKERS=0: in this process); --dist loadfile keeps a file's
+# tests (and its module fixtures) on one worker; session fixtures are built once for all workers
+# (tests/fixtures_shared.py). Measured in docs/DESIGN.md section 11.
+PYTEST_WORKERS ?= $(JOBS)
+test-python:  ## pytest over tests/, one xdist worker per core
+	$(PY) -m pytest tests -q -n $(PYTEST_WORKERS) --dist loadfile
 
 # The test executables themselves compile at -O0 (GVAE_TEST_OPT; the installed libgvae they test keeps
 # its Release level): ~40% less compile time per test (test_producer: 19.5 s instead of 32.8 s of CPU
@@ -73,7 +77,7 @@ sanitize:  ## the C++ unit tests built and run with AddressSanitizer (leak detec
 tsan:  ## the stress tests (test_threading, test_thread_count) built and run with ThreadSanitizer
 	cmake -S . -B $(TSAN_BUILD) -G Ninja -DPython_EXECUTABLE=$(abspath $(PY)) -DGVAE_BUILD_TESTS=ON \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$(SAN_CXX_FLAGS)" -DGVAE_SANITIZE=thread >/dev/null
-	cmake --build $(TSAN_BUILD) -j $(JOBS) --target test_threading test_thread_count
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target gvae_tests   # every test in one TU (tests/cpp/CMakeLists.txt)
 	GVAE_STRESS_JETS=200 TSAN_OPTIONS=suppressions=$(SUPP)/tsan.supp:halt_on_error=1:second_deadlock_stack=1 \
 	  ctest --test-dir $(TSAN_BUILD) --output-on-failure -j $(JOBS) -R '^(gvae_test_models|gvae_omp_probe|gvae_export_clean|test_threading|test_thread_count)$$'
 

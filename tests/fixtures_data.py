@@ -23,6 +23,7 @@ from typing import Callable
 
 import numpy as np
 import pytest
+from filelock import FileLock
 
 import gvae.data.detector
 import gvae.data.generate
@@ -56,18 +57,19 @@ def cached_generated_jets(cache_dir: Path, process: str, n_jets: int, seed: int)
     ``cache_dir`` when an identical run was cached there, else generated and cached."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / f"{process}-{n_jets}-{seed}-{_cache_key(process, n_jets, seed)}.npz"
-    if path.exists():
-        try:
-            with np.load(path) as data:
-                return JetBatch(data["images"], **{k: data[k] for k in SCALARS},
-                                source=f"<generated {process} seed={seed}>")
-        except (OSError, KeyError, ValueError):  # a damaged cache entry is regenerated
-            path.unlink(missing_ok=True)
-    batch = gvae.data.generate.generate_jets(process, n_jets, seed, workers=1, progress=False)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, images=batch.images, **batch.scalars())
-    os.replace(tmp, path)  # atomic: concurrent sessions never read a half-written file
-    return batch
+    with FileLock(str(path.with_suffix(".lock"))):  # xdist workers: one generates, the others wait and read
+        if path.exists():
+            try:
+                with np.load(path) as data:
+                    return JetBatch(data["images"], **{k: data[k] for k in SCALARS},
+                                    source=f"<generated {process} seed={seed}>")
+            except (OSError, KeyError, ValueError):  # a damaged cache entry is regenerated
+                path.unlink(missing_ok=True)
+        batch = gvae.data.generate.generate_jets(process, n_jets, seed, workers=1, progress=False)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, images=batch.images, **batch.scalars())
+        os.replace(tmp, path)  # atomic: concurrent sessions never read a half-written file
+        return batch
 
 
 def _cache_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:

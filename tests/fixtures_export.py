@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from fixtures_shared import built_once
+
 __all__ = ["exported_models", "exported_torchscript", "export_source", "LATENT_MAX_BATCH", "latent_run",
            "latent_exported"]
 
@@ -40,22 +42,28 @@ def exported_torchscript(export_source, tmp_path_factory: pytest.TempPathFactory
     """Only the TorchScript export (seconds): same dict as ``exported_models`` without ``aoti``."""
     from gvae.export import export
 
-    out = tmp_path_factory.mktemp("exported_models")
-    result = export(export_source, out, formats=("torchscript",), device="cpu", name="gvae_test")
-    return {**result.artifacts, "checkpoint": export_source.checkpoint,
-            "data": export_source.data_dir, "dir": out, "seconds": dict(result.seconds),
-            "batch_size": export_source.batch_size}
+    def build(out: Path) -> dict[str, Any]:
+        result = export(export_source, out, formats=("torchscript",), device="cpu", name="gvae_test")
+        return {**result.artifacts, "checkpoint": export_source.checkpoint,
+                "data": export_source.data_dir, "dir": out, "seconds": dict(result.seconds),
+                "batch_size": export_source.batch_size}
+
+    return built_once(tmp_path_factory, "exported_models", build)
 
 
 @pytest.fixture(scope="session")
-def exported_models(export_source, exported_torchscript: dict[str, Any]) -> dict[str, Any]:
+def exported_models(export_source, exported_torchscript: dict[str, Any],
+                    tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """TorchScript + AOTInductor exports of ``trained_checkpoint`` (CPU), once per session."""
     from gvae.export import export
 
-    result = export(export_source, exported_torchscript["dir"], formats=("aoti",), device="cpu",
-                    name="gvae_test")
-    return {**exported_torchscript, **result.artifacts,
-            "seconds": {**exported_torchscript["seconds"], **result.seconds}}
+    def build(_: Path) -> dict[str, Any]:   # written beside the TorchScript export
+        result = export(export_source, exported_torchscript["dir"], formats=("aoti",), device="cpu",
+                        name="gvae_test")
+        return {**exported_torchscript, **result.artifacts,
+                "seconds": {**exported_torchscript["seconds"], **result.seconds}}
+
+    return built_once(tmp_path_factory, "exported_models_aoti", build)
 
 
 #: largest batch of the session's latent-decoder exports (small: the tests need 1, 7 and 64)
@@ -70,19 +78,21 @@ def latent_run(tmp_path_factory: pytest.TempPathFactory, synthetic_graphs: Path)
     from fixtures_model import tiny_config
     from gvae.train.__main__ import main
 
-    run = tmp_path_factory.mktemp("latent_export_run")
-    cfg = tiny_config(48, 4, epochs=1)
-    cfg["model"] = {k: v for k, v in cfg["model"].items() if k != "decoder"} | {
-        "decoder": "latent", "decoder_hidden": 16, "decoder_heads": 2, "decoder_blocks": 1,
-        "latent_summary": True, "latent_summary_hits": 2}   # as configs/demo.yaml: the summary is exported too
-    (run / "tiny.yaml").write_text(yaml.safe_dump(cfg))
-    threads = __import__("torch").get_num_threads()
-    try:
-        assert main(["--config", str(run / "tiny.yaml"), "--data", str(synthetic_graphs), "--out", str(run),
-                     "--no-progress", "--threads", "1"]) == 0
-    finally:
-        __import__("torch").set_num_threads(threads)
-    return run / "best.pt"
+    def build(run: Path) -> Path:
+        cfg = tiny_config(48, 4, epochs=1)
+        cfg["model"] = {k: v for k, v in cfg["model"].items() if k != "decoder"} | {
+            "decoder": "latent", "decoder_hidden": 16, "decoder_heads": 2, "decoder_blocks": 1,
+            "latent_summary": True, "latent_summary_hits": 2}   # as configs/demo.yaml: the summary is exported too
+        (run / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+        threads = __import__("torch").get_num_threads()
+        try:
+            assert main(["--config", str(run / "tiny.yaml"), "--data", str(synthetic_graphs), "--out", str(run),
+                         "--no-progress", "--threads", "1"]) == 0
+        finally:
+            __import__("torch").set_num_threads(threads)
+        return run / "best.pt"
+
+    return built_once(tmp_path_factory, "latent_export_run", build)
 
 
 @pytest.fixture(scope="session")
@@ -93,8 +103,10 @@ def latent_exported(latent_run: Path, synthetic_graphs: Path,
     from gvae.export import export, load_source
 
     source = load_source(latent_run, max_batch=LATENT_MAX_BATCH)
-    out = tmp_path_factory.mktemp("latent_exported")
-    result = export(source, out, formats=("torchscript", "aoti"), device="cpu", name="gvae_latent",
-                    max_batch=LATENT_MAX_BATCH)
-    return {**result.artifacts, "checkpoint": latent_run, "data": synthetic_graphs, "dir": out,
-            "source": source}
+
+    def build(out: Path) -> dict[str, Any]:
+        result = export(source, out, formats=("torchscript", "aoti"), device="cpu", name="gvae_latent",
+                        max_batch=LATENT_MAX_BATCH)
+        return {**result.artifacts, "checkpoint": latent_run, "data": synthetic_graphs, "dir": out}
+
+    return {**built_once(tmp_path_factory, "latent_exported", build), "source": source}

@@ -13,6 +13,8 @@ from typing import Callable
 
 import pytest
 
+from fixtures_shared import built_once
+
 __all__ = ["GRAPH_K", "GRAPH_MAX_NODES", "GRAPH_SEED", "GRAPH_SHARD_SIZE", "graph_dataset"]
 
 GRAPH_K = 8
@@ -26,7 +28,9 @@ def graph_dataset(generated_file_factory: Callable[[str], Path], tmp_path_factor
     """Converted graph shards of the 120 generated jets (see the module docstring)."""
     from gvae.data.convert import convert
 
-    out = tmp_path_factory.mktemp("graph-dataset")
-    convert(generated_file_factory(".parquet"), out, k=GRAPH_K, max_nodes=GRAPH_MAX_NODES, split=(0.8, 0.1, 0.1),
-            seed=GRAPH_SEED, shard_size=GRAPH_SHARD_SIZE, workers=1, builder="auto", progress=False)
-    return out
+    def build(out: Path) -> Path:
+        convert(generated_file_factory(".parquet"), out, k=GRAPH_K, max_nodes=GRAPH_MAX_NODES, split=(0.8, 0.1, 0.1),
+                seed=GRAPH_SEED, shard_size=GRAPH_SHARD_SIZE, workers=1, builder="auto", progress=False)
+        return out
+
+    return built_once(tmp_path_factory, "graph-dataset", build)

@@ -23,6 +23,8 @@ from gvae.graphs.build import Hits, build_graph, stack_graphs
 from gvae.graphs.normalisation import Normalisation
 from gvae.graphs.shards import FORMAT_VERSION, ShardWriter, write_metadata
 
+from fixtures_shared import built_once
+
 __all__ = ["TINY_MODEL", "tiny_config", "random_hits", "random_model_inputs",
            "write_synthetic_graphs", "synthetic_graphs", "trained_checkpoint", "latent_graphs",
            "latent_paper_checkpoints"]
@@ -100,8 +102,8 @@ def write_synthetic_graphs(out_dir: Path, counts: dict[str, int], max_nodes: int
 @pytest.fixture(scope="session")
 def synthetic_graphs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Shard directory with 64 train / 24 val / 16 test synthetic jets (48 nodes, k = 4)."""
-    return write_synthetic_graphs(tmp_path_factory.mktemp("synthetic_graphs"),
-                                  {"train": 64, "val": 24, "test": 16})
+    return built_once(tmp_path_factory, "synthetic_graphs",
+                      lambda out: write_synthetic_graphs(out, {"train": 64, "val": 24, "test": 16}))
 
 
 def _dataset_dir(graph_dataset: Any) -> Path:
@@ -124,14 +126,17 @@ def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory, graph_dataset: 
     data = _dataset_dir(graph_dataset)
     meta = read_metadata(data)
     config = Config.from_dict(tiny_config(int(meta["max_nodes"]), int(meta["k"])))
-    run = tmp_path_factory.mktemp("trained_checkpoint")
-    threads = torch.get_num_threads()
-    try:  # one thread: fastest for this tiny model and kind to a shared machine
-        Trainer(config, RunOptions(data_dir=str(data), out_dir=str(run), device="cpu",
-                                   progress=False, threads=1)).fit()
-    finally:
-        torch.set_num_threads(threads)
-    return run / "best.pt"
+
+    def build(run: Path) -> Path:
+        threads = torch.get_num_threads()
+        try:  # one thread: fastest for this tiny model and kind to a shared machine
+            Trainer(config, RunOptions(data_dir=str(data), out_dir=str(run), device="cpu",
+                                       progress=False, threads=1)).fit()
+        finally:
+            torch.set_num_threads(threads)
+        return run / "best.pt"
+
+    return built_once(tmp_path_factory, "trained_checkpoint", build)
 
 
 def train_tiny(run: Path, data: Path, decoder: str, *extra: str) -> Path:
@@ -156,12 +161,18 @@ def train_tiny(run: Path, data: Path, decoder: str, *extra: str) -> Path:
 def latent_graphs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """64 train / 24 val / 40 test synthetic jets (48 nodes, k = 4, seed 3; 20 test jets per type: enough
     for generation figures)."""
-    return write_synthetic_graphs(tmp_path_factory.mktemp("latent_graphs"), {"train": 64, "val": 24, "test": 40},
-                                  seed=3)
+    return built_once(tmp_path_factory, "latent_graphs",
+                      lambda out: write_synthetic_graphs(out, {"train": 64, "val": 24, "test": 40}, seed=3))
 
 
 @pytest.fixture(scope="session")
 def latent_paper_checkpoints(tmp_path_factory: pytest.TempPathFactory, latent_graphs: Path) -> dict[str, Path]:
     """``{"latent", "paper"}`` -> ``best.pt`` of :func:`train_tiny` on ``latent_graphs`` (the latent one with
     its prior fitted with the defaults); shared by the evaluation and prior-refit tests: read, never rewrite."""
-    return {d: train_tiny(tmp_path_factory.mktemp(f"latent_paper_{d}"), latent_graphs, d) for d in ("latent", "paper")}
+    def build(out: Path) -> dict[str, Path]:
+        runs = {d: out / d for d in ("latent", "paper")}
+        for run in runs.values():
+            run.mkdir()
+        return {d: train_tiny(run, latent_graphs, d) for d, run in runs.items()}
+
+    return built_once(tmp_path_factory, "latent_paper", build)

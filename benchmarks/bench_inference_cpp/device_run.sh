@@ -62,7 +62,7 @@ phase ctest-cuda 60 "$OUT/cuda.log" ctest --test-dir build/gpu --output-on-failu
 grep -E "Test +#|tests passed|tests failed|moved vs cpu|max \|cuda|SKIP|FAIL" "$OUT/cuda.log" | tee -a "$SUMMARY"
 fi
 [[ $PART == bench || $PART == all ]] || { say "done ($PART)"; exit 0; }
-[[ -x build/gpu/tests/cpp/test_cuda ]] || { say "bench: run the tests part first (build/gpu missing)"; exit 1; }
+[[ -x build/gpu/tests/cpp/gvae_tests ]] || { say "bench: run the tests part first (build/gpu missing)"; exit 1; }
 
 # The reference model exported with this machine's torch: CPU (both formats) and CUDA (both formats),
 # batch 1..64. TorchScript takes seconds; each AOTInductor compile about a minute.

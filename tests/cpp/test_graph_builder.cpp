@@ -15,9 +15,6 @@
 
 namespace {
 
-// The shared checks of tests/cpp/gvae_test.h under this file's short name.
-#define CHECK(cond) GVAE_CHECK(cond)
-
 using gvae::Graph;
 using gvae::GraphBuilder;
 using gvae::Hit;
@@ -41,22 +38,22 @@ void testTowerCollapse() {
   hits.push_back({1, 12, 22, 1.25f});  // an ECAL crystal under the tower
   expected += 1.25;
   const Graph g = builder.build(hits, 7);
-  CHECK(g.n_nodes == 2);
-  CHECK(g.n_hits == 2);
-  CHECK(g.total_energy == expected);
-  CHECK(g.dropped_energy_fraction == 0.0);
+  GVAE_CHECK(g.n_nodes == 2);
+  GVAE_CHECK(g.n_hits == 2);
+  GVAE_CHECK(g.total_energy == expected);
+  GVAE_CHECK(g.dropped_energy_fraction == 0.0);
   // Node 0: the HCAL tower (larger energy), at the tower centre pixel (12, 22).
-  CHECK(feat(g, 0, 3) == 2.f);
-  CHECK(g.pixels[0] == 12 && g.pixels[1] == 22);
-  CHECK(feat(g, 0, 2) == static_cast<float>(25.0 * static_cast<double>(pixel)));
-  CHECK(feat(g, 0, 0) == static_cast<float>((12 - 62) * 0.0174));
-  CHECK(feat(g, 0, 1) == static_cast<float>((22 - 62) * 0.0174));
+  GVAE_CHECK(feat(g, 0, 3) == 2.f);
+  GVAE_CHECK(g.pixels[0] == 12 && g.pixels[1] == 22);
+  GVAE_CHECK(feat(g, 0, 2) == static_cast<float>(25.0 * static_cast<double>(pixel)));
+  GVAE_CHECK(feat(g, 0, 0) == static_cast<float>((12 - 62) * 0.0174));
+  GVAE_CHECK(feat(g, 0, 1) == static_cast<float>((22 - 62) * 0.0174));
   // The ECAL crystal shares the pixel: distance 0, each other's first neighbour, rest self-filled.
-  CHECK(nb(g, 4, 0, 0) == 1 && nb(g, 4, 1, 0) == 0);
-  for (int s = 1; s < 4; ++s) CHECK(nb(g, 4, 0, s) == 0 && nb(g, 4, 1, s) == 1);
+  GVAE_CHECK(nb(g, 4, 0, 0) == 1 && nb(g, 4, 1, 0) == 0);
+  for (int s = 1; s < 4; ++s) GVAE_CHECK(nb(g, 4, 0, s) == 0 && nb(g, 4, 1, s) == 1);
   // One hit per tower (the .gvh convention) lands on the same node.
   const Graph g2 = builder.build(std::vector<Hit>{{2, 12, 22, 37.5f}}, 0);
-  CHECK(g2.n_nodes == 1 && g2.pixels[0] == 12 && g2.pixels[1] == 22 && feat(g2, 0, 2) == 37.5f);
+  GVAE_CHECK(g2.n_nodes == 1 && g2.pixels[0] == 12 && g2.pixels[1] == 22 && feat(g2, 0, 2) == 37.5f);
 }
 
 // Order: energy descending, ties by channel, ieta, iphi; zero-energy hits are not nodes; padding.
@@ -64,23 +61,23 @@ void testOrderingAndPadding() {
   const GraphBuilder builder({2, 6});
   const std::vector<Hit> hits = {{1, 5, 5, 1.f}, {0, 7, 7, 1.f}, {0, 6, 9, 1.f}, {1, 3, 3, 0.f}, {0, 6, 8, 4.f}};
   const Graph g = builder.build(hits, 0);
-  CHECK(g.n_nodes == 4);
+  GVAE_CHECK(g.n_nodes == 4);
   const int expected[4][3] = {{0, 6, 8}, {0, 6, 9}, {0, 7, 7}, {1, 5, 5}};
   for (int i = 0; i < 4; ++i) {
-    CHECK(feat(g, i, 3) == static_cast<float>(expected[i][0]));
-    CHECK(g.pixels[static_cast<std::size_t>(2 * i)] == expected[i][1]);
-    CHECK(g.pixels[static_cast<std::size_t>(2 * i + 1)] == expected[i][2]);
-    CHECK(g.mask[static_cast<std::size_t>(i)] == 1);
+    GVAE_CHECK(feat(g, i, 3) == static_cast<float>(expected[i][0]));
+    GVAE_CHECK(g.pixels[static_cast<std::size_t>(2 * i)] == expected[i][1]);
+    GVAE_CHECK(g.pixels[static_cast<std::size_t>(2 * i + 1)] == expected[i][2]);
+    GVAE_CHECK(g.mask[static_cast<std::size_t>(i)] == 1);
   }
   for (int i = 4; i < 6; ++i) {
-    CHECK(g.mask[static_cast<std::size_t>(i)] == 0);
-    for (int c = 0; c < 4; ++c) CHECK(feat(g, i, c) == 0.f);
-    for (int s = 0; s < 2; ++s) CHECK(nb(g, 2, i, s) == i);
+    GVAE_CHECK(g.mask[static_cast<std::size_t>(i)] == 0);
+    for (int c = 0; c < 4; ++c) GVAE_CHECK(feat(g, i, c) == 0.f);
+    for (int s = 0; s < 2; ++s) GVAE_CHECK(nb(g, 2, i, s) == i);
   }
-  CHECK(g.features.size() == 6 * 4 && g.neighbours.size() == 6 * 2 && g.pixels.size() == 6 * 2);
+  GVAE_CHECK(g.features.size() == 6 * 4 && g.neighbours.size() == 6 * 2 && g.pixels.size() == 6 * 2);
   const Graph empty = builder.build(nullptr, 0, 3);
-  CHECK(empty.n_nodes == 0 && empty.n_hits == 0 && empty.total_energy == 0.0 && empty.dropped_energy_fraction == 0.0);
-  for (int i = 0; i < 6; ++i) CHECK(nb(empty, 2, i, 0) == i && empty.mask[static_cast<std::size_t>(i)] == 0);
+  GVAE_CHECK(empty.n_nodes == 0 && empty.n_hits == 0 && empty.total_energy == 0.0 && empty.dropped_energy_fraction == 0.0);
+  for (int i = 0; i < 6; ++i) GVAE_CHECK(nb(empty, 2, i, 0) == i && empty.mask[static_cast<std::size_t>(i)] == 0);
 }
 
 // Ties in distance are broken by node index ascending.
@@ -92,9 +89,9 @@ void testKnnTies() {
                                  {1, 49, 50, 8.f}, {1, 50, 49, 7.f}, {1, 52, 50, 9.f}};
   const Graph g = builder.build(hits, 0);
   // Node order by energy: (50,50) 10, (52,50) 9, (49,50) 8, (50,49) 7, (51,50) 6, (50,51) 5.
-  CHECK(g.pixels[0] == 50 && g.pixels[1] == 50);
+  GVAE_CHECK(g.pixels[0] == 50 && g.pixels[1] == 50);
   // Node 0: distance-1 nodes are indices 2, 3, 4, 5 -> first three by index.
-  CHECK(nb(g, 3, 0, 0) == 2 && nb(g, 3, 0, 1) == 3 && nb(g, 3, 0, 2) == 4);
+  GVAE_CHECK(nb(g, 3, 0, 0) == 2 && nb(g, 3, 0, 1) == 3 && nb(g, 3, 0, 2) == 4);
   // Every node against brute force.
   const int n = g.n_nodes;
   for (int i = 0; i < n; ++i) {
@@ -106,7 +103,7 @@ void testKnnTies() {
       c.push_back({di * di + dj * dj, j});
     }
     std::sort(c.begin(), c.end());
-    for (int s = 0; s < 3; ++s) CHECK(nb(g, 3, i, s) == c[static_cast<std::size_t>(s)].second);
+    for (int s = 0; s < 3; ++s) GVAE_CHECK(nb(g, 3, i, s) == c[static_cast<std::size_t>(s)].second);
   }
 }
 
@@ -133,7 +130,7 @@ void testKnnBruteForce() {
       std::sort(c.begin(), c.end());
       for (int s = 0; s < k; ++s) {
         const std::int64_t want = s < static_cast<int>(c.size()) ? c[static_cast<std::size_t>(s)].second : i;
-        CHECK(nb(g, k, i, s) == want);
+        GVAE_CHECK(nb(g, k, i, s) == want);
       }
     }
   }
@@ -145,13 +142,13 @@ void testTruncation() {
   std::vector<Hit> hits;
   for (int i = 0; i < 6; ++i) hits.push_back({1, 60 + i, 60, static_cast<float>(i + 1)});  // 1..6 GeV
   const Graph g = builder.build(hits, 0);
-  CHECK(g.n_nodes == 3);
-  CHECK(g.n_hits == 6);
-  CHECK(feat(g, 0, 2) == 6.f && feat(g, 1, 2) == 5.f && feat(g, 2, 2) == 4.f);
-  CHECK(g.total_energy == 21.0);
-  CHECK(g.dropped_energy_fraction == 6.0 / 21.0);
+  GVAE_CHECK(g.n_nodes == 3);
+  GVAE_CHECK(g.n_hits == 6);
+  GVAE_CHECK(feat(g, 0, 2) == 6.f && feat(g, 1, 2) == 5.f && feat(g, 2, 2) == 4.f);
+  GVAE_CHECK(g.total_energy == 21.0);
+  GVAE_CHECK(g.dropped_energy_fraction == 6.0 / 21.0);
   for (int i = 0; i < 3; ++i)
-    for (int s = 0; s < 2; ++s) CHECK(nb(g, 2, i, s) >= 0 && nb(g, 2, i, s) < 3);
+    for (int s = 0; s < 2; ++s) GVAE_CHECK(nb(g, 2, i, s) >= 0 && nb(g, 2, i, s) < 3);
 }
 
 bool throwsWith(const std::function<void()>& fn, const std::vector<std::string>& parts) {
@@ -174,16 +171,16 @@ bool throwsWith(const std::function<void()>& fn, const std::vector<std::string>&
 void testErrors() {
   const GraphBuilder builder({8, 400});
   auto one = [&](Hit h, long jet) { return [&builder, h, jet] { builder.build(std::vector<Hit>{{0, 1, 1, 1.f}, h}, jet); }; };
-  CHECK(throwsWith(one({3, 1, 1, 1.f}, 11), {"jet 11", "hit 1", "channel"}));
-  CHECK(throwsWith(one({-1, 1, 1, 1.f}, 11), {"jet 11", "channel"}));
-  CHECK(throwsWith(one({0, 125, 1, 1.f}, 12), {"jet 12", "ieta"}));
-  CHECK(throwsWith(one({0, -1, 1, 1.f}, 12), {"jet 12", "ieta"}));
-  CHECK(throwsWith(one({0, 1, 125, 1.f}, 13), {"jet 13", "iphi"}));
-  CHECK(throwsWith(one({0, 1, 1, std::numeric_limits<float>::quiet_NaN()}, 14), {"jet 14", "energy", "finite"}));
-  CHECK(throwsWith(one({0, 1, 1, std::numeric_limits<float>::infinity()}, 14), {"jet 14", "energy"}));
-  CHECK(throwsWith(one({0, 1, 1, -0.5f}, 15), {"jet 15", "energy", ">= 0"}));
-  CHECK(throwsWith([] { GraphBuilder b({0, 10}); }, {"k"}));
-  CHECK(throwsWith([] { GraphBuilder b({8, 0}); }, {"max_nodes"}));
+  GVAE_CHECK(throwsWith(one({3, 1, 1, 1.f}, 11), {"jet 11", "hit 1", "channel"}));
+  GVAE_CHECK(throwsWith(one({-1, 1, 1, 1.f}, 11), {"jet 11", "channel"}));
+  GVAE_CHECK(throwsWith(one({0, 125, 1, 1.f}, 12), {"jet 12", "ieta"}));
+  GVAE_CHECK(throwsWith(one({0, -1, 1, 1.f}, 12), {"jet 12", "ieta"}));
+  GVAE_CHECK(throwsWith(one({0, 1, 125, 1.f}, 13), {"jet 13", "iphi"}));
+  GVAE_CHECK(throwsWith(one({0, 1, 1, std::numeric_limits<float>::quiet_NaN()}, 14), {"jet 14", "energy", "finite"}));
+  GVAE_CHECK(throwsWith(one({0, 1, 1, std::numeric_limits<float>::infinity()}, 14), {"jet 14", "energy"}));
+  GVAE_CHECK(throwsWith(one({0, 1, 1, -0.5f}, 15), {"jet 15", "energy", ">= 0"}));
+  GVAE_CHECK(throwsWith([] { GraphBuilder b({0, 10}); }, {"k"}));
+  GVAE_CHECK(throwsWith([] { GraphBuilder b({8, 0}); }, {"max_nodes"}));
 }
 
 // GraphBuilder::buildMany: the graphs do not depend on the thread count (bitwise equal to build()
@@ -202,12 +199,12 @@ void testBuildMany() {
   for (std::size_t b = 0; b < jets.size(); ++b) serial.push_back(builder.build(jets[b], static_cast<long>(b)));
   for (int threads : {1, 2, 4, 100}) {
     const std::vector<Graph> many = builder.buildMany(jets, threads);
-    CHECK(many.size() == jets.size());
+    GVAE_CHECK(many.size() == jets.size());
     bool same = many.size() == serial.size();
     for (std::size_t b = 0; same && b < many.size(); ++b) same = sameGraph(many[b], serial[b]);
     GVAE_CHECK_MSG(same, threads << " threads");
   }
-  CHECK(builder.buildMany(std::vector<std::vector<Hit>>{}, 4).empty());
+  GVAE_CHECK(builder.buildMany(std::vector<std::vector<Hit>>{}, 4).empty());
   // Jets 9 and 30 are bad: jet 9 (labelled first_jet + 9 = 109) is reported, every good jet was sunk.
   jets[30][0].ieta = 200;
   jets[9][2].energy = -1.f;
@@ -231,14 +228,14 @@ void testImageHits() {
   at(1, 62, 62) = std::numeric_limits<float>::quiet_NaN();
   std::vector<Hit> hits = {Hit{0, 0, 0, 9.f}};  // cleared first
   GraphBuilder::imageHits(image.data(), hits);
-  CHECK(hits.size() == 4);
+  GVAE_CHECK(hits.size() == 4);
   if (hits.size() == 4) {
-    CHECK(hits[0].channel == 0 && hits[0].ieta == 3 && hits[0].iphi == 7 && hits[0].energy == 2.f);
-    CHECK(hits[1].channel == 0 && hits[1].ieta == 124 && hits[1].iphi == 124);
-    CHECK(hits[2].channel == 1 && hits[2].ieta == 62 && std::isnan(hits[2].energy));
-    CHECK(hits[3].channel == 2 && hits[3].ieta == 0 && hits[3].iphi == 1 && hits[3].energy == 4.f);
+    GVAE_CHECK(hits[0].channel == 0 && hits[0].ieta == 3 && hits[0].iphi == 7 && hits[0].energy == 2.f);
+    GVAE_CHECK(hits[1].channel == 0 && hits[1].ieta == 124 && hits[1].iphi == 124);
+    GVAE_CHECK(hits[2].channel == 1 && hits[2].ieta == 62 && std::isnan(hits[2].energy));
+    GVAE_CHECK(hits[3].channel == 2 && hits[3].ieta == 0 && hits[3].iphi == 1 && hits[3].energy == 4.f);
   }
-  CHECK(throwsWith([&] { GraphBuilder({4, 16}).build(hits, 5); }, {"jet 5", "hit 2", "energy"}));
+  GVAE_CHECK(throwsWith([&] { GraphBuilder({4, 16}).build(hits, 5); }, {"jet 5", "hit 2", "energy"}));
 }
 
 }  // namespace
