@@ -82,7 +82,7 @@ def tables(out: Path, latents: list[str], commands: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("out", type=Path, help="the study output directory ($OUT of scripts/latent_study.sh)")
-    p.add_argument("--latents", nargs="+", required=True, help="latent dims L of the scan (50 x L)")
+    p.add_argument("--latents", nargs="+", required=True, help="labels of the scan: latent dims L (50 x L), L_ot for the second (Sinkhorn) stage")
     p.add_argument("--commands", type=Path, required=True, help="file with the commands that made the study")
     p.add_argument("--md", type=Path, required=True, help="markdown file to write")
     a = p.parse_args(argv)
