@@ -23,14 +23,15 @@ build:  ## rebuild the gvae package (C++ library + bindings) into .venv after C+
 demo: setup  ## the main job end to end on the embedded default (see README)
 	@bash scripts/demo.sh
 
-# `make tsan` is not part of `make test`: its own instrumented build of libgvae + 2 tests costs ~15 min of
-# compiling on 2 shared cores, which would take `make test` past its 20-minute budget.
+# `make tsan` is the last part of `make test` since the C++ tests compile as one TU: its own ThreadSanitizer
+# build of libgvae + gvae_tests and the two stress tests took 72 s on 2 cores (82 s of CPU; 2026-11-30, fresh
+# clone). Before, one instrumented executable per test cost ~15 min of compiling and was left out.
 # While pytest runs (it leaves part of the 2 cores idle: subprocess start-ups, single-threaded g++ of
 # its AOTInductor exports), the C++ tests' models (ctest's fixtures gvae_test_models + gvae_omp_probe:
 # two AOTInductor exports and a probe, ~95 s alone) are exported at nice 5 in the background into the
 # shared, content-stamped $(TEST_MODELS); ctest's fixtures then find them up to date (~5 s).
 TEST_MODELS := build/test-models
-test: setup  ## the whole test suite: Python (pytest) and C++ (ctest, then ASan+UBSan); `make tsan` separately
+test: setup  ## the whole test suite: Python (pytest) and C++ (ctest, then ASan+UBSan, then TSan)
 	@mkdir -p build; ( PYTHONPATH=python nice -n 5 $(PY) tests/cpp/make_test_models.py $(TEST_MODELS) --cuda-if-available && \
 	  PYTHONPATH=python nice -n 5 $(PY) tests/cpp/make_omp_probe.py $(TEST_MODELS) ) > build/test-models.log 2>&1 & models=$$!; \
 	  $(MAKE) --no-print-directory test-python; rc=$$?; \
@@ -38,6 +39,7 @@ test: setup  ## the whole test suite: Python (pytest) and C++ (ctest, then ASan+
 	  exit $$rc
 	@$(MAKE) --no-print-directory test-cpp TEST_CPP_NEEDS=   # setup has just built the package
 	@$(MAKE) --no-print-directory sanitize
+	@$(MAKE) --no-print-directory tsan
 
 # pytest-xdist with one worker per core (PYTEST_WORKERS=0: in this process); --dist loadfile keeps a file's
 # tests (and its module fixtures) on one worker; session fixtures are built once for all workers
