@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -45,8 +46,6 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Calla
             return pickle.loads(value_file.read_bytes())
         folder = root / name
         if folder.exists():                        # a failed earlier attempt: start clean
-            import shutil
-
             shutil.rmtree(folder)
         folder.mkdir()
         value = build(folder)
