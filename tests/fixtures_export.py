@@ -73,24 +73,11 @@ LATENT_MAX_BATCH = 64
 @pytest.fixture(scope="session")
 def latent_run(tmp_path_factory: pytest.TempPathFactory, synthetic_graphs: Path) -> Path:
     """``best.pt`` of a tiny latent-decoder GVAE (with its prior) trained 1 epoch on ``synthetic_graphs``."""
-    import yaml
+    from fixtures_model import train_tiny
 
-    from fixtures_model import tiny_config
-    from gvae.train.__main__ import main
-
+    # with the latent summary, as configs/demo.yaml: the summary is exported too
     def build(run: Path) -> Path:
-        cfg = tiny_config(48, 4, epochs=1)
-        cfg["model"] = {k: v for k, v in cfg["model"].items() if k != "decoder"} | {
-            "decoder": "latent", "decoder_hidden": 16, "decoder_heads": 2, "decoder_blocks": 1,
-            "latent_summary": True, "latent_summary_hits": 2}   # as configs/demo.yaml: the summary is exported too
-        (run / "tiny.yaml").write_text(yaml.safe_dump(cfg))
-        threads = __import__("torch").get_num_threads()
-        try:
-            assert main(["--config", str(run / "tiny.yaml"), "--data", str(synthetic_graphs), "--out", str(run),
-                         "--no-progress", "--threads", "1"]) == 0
-        finally:
-            __import__("torch").set_num_threads(threads)
-        return run / "best.pt"
+        return train_tiny(run, synthetic_graphs, "latent", model={"latent_summary": True, "latent_summary_hits": 2})
 
     return built_once(tmp_path_factory, "latent_export_run", build)
 

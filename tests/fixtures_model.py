@@ -139,10 +139,10 @@ def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory, graph_dataset: 
     return built_once(tmp_path_factory, "trained_checkpoint", build)
 
 
-def train_tiny(run: Path, data: Path, decoder: str, *extra: str) -> Path:
+def train_tiny(run: Path, data: Path, decoder: str, *extra: str, model: dict[str, Any] | None = None) -> Path:
     """Train ``tiny_config(48, 4)`` for one epoch on ``data`` into ``run`` with one thread; ``decoder``:
-    ``latent`` (a small set decoder) or the config's paper decoder; ``extra``: more ``gvae.train`` flags.
-    Returns ``run / "best.pt"``."""
+    ``latent`` (a small set decoder) or the config's paper decoder; ``extra``: more ``gvae.train`` flags;
+    ``model``: more ``model`` entries. The caller's torch thread count is restored. Returns ``run / "best.pt"``."""
     import yaml
 
     from gvae.train.__main__ import main
@@ -151,9 +151,14 @@ def train_tiny(run: Path, data: Path, decoder: str, *extra: str) -> Path:
     if decoder == "latent":
         cfg["model"] = {k: v for k, v in cfg["model"].items() if k != "decoder"} | {
             "decoder": "latent", "decoder_hidden": 16, "decoder_heads": 2, "decoder_blocks": 1}
+    cfg["model"] |= model or {}
     (run / "tiny.yaml").write_text(yaml.safe_dump(cfg))
-    assert main(["--config", str(run / "tiny.yaml"), "--data", str(data), "--out", str(run), "--no-progress",
-                 "--threads", "1", *extra]) == 0
+    threads = torch.get_num_threads()
+    try:
+        assert main(["--config", str(run / "tiny.yaml"), "--data", str(data), "--out", str(run), "--no-progress",
+                     "--threads", "1", *extra]) == 0
+    finally:
+        torch.set_num_threads(threads)
     return run / "best.pt"
 
 
