@@ -72,12 +72,15 @@ LATENT_MAX_BATCH = 64
 
 @pytest.fixture(scope="session")
 def latent_run(tmp_path_factory: pytest.TempPathFactory, synthetic_graphs: Path) -> Path:
-    """``best.pt`` of a tiny latent-decoder GVAE (with its prior) trained 1 epoch on ``synthetic_graphs``."""
+    """``best.pt`` of a tiny latent-decoder GVAE (with its prior, two mixture components per type) trained
+    1 epoch on ``synthetic_graphs``."""
     from fixtures_model import train_tiny
 
     # with the latent summary, as configs/demo.yaml: the summary is exported too
     def build(run: Path) -> Path:
-        return train_tiny(run, synthetic_graphs, "latent", model={"latent_summary": True, "latent_summary_hits": 2})
+        # a two-component mixture prior per type, so every export of it runs the mixture path of `simulate`
+        return train_tiny(run, synthetic_graphs, "latent", "--prior-components", "2",
+                          model={"latent_summary": True, "latent_summary_hits": 2})
 
     return built_once(tmp_path_factory, "latent_export_run", build)
 

@@ -108,7 +108,7 @@ def test_a_prior_state_without_covariance_names_reads_as_the_shrinkage_model():
 def test_a_named_covariance_overrides_the_selection_but_keeps_its_numbers():
     w, psi = _low_rank_plus_diag()
     data = (*_correlated_latents(800, 0, w, psi), *_correlated_latents(200, 1, w, psi))
-    diag = ConditionalPrior.fit(*data, covariance="shrink_1.0")
+    diag = ConditionalPrior.fit(*data, covariance="shrink_1.0", components=1)     # one Gaussian per type
     assert diag.covariance == {0: "shrink_1.0", 1: "shrink_1.0"} and diag.shrinkage == 1.0
     assert np.allclose(diag.chol[0], np.diag(np.diag(diag.chol[0])))          # diagonal model: diagonal factor
     assert diag.selection["0:chosen"] == diag.selection["0:shrink_1.0"] < diag.selection["0:factor_4"]

@@ -73,9 +73,11 @@ def build_latent_source(seed: int = SEED):
         label = (np.arange(n) % 2).astype(np.float32)
         pt = rng.uniform(400.0, 1200.0, n)
         mu = rng.normal(0.0, 1.0, (n, cfg.latent_clusters, cfg.latent_dim)) + 0.3 * label[:, None, None]
+        mu[:, 0, 0] += np.where(rng.random(n) < 0.4, 4.0, 0.0)          # two clusters in one direction
         return mu, label, pt
 
-    prior = ConditionalPrior.fit(*latents(200), *latents(50))
+    # two mixture components per type: the C++ simulate tests run the component choice of the prior
+    prior = ConditionalPrior.fit(*latents(200), *latents(50), components=2)
     return ExportSource(model=LatentEntryPoints(model, prior).eval(),
                         state_dict={**model.state_dict(), **prior_tensors(prior)},
                         config={"model": cfg.to_dict(), "seed": seed}, normalisation=TINY_NORMALISATION,

@@ -246,11 +246,15 @@ def compare_checkpoint_hits(path: Path, data: Path, split: str, rows: np.ndarray
 def prior_summary(prior: Any) -> dict[str, Any]:
     """The prior's covariance choice per type, its criterion and the held-out figures of every candidate
     (``"<type>:<candidate>"``: log-likelihood, nats per jet; ``"...:frechet"``: Frechet distance), and how
-    it was fitted (``fit``: requested covariance, jets; empty for priors stored before it was recorded)."""
+    it was fitted (``fit``: requested covariance, jets; empty for priors stored before it was recorded), and
+    its mixture components per type (``components``, ``weights``; ``mixture:<type>:<K>`` in the figures)."""
     names = {0: "qcd", 1: "ttbar"}
     return {"covariance": {names.get(int(k), str(k)): v for k, v in getattr(prior, "covariance", {}).items()},
             "criterion": getattr(prior, "criterion", "loglik"), "shrinkage": prior.shrinkage,
-            "heldout_loglik_per_jet": dict(prior.selection), "fit": dict(getattr(prior, "fit_info", {}) or {})}
+            "heldout_loglik_per_jet": dict(prior.selection), "fit": dict(getattr(prior, "fit_info", {}) or {}),
+            "components": {names.get(int(k), str(k)): prior.components(k) for k in prior.chol},
+            "weights": {names.get(int(k), str(k)): [float(w) for w in prior.component_tables(k)[0]]
+                        for k in prior.chol}}
 
 
 def _emd_table(values: np.ndarray) -> dict[str, dict[str, float]]:

@@ -98,8 +98,9 @@ def prior_markdown(prior: dict[str, Any]) -> list[str]:
              + (f"; unconditional N(0, I) log-likelihood: {sel['standard_normal']:.1f}" if "standard_normal" in sel else "")
              + (f"; chosen prior's log-likelihood over all validation jets: {sel['heldout']:.1f}" if "heldout" in sel else "")
              + ". Per type: validation log-likelihood [nats per jet] / Frechet distance of the residuals."]
-    keys = sorted({k.split(":", 1)[0] for k in sel if ":" in k})
-    cands = [c for c in dict.fromkeys(k.split(":")[1] for k in sel if ":" in k) if c != "chosen"]
+    own = [k for k in sel if ":" in k and not k.startswith("mixture:")]
+    keys = sorted({k.split(":", 1)[0] for k in own})
+    cands = [c for c in dict.fromkeys(k.split(":")[1] for k in own) if c != "chosen"]
     if not keys:
         return lines
     names = {"0": "qcd", "1": "ttbar"}
@@ -113,6 +114,31 @@ def prior_markdown(prior: dict[str, Any]) -> list[str]:
                 v = sel.get(key)
                 txt = "" if v is None else f"{v:.1f}"
                 cells.append(f"**{txt}**" if v is not None and bold else txt)
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    return lines + _mixture_markdown(prior, keys, names)
+
+
+def _mixture_markdown(prior: dict[str, Any], keys: list[str], names: dict[str, str]) -> list[str]:
+    """The mixture refinement of each type's Gaussian: validation log-likelihood per number of
+    components (``mixture:<type>:<K>`` of the selection; 1 = the Gaussian above), the chosen one in bold,
+    and the chosen weights."""
+    sel = prior.get("heldout_loglik_per_jet", {})
+    grid = sorted({int(k.split(":")[2]) for k in sel if k.startswith("mixture:")})
+    if not grid:
+        return []
+    comps, weights = prior.get("components", {}), prior.get("weights", {})
+    lines = ["", "Mixture refinement (same covariance candidate, shared by the components; chosen by validation "
+             "log-likelihood): " + ", ".join(f"{t} {comps.get(t, 1)} component(s)"
+                                             + (f" with weights {', '.join(f'{w:.3f}' for w in weights[t])}"
+                                                if len(weights.get(t, [])) > 1 else "") for t in comps) + ".",
+             "", "| components | " + " | ".join(f"{names.get(k, k)} loglik" for k in keys) + " |",
+             "|---|" + "---|" * len(keys)]
+    for c in grid:
+        cells = []
+        for k in keys:
+            v = sel.get(f"mixture:{k}:{c}")
+            txt = "" if v is None else f"{v:.1f}"
+            cells.append(f"**{txt}**" if v is not None and comps.get(names.get(k, k), 1) == c else txt)
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
     return lines
 

@@ -316,7 +316,8 @@ _MEANINGS_V2 = {
     "count_noise": "standard-normal noise of the per-channel hit counts, "
                    "n_c = round(exp(mean_c + noise_c * std_c) - 1); zeros give the deterministic counts",
     "conditions": "per jet (type index of conditions.types, pT in GeV), float64",
-    "latent_noise": "standard-normal noise of the prior, z = a_k + b_k t + L_k latent_noise (flattened [C*L])",
+    "latent_noise": "standard-normal noise of the prior, z = a_k + b_k t + m_kc + L_kc eps (flattened [C*L]); "
+                    "the first coordinate also picks the mixture component c (gvae.model.prior.component_noise)",
     "xyu": "normalised (x', y', u') of every decoder slot, channel-major (track slots, ECAL, HCAL); "
            "zero where hit_mask is false; invert with the normalisation constants, then snap (see snap)",
     "channel": "channel of every slot (0 track, 1 ECAL, 2 HCAL)",
@@ -364,11 +365,16 @@ def build_contract_v2(*, config: Mapping[str, Any], normalisation: Mapping[str, 
 
 
 def prior_tensors(prior: Any) -> dict[str, torch.Tensor]:
-    """The prior as ``prior.<type>.mean|slope|chol`` tensors (hashed into ``weights_sha256`` of v2)."""
+    """The prior as ``prior.<type>.mean|slope|chol`` tensors, plus ``prior.<type>.weights|offsets|
+    component_chol`` for a type with a mixture of more than one component (hashed into ``weights_sha256``
+    of v2)."""
     out: dict[str, torch.Tensor] = {}
     for t in sorted(prior.chol):
         for key, table in (("mean", prior.mean), ("slope", prior.slope), ("chol", prior.chol)):
             out[f"prior.{int(t)}.{key}"] = torch.from_numpy(np.asarray(table[t], np.float64))
+        if prior.components(t) > 1:
+            for key, table in zip(("weights", "offsets", "component_chol"), prior.component_tables(t)):
+                out[f"prior.{int(t)}.{key}"] = torch.from_numpy(np.asarray(table, np.float64))
     return out
 
 

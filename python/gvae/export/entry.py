@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from gvae.model.latent import JetSummary, reparameterise
-from gvae.model.prior import ConditionalPrior
+from gvae.model.prior import ConditionalPrior, component_noise
 from gvae.model.set_decoder import SetDecoder, data_size, unpack
 
 
@@ -89,8 +89,24 @@ class LatentEntryPoints(nn.Module):
                              persistent=False)
         self.register_buffer("prior_slope", torch.from_numpy(np.stack([prior.slope[k] for k in types])).double(),
                              persistent=False)
-        self.register_buffer("prior_chol_t", torch.from_numpy(
-            np.stack([prior.chol[k].T for k in types])).double().contiguous(), persistent=False)
+        # mixture components per type, padded to the most components (one Gaussian: offset 0, weight 1,
+        # L_k; padding components are never chosen): Cholesky factors transposed, [types * kmax, D, D]
+        kmax = max(prior.components(k) for k in types)
+        offsets = np.zeros((len(types), kmax, prior.dim))
+        chol_t = np.zeros((len(types), kmax, prior.dim, prior.dim))
+        cum = np.ones((len(types), kmax))
+        for i, k in enumerate(types):
+            w, off, chols = prior.component_tables(k)
+            offsets[i, :len(w)] = off
+            chol_t[i, :len(w)] = chols.transpose(0, 2, 1)
+            cum[i, :len(w)] = prior.cumulative_weights(k)
+        self.kmax = int(kmax)
+        self.register_buffer("prior_chol_t", torch.from_numpy(chol_t.reshape(-1, prior.dim, prior.dim)).double()
+                             .contiguous(), persistent=False)
+        self.register_buffer("prior_offsets", torch.from_numpy(offsets).double(), persistent=False)
+        self.register_buffer("prior_cum", torch.from_numpy(cum).double(), persistent=False)
+        self.register_buffer("prior_ncomp", torch.tensor([prior.components(k) for k in types], dtype=torch.int64),
+                             persistent=False)
         self.logpt_mean = float(prior.logpt_mean)
         self.logpt_std = float(prior.logpt_std)
 
@@ -141,16 +157,20 @@ class LatentEntryPoints(nn.Module):
     def simulate(self, conditions: Tensor, latent_noise: Tensor, count_noise: Tensor
                  ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """conditions f64 ``[B,2]`` (type index, pT GeV), latent_noise f32 ``[B,C*L]``, count_noise
-        f32 ``[B,3]`` -> decoded hit set; ``z = a_k + b_k t + L_k eps`` in float64 as the prior."""
+        f32 ``[B,3]`` -> decoded hit set; ``z = a_k + b_k t + m_kc + L_kc eps`` in float64 as the prior
+        (component ``c`` and ``eps`` from the noise, :func:`gvae.model.prior.component_noise`)."""
         b = conditions.shape[0]
         k = torch.round(conditions[:, 0]).to(torch.int64)
         t = (torch.log(conditions[:, 1].to(torch.float64)) - self.logpt_mean) / self.logpt_std
         eps = latent_noise.to(torch.float64)
-        # eps L_k^T for every type k (few types), then each jet's own: gathering a [D, D] Cholesky
-        # factor per jet (prior_chol_t[k]) moved D*D*8 bytes per jet (5 MB at D = 800)
-        scaled = torch.matmul(eps.unsqueeze(0), self.prior_chol_t)                      # [K, B, D]
-        scaled = scaled.gather(0, k.view(1, b, 1).expand(1, b, eps.shape[1])).squeeze(0)
-        zf = self.prior_mean[k] + t.unsqueeze(1) * self.prior_slope[k] + scaled
+        comp, eps0 = component_noise(eps[:, 0], self.prior_cum[k], self.prior_ncomp[k])
+        eps = torch.cat([eps0.unsqueeze(1), eps[:, 1:]], 1)
+        # eps L_kc^T for every type and component (few), then each jet's own: gathering a [D, D]
+        # Cholesky factor per jet moved D*D*8 bytes per jet (5 MB at D = 800)
+        scaled = torch.matmul(eps.unsqueeze(0), self.prior_chol_t)                      # [T*kmax, B, D]
+        which = k * self.kmax + comp
+        scaled = scaled.gather(0, which.view(1, b, 1).expand(1, b, eps.shape[1])).squeeze(0)
+        zf = self.prior_mean[k] + t.unsqueeze(1) * self.prior_slope[k] + self.prior_offsets[k, comp] + scaled
         z = zf.to(torch.float32).reshape(b, self.clusters, self.latent_dim)
         return self.decode(z, count_noise)
 

@@ -56,6 +56,37 @@ COVARIANCE_CANDIDATES = ("shrink_<lam>", "factor_<r>", "ledoit_wolf", "oas")
 TYPES = {"qcd": 0, "ttbar": 1}
 _QUANTILES = 201
 
+#: Candidate numbers of mixture components per type (1 = one Gaussian), chosen by held-out log-likelihood
+#: (:func:`fit_mixture`); a K is tried when the type has at least ``_JETS_PER_COMPONENT * K`` training jets.
+COMPONENT_GRID = (1, 2, 3, 4)
+_JETS_PER_COMPONENT = 50
+#: a forced number of components (``components=K``) needs at least this many training jets per component
+_MIN_JETS_PER_FORCED_COMPONENT = 8
+
+
+def component_noise(eps0: Tensor, cum: Tensor, ncomp: Tensor) -> tuple[Tensor, Tensor]:
+    """Mixture component per jet from the first standard-normal noise coordinate, and that coordinate
+    renewed (an exact reparameterisation: no extra noise input).
+
+    ``eps0 [B]`` float64 standard normal, ``cum [B, K]`` float64 cumulative component weights of each
+    jet's type (padding components repeat the last value 1), ``ncomp [B]`` int64 components of the type.
+    ``u = Phi(eps0)`` picks the component ``c`` whose cumulative interval holds ``u``; ``(u - cum[c-1]) /
+    w_c`` is again uniform and independent of ``c``, so ``Phi^-1`` of it is a fresh standard normal for the
+    Gaussian of component ``c``. Types with one component keep ``eps0`` bit for bit. Returns
+    ``(component [B] int64, eps0' [B] float64)``."""
+    sqrt2 = 1.4142135623730951
+    u = 0.5 * (1.0 + torch.erf(eps0 / sqrt2))
+    c = (u.unsqueeze(1) >= cum).to(torch.int64).sum(1)
+    c = torch.minimum(c, ncomp - 1)
+    lo = torch.cat([torch.zeros_like(cum[:, :1]), cum[:, :-1]], 1)
+    lo_c = lo.gather(1, c.unsqueeze(1)).squeeze(1)
+    w_c = cum.gather(1, c.unsqueeze(1)).squeeze(1) - lo_c
+    # the uniform within the component, clamped to [1e-15, 1 - 1e-15] before Phi^-1
+    v = ((u - lo_c) / w_c.clamp(min=1e-15)).clamp(1e-15, 1.0 - 1e-15)
+    renewed = sqrt2 * torch.erfinv(2.0 * v - 1.0)
+    return c, torch.where(ncomp > 1, renewed, eps0)
+
+
 
 @dataclass
 class ConditionalPrior:
@@ -79,21 +110,47 @@ class ConditionalPrior:
     covariance: dict[int, str] = field(default_factory=dict)
     criterion: str = DEFAULT_CRITERION
     fit_info: dict[str, Any] = field(default_factory=dict)
+    weights: dict[int, np.ndarray] = field(default_factory=dict)
+    offsets: dict[int, np.ndarray] = field(default_factory=dict)
+    component_chol: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def dim(self) -> int:
         return self.shape[0] * self.shape[1]
 
+    def components(self, k: int) -> int:
+        """Number of mixture components of type ``k`` (1 = one Gaussian)."""
+        return len(self.weights[k]) if k in self.weights else 1
+
+    def component_tables(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(weights [K], offsets [K, D], Cholesky factors [K, D, D])`` of type ``k`` (``([1.0], zeros,
+        chol[k][None])`` for one Gaussian)."""
+        if k in self.weights:
+            return self.weights[k], self.offsets[k], self.component_chol[k]
+        return np.ones(1), np.zeros((1, self.dim)), self.chol[k][None]
+
+    def cumulative_weights(self, k: int) -> np.ndarray:
+        """Cumulative component weights ``[K]`` of type ``k``, the last exactly 1 (:func:`component_noise`)."""
+        cum = np.cumsum(self.component_tables(k)[0])
+        cum[-1] = 1.0
+        return cum
+
     # -- fitting ---------------------------------------------------------------------------
     @classmethod
     def fit(cls, mu: np.ndarray, label: np.ndarray, pt: np.ndarray, mu_val: np.ndarray, label_val: np.ndarray,
-            pt_val: np.ndarray, covariance: str | None = None, criterion: str = DEFAULT_CRITERION
-            ) -> "ConditionalPrior":
+            pt_val: np.ndarray, covariance: str | None = None, criterion: str = DEFAULT_CRITERION,
+            components: int | None = None) -> "ConditionalPrior":
         """mu ``[n, C, L]`` latent means of the training jets with their labels ``[n]`` and pT ``[n]``;
         the ``*_val`` arrays (held-out jets, every type present) choose each type's covariance model, or
         ``covariance`` names the candidate to use for every type (the held-out numbers are still recorded).
         ``criterion`` (:data:`CRITERIA`) ranks the candidates; both figures are recorded in ``selection`` as
-        ``"<type>:<candidate>"`` (log-likelihood, nats per jet) and ``"<type>:<candidate>:frechet"``."""
+        ``"<type>:<candidate>"`` (log-likelihood, nats per jet) and ``"<type>:<candidate>:frechet"``.
+
+        Then each type's Gaussian is refined into a mixture (:func:`fit_mixture`) with the number of
+        components of :data:`COMPONENT_GRID` that has the highest held-out log-likelihood (recorded as
+        ``"mixture:<type>:<K>"``; ``K = 1`` is the Gaussian), or ``components`` for every type.
+        Each component's covariance is shrunk towards the chosen Gaussian's (weight from
+        :data:`MIXTURE_SHRINKAGE`, also chosen on the held-out latents)."""
         if criterion not in CRITERIA:
             raise ConfigError(f"unknown prior selection criterion {criterion!r} (known: {', '.join(CRITERIA)})")
         if mu.ndim != 3:
@@ -107,6 +164,7 @@ class ConditionalPrior:
         if not types:
             raise ConfigError("the prior needs at least one training jet")
         means, slopes, chols, quant, counts, chosen = {}, {}, {}, {}, {}, {}
+        weights, offsets, component_chol = {}, {}, {}
         selection: dict[str, float] = {}
         for k in types:
             sel = np.asarray(label).round() == k
@@ -136,11 +194,15 @@ class ConditionalPrior:
             chols[k], chosen[k] = best_chol, best_name
             selection[f"{k}:chosen"] = selection[f"{k}:{best_name}"]
             selection[f"{k}:chosen:frechet"] = selection[f"{k}:{best_name}:frechet"]
+            mixture = _choose_mixture(resid, rv, best_chol, selection, k, components)
+            if mixture is not None:
+                weights[k], offsets[k], component_chol[k], selection[f"{k}:chosen"] = mixture
         selection["standard_normal"] = float(np.mean(-0.5 * (xv ** 2).sum(1) - 0.5 * xv.shape[1] * math.log(2 * math.pi)))
         names = set(chosen.values())
         lam = float(next(iter(names))[len("shrink_"):]) if len(names) == 1 and next(iter(names)).startswith("shrink_") \
             else math.nan
-        prior = cls(shape, m, s, lam, means, slopes, chols, quant, selection, counts, chosen, criterion)
+        prior = cls(shape, m, s, lam, means, slopes, chols, quant, selection, counts, chosen, criterion,
+                    weights=weights, offsets=offsets, component_chol=component_chol)
         selection["heldout"] = prior.log_likelihood(xv, label_val, tv, standardised=True)
         return prior
 
@@ -155,14 +217,16 @@ class ConditionalPrior:
             if not sel.any():
                 continue
             r = x[sel] - self.mean[k] - np.outer(t[sel], self.slope[k])
-            total += _gaussian_loglik(r, chol) * int(sel.sum())
+            total += _mixture_loglik(r, *self.component_tables(k)) * int(sel.sum())
             n += int(sel.sum())
         return total / max(n, 1)
 
     # -- sampling --------------------------------------------------------------------------
     def sample(self, label: Tensor, pt: Tensor, noise: Tensor) -> Tensor:
         """Latents ``[B, C, L]`` for types ``label [B]`` (0 QCD, 1 top), ``pt [B]`` (GeV) and the
-        caller's standard-normal ``noise [B, C * L]``."""
+        caller's standard-normal ``noise [B, C * L]``: ``z = a_k + b_k t + m_kc + L_kc eps`` with the
+        component ``c`` and ``eps`` from the noise (:func:`component_noise`; one component: ``m = 0``,
+        ``L_k1 = L_k``, ``eps = noise``)."""
         label = torch.as_tensor(label).round().to(torch.int64)
         pt = torch.as_tensor(pt, dtype=torch.float64)
         if noise.shape != (len(label), self.dim):
@@ -179,7 +243,18 @@ class ConditionalPrior:
             sel = label == k
             if bool(sel.any()):
                 mean = torch.from_numpy(self.mean[k]) + t[sel, None] * torch.from_numpy(self.slope[k])
-                out[sel] = mean + eps[sel] @ torch.from_numpy(self.chol[k]).T
+                e = eps[sel]
+                n_k = self.components(k)
+                if n_k == 1:
+                    out[sel] = mean + e @ torch.from_numpy(self.chol[k]).T
+                    continue
+                cum = torch.from_numpy(self.cumulative_weights(k)).expand(len(e), n_k)
+                comp, e0 = component_noise(e[:, 0], cum, torch.full((len(e),), n_k, dtype=torch.int64))
+                e = torch.cat([e0.unsqueeze(1), e[:, 1:]], 1)
+                mean = mean + torch.from_numpy(self.offsets[k])[comp]
+                # e L_kc^T for every component, then each jet's own (as the exported simulate)
+                scaled = torch.matmul(e.unsqueeze(0), torch.from_numpy(self.component_chol[k]).transpose(1, 2))
+                out[sel] = mean + scaled.gather(0, comp.view(1, -1, 1).expand(1, len(e), e.shape[1])).squeeze(0)
         return out.to(torch.float32).reshape(len(label), *self.shape)
 
     def sample_pt(self, label: Tensor, uniform: Tensor) -> Tensor:
@@ -201,21 +276,28 @@ class ConditionalPrior:
     # -- storage ---------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         """Plain dict stored in the checkpoint under ``prior``."""
-        return {"format": "gvae-prior-v1", "kind": "conditional-gaussian-linear-logpt", "shape": list(self.shape),
+        return {"format": "gvae-prior-v2", "kind": "conditional-gaussian-mixture-linear-logpt", "shape": list(self.shape),
                 "logpt_mean": self.logpt_mean, "logpt_std": self.logpt_std, "shrinkage": self.shrinkage,
                 "types": {int(k): {"mean": torch.from_numpy(self.mean[k]), "slope": torch.from_numpy(self.slope[k]),
                                    "chol": torch.from_numpy(self.chol[k]),
                                    "covariance": self.covariance.get(k, ""),
                                    "pt_quantiles": torch.from_numpy(self.pt_quantiles[k]),
-                                   "n_train": self.n_train.get(k, 0)} for k in self.chol},
+                                   "n_train": self.n_train.get(k, 0),
+                                   "weights": torch.from_numpy(self.component_tables(k)[0]),
+                                   "offsets": torch.from_numpy(self.component_tables(k)[1]),
+                                   "component_chol": torch.from_numpy(self.component_tables(k)[2])}
+                          for k in self.chol},
                 "selection": dict(self.selection), "criterion": self.criterion, "fit": dict(self.fit_info)}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "ConditionalPrior":
         """Inverse of :meth:`state`."""
-        if state.get("format") != "gvae-prior-v1":
+        if state.get("format") not in ("gvae-prior-v1", "gvae-prior-v2"):
             raise ConfigError(f"unknown prior format {state.get('format')!r}")
         types = state["types"]
+        # v1: one Gaussian per type; v2: a mixture (weights [K], offsets [K, D], component_chol [K, D, D];
+        # K = 1 is the Gaussian)
+        mixtures = {int(k): v for k, v in types.items() if "weights" in v and len(v["weights"]) > 1}
         return cls(shape=tuple(state["shape"]), logpt_mean=float(state["logpt_mean"]),
                    logpt_std=float(state["logpt_std"]), shrinkage=float(state["shrinkage"]),
                    mean={int(k): v["mean"].numpy() for k, v in types.items()},
@@ -226,7 +308,10 @@ class ConditionalPrior:
                    n_train={int(k): int(v.get("n_train", 0)) for k, v in types.items()},
                    covariance={int(k): str(v.get("covariance") or f"shrink_{float(state['shrinkage'])}")
                                for k, v in types.items()},
-                   criterion=str(state.get("criterion", "loglik")), fit_info=dict(state.get("fit") or {}))
+                   criterion=str(state.get("criterion", "loglik")), fit_info=dict(state.get("fit") or {}),
+                   weights={k: v["weights"].numpy() for k, v in mixtures.items()},
+                   offsets={k: v["offsets"].numpy() for k, v in mixtures.items()},
+                   component_chol={k: v["component_chol"].numpy() for k, v in mixtures.items()})
 
 
 def _cholesky(cov: np.ndarray) -> np.ndarray:
@@ -364,3 +449,103 @@ def _candidate_cholesky(resid: np.ndarray):
         if fa_psi is not None:
             psi = fa_psi
         yield name, _cholesky(cov)
+
+
+
+def _kmeans(x: np.ndarray, k: int, seed: int, steps: int = 20) -> np.ndarray:
+    """Cluster labels ``[n]`` of the rows of ``x [n, D]``: k-means++ seeding (``seed``) and Lloyd steps."""
+    n = len(x)
+    rng = np.random.default_rng(seed)
+    centres = [x[int(rng.integers(n))]]
+    d2 = ((x - centres[0]) ** 2).sum(1)
+    for _ in range(1, k):
+        centres.append(x[int(rng.choice(n, p=d2 / d2.sum()))])
+        d2 = np.minimum(d2, ((x - centres[-1]) ** 2).sum(1))
+    c = np.stack(centres)
+    xsq = (x ** 2).sum(1)[:, None]
+    lab = np.zeros(n, dtype=np.int64)
+    for _ in range(steps):
+        lab = (xsq - 2.0 * x @ c.T + (c ** 2).sum(1)[None]).argmin(1)
+        c = np.stack([x[lab == j].mean(0) if (lab == j).any() else c[j] for j in range(k)])
+    return lab
+
+
+
+def fit_mixture(resid: np.ndarray, k: int, base: np.ndarray, shrink: float, seed: int = 0, steps: int = 5
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gaussian mixture of residuals ``resid [n, D]``: weights ``w [K]`` (``K <= k``), means ``m [K, D]`` and
+    the Cholesky factors ``[K, D, D]`` of the component covariances ``(1 - shrink) S_c + shrink base``
+    (``S_c`` the component's own scatter, ``base [D, D]`` the type's one-Gaussian covariance: a component
+    with few jets stays well defined). k-means++ (seeded) and Lloyd steps give the first responsibilities,
+    then ``steps`` EM steps; components left with fewer than 8 jets are dropped. Deterministic for a
+    given ``seed``."""
+    from scipy.linalg import solve_triangular
+
+    n, d = resid.shape
+    resp = np.eye(k)[_kmeans(resid, k, seed)]
+    weights, means, chols = np.ones(1), resid.mean(0, keepdims=True), np.linalg.cholesky(base)[None]
+    for step in range(steps + 1):
+        nk = resp.sum(0)
+        keep = nk >= _MIN_JETS_PER_FORCED_COMPONENT
+        resp, nk = resp[:, keep], nk[keep]
+        resp = resp / resp.sum(1, keepdims=True).clip(min=1e-300)
+        nk = resp.sum(0)
+        weights, means = nk / nk.sum(), resp.T @ resid / nk[:, None]
+        chols = np.stack([_cholesky((1.0 - shrink) * ((resid - means[c]) * resp[:, c:c + 1]).T @ (resid - means[c])
+                                    / nk[c] + shrink * base) for c in range(len(nk))])
+        if step == steps:
+            break
+        logp = np.stack([np.log(weights[c]) + _row_logpdf(resid - means[c], chols[c], solve_triangular)
+                         for c in range(len(nk))], 1)
+        resp = np.exp(logp - np.logaddexp.reduce(logp, axis=1)[:, None])
+    return weights, means, chols
+
+
+def _row_logpdf(r: np.ndarray, chol: np.ndarray, solve_triangular) -> np.ndarray:  # noqa: ANN001
+    """Log density ``[n]`` of the rows of ``r [n, D]`` under N(0, L L^T), ``chol`` = L."""
+    w = solve_triangular(chol, r.T, lower=True, check_finite=False)
+    return -0.5 * (w ** 2).sum(0) - np.log(np.diag(chol)).sum() - 0.5 * r.shape[1] * math.log(2 * math.pi)
+
+
+def _mixture_loglik(r: np.ndarray, weights: np.ndarray, offsets: np.ndarray, chols: np.ndarray) -> float:
+    """Mean log density (nats per row) of residuals ``r [n, D]`` under ``sum_c w_c N(offsets_c, L_c L_c^T)``
+    (``weights [K]``, ``offsets [K, D]``, ``chols [K, D, D]``; K = 1 with a zero offset is
+    :func:`_gaussian_loglik`)."""
+    from scipy.linalg import solve_triangular
+
+    if len(weights) == 1 and not offsets.any():
+        return _gaussian_loglik(r, chols[0])
+    logp = np.stack([np.log(weights[c]) + _row_logpdf(r - offsets[c], chols[c], solve_triangular)
+                     for c in range(len(weights))], 1)
+    return float(np.mean(np.logaddexp.reduce(logp, axis=1)))
+
+
+#: Candidate weights of each mixture component's covariance towards the type's one-Gaussian covariance.
+MIXTURE_SHRINKAGE = (0.01, 0.05, 0.2)
+
+
+def _choose_mixture(resid: np.ndarray, rv: np.ndarray, chol: np.ndarray, selection: dict[str, float], k: int,
+                    components: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
+    """Refine type ``k``'s Gaussian ``N(0, L L^T)`` (``chol`` = L) of the training residuals ``resid [n, D]``
+    into the mixture (:func:`fit_mixture`, shrunk towards ``L L^T`` by each of :data:`MIXTURE_SHRINKAGE`)
+    with the best held-out log-likelihood on ``rv``, over :data:`COMPONENT_GRID` (``components`` forces
+    one K). Records ``"mixture:<k>:<K>"`` (the best shrinkage of each K) in ``selection``; returns
+    ``(weights [K], offsets [K, D], Cholesky factors [K, D, D], held-out loglik)`` or None when one
+    Gaussian wins."""
+    n = len(resid)
+    if components is not None and components > 1 and components * _MIN_JETS_PER_FORCED_COMPONENT > n:
+        raise ConfigError(f"prior.components = {components}: type {k} has {n} training jets, at least "
+                          f"{_MIN_JETS_PER_FORCED_COMPONENT} per component are needed")
+    grid = [c for c in COMPONENT_GRID if c > 1 and c * _JETS_PER_COMPONENT <= n] if components is None \
+        else [c for c in (components,) if c > 1]
+    best_ll, best = _gaussian_loglik(rv, chol), None
+    selection[f"mixture:{k}:1"] = best_ll
+    base = chol @ chol.T
+    for want in grid:
+        fits = [fit_mixture(resid, want, base, shrink) for shrink in MIXTURE_SHRINKAGE]
+        lls = [_mixture_loglik(rv, *fit) for fit in fits]
+        top = int(np.argmax(lls))
+        selection[f"mixture:{k}:{want}"] = lls[top]
+        if components is not None or lls[top] > best_ll:
+            best_ll, best = lls[top], (*fits[top], lls[top])
+    return best

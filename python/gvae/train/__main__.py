@@ -111,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "size and at most 1/8 of a type's training jets) (sets prior.covariance)")
     prior.add_argument("--prior-max-jets", type=int, default=None, metavar="N",
                        help="fit on the first N training jets only (default: all) (sets prior.max_jets)")
+    prior.add_argument("--prior-components", default=None, metavar="auto|K",
+                       help="mixture components of each type's prior: auto (the number with the highest "
+                            "validation log-likelihood, the default) or K for every type (1 = one Gaussian) "
+                            "(sets prior.components)")
     prior.add_argument("--fit-prior-only", action="store_true",
                        help="train nothing: refit the prior of --checkpoint on --data's train/val splits and "
                             "write the checkpoint with it to --out FILE (see below); takes "
@@ -197,7 +201,7 @@ def _prior_overrides(args: argparse.Namespace) -> list[str]:
     """``prior.KEY=VALUE`` overrides of the --prior-* flags."""
     out = []
     for flag, key in ((args.prior_criterion, "criterion"), (args.prior_covariance, "covariance"),
-                      (args.prior_max_jets, "max_jets")):
+                      (args.prior_max_jets, "max_jets"), (args.prior_components, "components")):
         if flag is not None:
             out.append(f"prior.{key}={flag}")
     return out

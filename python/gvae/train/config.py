@@ -15,7 +15,7 @@ import yaml
 from gvae.errors import ConfigError
 from gvae.model.config import ModelConfig
 from gvae.model.losses import LossConfig
-from gvae.model.prior import CRITERIA, DEFAULT_CRITERION, FACTOR_RANKS, covariance_candidates
+from gvae.model.prior import COMPONENT_GRID, CRITERIA, DEFAULT_CRITERION, FACTOR_RANKS, covariance_candidates
 
 AMP_MODES = ("off", "bf16", "fp16")
 
@@ -133,11 +133,15 @@ class PriorConfig:
             (:data:`PRIOR_COVARIANCES`: ``shrink_<lam>``, ``factor_<r>``, ``ledoit_wolf``, ``oas``);
             the held-out figures of every candidate are still recorded.
         max_jets: fit on the first N training jets only (None = all); the validation split is used whole.
+        components: mixture components per type: ``auto`` or null (the number of
+            :data:`gvae.model.prior.COMPONENT_GRID` with the highest validation log-likelihood; 1 when one
+            Gaussian wins) or a number for every type (1 = one Gaussian per type, the prior before mixtures).
     """
 
     criterion: str = DEFAULT_CRITERION
     covariance: str = "auto"
     max_jets: int | None = None
+    components: str | int | None = None
 
     def validate(self) -> "PriorConfig":
         """Raise :class:`ConfigError` naming the field."""
@@ -150,7 +154,17 @@ class PriorConfig:
             raise ConfigError(f"prior.max_jets = {self.max_jets!r}: expected an integer or null")
         if self.max_jets is not None and self.max_jets < 3:
             raise ConfigError(f"prior.max_jets = {self.max_jets!r}: must be >= 3 (or null = all)")
+        if self.components not in (None, "auto") and (
+                isinstance(self.components, bool) or not isinstance(self.components, int)
+                or not 1 <= self.components <= max(COMPONENT_GRID)):
+            raise ConfigError(f"prior.components = {self.components!r}: expected auto or an integer in "
+                              f"1..{max(COMPONENT_GRID)}")
         return self
+
+    @property
+    def forced_components(self) -> int | None:
+        """``components`` as :meth:`gvae.model.prior.ConditionalPrior.fit` takes it (None = auto)."""
+        return None if self.components in (None, "auto") else int(self.components)
 
     @property
     def forced_covariance(self) -> str | None:

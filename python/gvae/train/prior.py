@@ -66,12 +66,14 @@ def fit_prior(model: GVAE, data_dir: str | Path, norm: Normalisation,
     train = encode_split(model, GraphShards(data_dir, "train"), norm, limit=limit)
     val = encode_split(model, GraphShards(data_dir, "val"), norm)
     try:
-        prior = ConditionalPrior.fit(*train, *val, covariance=settings.forced_covariance, criterion=settings.criterion)
+        prior = ConditionalPrior.fit(*train, *val, covariance=settings.forced_covariance, criterion=settings.criterion,
+                                     components=settings.forced_components)
     except ConfigError as exc:
         if settings.forced_covariance is None:
             raise
         raise ConfigError(f"prior.covariance = {settings.covariance!r}: {exc}") from None
     prior.fit_info = {"criterion": settings.criterion, "covariance": settings.covariance, "max_jets": limit,
+                      "components": settings.components or "auto",
                       "n_train": int(len(train[0])), "n_val": int(len(val[0])), "data": str(data_dir),
                       "gvae_version": gvae.__version__}
     return prior
@@ -124,7 +126,9 @@ def describe(prior: ConditionalPrior) -> str:
     parts = []
     for k, name in sorted(prior.covariance.items()):
         ll, fd = prior.selection.get(f"{k}:chosen"), prior.selection.get(f"{k}:chosen:frechet")
-        parts.append(f"{names.get(k, k)}: {name} (held-out loglik {ll:.1f} nats/jet, Frechet {fd:.3g})")
+        n_comp = prior.components(k)
+        mix = f", a mixture of {n_comp} components" if n_comp > 1 else ""
+        parts.append(f"{names.get(k, k)}: {name}{mix} (held-out loglik {ll:.1f} nats/jet, Frechet {fd:.3g})")
     return f"covariance {how}: " + "; ".join(parts)
 
 
