@@ -98,3 +98,18 @@ def test_bad_component_settings_are_refused_with_the_field_named():
     assert PriorConfig(components="auto").validate().forced_components is None
     with pytest.raises(ConfigError, match="prior.components = 8"):
         ConditionalPrior.fit(*_latents(100, 0, True), *_latents(40, 1, True), components=8)
+
+
+def test_the_report_states_the_mixture_choice_with_its_numbers():
+    from gvae.evaluate.latent import prior_summary
+    from gvae.evaluate.report_generation import prior_markdown
+
+    prior = ConditionalPrior.fit(*_latents(1600, 0, True), *_latents(800, 1, True))
+    summary = prior_summary(prior)
+    assert summary["components"] == {"qcd": prior.components(0), "ttbar": 1}
+    assert len(summary["weights"]["qcd"]) == prior.components(0) and summary["weights"]["ttbar"] == [1.0]
+    text = "\n".join(prior_markdown(summary))
+    assert "Mixture refinement" in text and "| components | qcd loglik | ttbar loglik |" in text
+    best = summary["heldout_loglik_per_jet"][f"mixture:0:{prior.components(0)}"]
+    assert f"**{best:.1f}**" in text
+    assert "| mixture |" not in text                      # the mixture figures are not a covariance candidate

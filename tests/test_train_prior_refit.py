@@ -97,6 +97,15 @@ def test_a_forced_covariance_or_the_frechet_criterion_changes_the_prior_and_is_r
     few = load_model(tmp_path / "fewer.pt").prior
     assert few.fit_info["n_train"] == 40 and sum(few.n_train.values()) == 40
 
+    # mixture components: auto gives one Gaussian on 32 jets per type (50 per component needed), forced 2 two
+    assert all(default.components(k) == 1 for k in default.chol) and default.fit_info["components"] == "auto"
+    assert _refit("--checkpoint", str(checkpoints["latent"]), "--data", str(graphs), "--prior-components", "2",
+                  "--out", str(tmp_path / "two.pt")) == 0
+    two = load_model(tmp_path / "two.pt").prior
+    assert all(two.components(k) == 2 for k in two.chol) and two.fit_info["components"] == 2
+    assert all(np.array_equal(two.chol[k], default.chol[k]) for k in two.chol)   # the Gaussian it refines
+    assert all(f"mixture:{k}:2" in two.selection for k in two.chol)
+
 
 def test_training_takes_the_prior_settings_from_the_config(graphs, tmp_path) -> None:
     assert load_config("configs/demo.yaml", ["prior.criterion=frechet"]).prior.criterion == "frechet"
@@ -111,7 +120,7 @@ def test_training_takes_the_prior_settings_from_the_config(graphs, tmp_path) -> 
 
 
 @pytest.mark.parametrize("case", ["missing checkpoint", "paper decoder", "unknown covariance", "factor above latent",
-                                  "training flag"])
+                                  "training flag", "too many components"])
 def test_bad_input_exits_2_with_one_line_naming_the_file_or_field(case, checkpoints, graphs, tmp_path, caplog) -> None:
     missing = tmp_path / "no such run" / "best.pt"
     args, named = {
@@ -122,6 +131,8 @@ def test_bad_input_exits_2_with_one_line_naming_the_file_or_field(case, checkpoi
         "factor above latent": (["--checkpoint", str(checkpoints["latent"]), "--prior-covariance", "factor_32"],
                                 "prior.covariance"),
         "training flag": (["--checkpoint", str(checkpoints["latent"]), "--epochs", "2"], "--epochs"),
+        "too many components": (["--checkpoint", str(checkpoints["latent"]), "--prior-components", "9"],
+                                "prior.components"),
     }[case]
     out = tmp_path / "out.pt"
     caplog.set_level(logging.INFO)
@@ -149,5 +160,5 @@ def test_help_documents_every_prior_flag() -> None:
 
     text = build_parser().format_help()
     for flag in ("--fit-prior-only", "--checkpoint", "--in-place", "--prior-criterion", "--prior-covariance",
-                 "--prior-max-jets", "factor_16", "ledoit_wolf", "_prior"):
+                 "--prior-max-jets", "--prior-components", "factor_16", "ledoit_wolf", "_prior"):
         assert flag in text, flag

@@ -89,21 +89,20 @@ class LatentEntryPoints(nn.Module):
                              persistent=False)
         self.register_buffer("prior_slope", torch.from_numpy(np.stack([prior.slope[k] for k in types])).double(),
                              persistent=False)
-        # mixture components per type, padded to the most components (one Gaussian: offset 0, weight 1,
-        # L_k; padding components are never chosen): Cholesky factors transposed, [types * kmax, D, D]
-        kmax = max(prior.components(k) for k in types)
-        offsets = np.zeros((len(types), kmax, prior.dim))
-        chol_t = np.zeros((len(types), kmax, prior.dim, prior.dim))
+        # mixture components of every type, one after the other (type k's first at prior_start[k]; one
+        # Gaussian: offset 0, L_k): offsets [components, D], transposed Cholesky factors [components, D, D];
+        # cumulative weights per type padded with 1 to the most components (padding is never chosen)
+        tables = [prior.component_tables(k) for k in types]
+        kmax = max(len(w) for w, _, _ in tables)
         cum = np.ones((len(types), kmax))
         for i, k in enumerate(types):
-            w, off, chols = prior.component_tables(k)
-            offsets[i, :len(w)] = off
-            chol_t[i, :len(w)] = chols.transpose(0, 2, 1)
-            cum[i, :len(w)] = prior.cumulative_weights(k)
-        self.kmax = int(kmax)
-        self.register_buffer("prior_chol_t", torch.from_numpy(chol_t.reshape(-1, prior.dim, prior.dim)).double()
-                             .contiguous(), persistent=False)
-        self.register_buffer("prior_offsets", torch.from_numpy(offsets).double(), persistent=False)
+            cum[i, :prior.components(k)] = prior.cumulative_weights(k)
+        start = np.cumsum([0] + [len(w) for w, _, _ in tables[:-1]])
+        self.register_buffer("prior_start", torch.from_numpy(start).to(torch.int64), persistent=False)
+        chol_t = np.concatenate([c.transpose(0, 2, 1) for _, _, c in tables])
+        self.register_buffer("prior_chol_t", torch.from_numpy(chol_t).double().contiguous(), persistent=False)
+        self.register_buffer("prior_offsets", torch.from_numpy(np.concatenate([o for _, o, _ in tables])).double(),
+                             persistent=False)
         self.register_buffer("prior_cum", torch.from_numpy(cum).double(), persistent=False)
         self.register_buffer("prior_ncomp", torch.tensor([prior.components(k) for k in types], dtype=torch.int64),
                              persistent=False)
@@ -167,10 +166,10 @@ class LatentEntryPoints(nn.Module):
         eps = torch.cat([eps0.unsqueeze(1), eps[:, 1:]], 1)
         # eps L_kc^T for every type and component (few), then each jet's own: gathering a [D, D]
         # Cholesky factor per jet moved D*D*8 bytes per jet (5 MB at D = 800)
-        scaled = torch.matmul(eps.unsqueeze(0), self.prior_chol_t)                      # [T*kmax, B, D]
-        which = k * self.kmax + comp
+        scaled = torch.matmul(eps.unsqueeze(0), self.prior_chol_t)                      # [components, B, D]
+        which = self.prior_start[k] + comp
         scaled = scaled.gather(0, which.view(1, b, 1).expand(1, b, eps.shape[1])).squeeze(0)
-        zf = self.prior_mean[k] + t.unsqueeze(1) * self.prior_slope[k] + self.prior_offsets[k, comp] + scaled
+        zf = self.prior_mean[k] + t.unsqueeze(1) * self.prior_slope[k] + self.prior_offsets[which] + scaled
         z = zf.to(torch.float32).reshape(b, self.clusters, self.latent_dim)
         return self.decode(z, count_noise)
 
