@@ -53,7 +53,9 @@ def test_heldout_selection_finds_the_clusters_that_are_there_and_only_those():
     assert prior.components(0) > 1 and prior.components(1) == 1
     sel = prior.selection
     assert sel["mixture:0:2"] > sel["mixture:0:1"] + 0.1             # the clusters are worth a fraction of a nat per jet
-    assert sel["0:chosen"] == max(v for k, v in sel.items() if k.startswith("mixture:0:"))
+    per_k = {int(key.split(":")[2]): v for key, v in sel.items() if key.startswith("mixture:0:") and key.count(":") == 2
+             and key.split(":")[2].isdigit()}
+    assert sel["0:chosen"] == max(per_k.values()) and per_k[int(sel["mixture:0:chosen"])] == sel["0:chosen"]
     # the weights are the clusters' shares; sampling reproduces the two peaks
     assert sorted(prior.weights[0])[-1] == pytest.approx(0.6, abs=0.08) or prior.components(0) > 2
     z = prior.sample(torch.zeros(20000), torch.full((20000,), 600.0),
@@ -109,7 +111,7 @@ def test_the_report_states_the_mixture_choice_with_its_numbers():
     assert summary["components"] == {"qcd": prior.components(0), "ttbar": 1}
     assert len(summary["weights"]["qcd"]) == prior.components(0) and summary["weights"]["ttbar"] == [1.0]
     text = "\n".join(prior_markdown(summary))
-    assert "Mixture refinement" in text and "| components | qcd loglik | ttbar loglik |" in text
+    assert "Mixture refinement" in text and "| components | qcd loglik (kept) | ttbar loglik (kept) |" in text
     best = summary["heldout_loglik_per_jet"][f"mixture:0:{prior.components(0)}"]
     assert f"**{best:.1f}**" in text
     assert "| mixture |" not in text                      # the mixture figures are not a covariance candidate

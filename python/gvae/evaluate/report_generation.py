@@ -123,22 +123,24 @@ def _mixture_markdown(prior: dict[str, Any], keys: list[str], names: dict[str, s
     components (``mixture:<type>:<K>`` of the selection; 1 = the Gaussian above), the chosen one in bold,
     and the chosen weights."""
     sel = prior.get("heldout_loglik_per_jet", {})
-    grid = sorted({int(k.split(":")[2]) for k in sel if k.startswith("mixture:")})
+    grid = sorted({int(k.split(":")[2]) for k in sel if k.startswith("mixture:") and k.split(":")[2].isdigit()})
     if not grid:
         return []
     comps, weights = prior.get("components", {}), prior.get("weights", {})
-    lines = ["", "Mixture refinement (same covariance candidate, shared by the components; chosen by validation "
-             "log-likelihood): " + ", ".join(f"{t} {comps.get(t, 1)} component(s)"
+    lines = ["", "Mixture refinement (K components per type from k-means++ and EM, each covariance shrunk towards "
+             "the Gaussian above; K and the shrinkage chosen by validation log-likelihood; `kept` = components "
+             "left after EM drops those with fewer than 8 jets): " + ", ".join(f"{t} {comps.get(t, 1)} component(s)"
                                              + (f" with weights {', '.join(f'{w:.3f}' for w in weights[t])}"
                                                 if len(weights.get(t, [])) > 1 else "") for t in comps) + ".",
-             "", "| components | " + " | ".join(f"{names.get(k, k)} loglik" for k in keys) + " |",
+             "", "| components | " + " | ".join(f"{names.get(k, k)} loglik (kept)" for k in keys) + " |",
              "|---|" + "---|" * len(keys)]
     for c in grid:
         cells = []
         for k in keys:
-            v = sel.get(f"mixture:{k}:{c}")
-            txt = "" if v is None else f"{v:.1f}"
-            cells.append(f"**{txt}**" if v is not None and comps.get(names.get(k, k), 1) == c else txt)
+            v, kept = sel.get(f"mixture:{k}:{c}"), sel.get(f"mixture:{k}:{c}:kept")
+            txt = "" if v is None else f"{v:.1f}" + (f" ({int(kept)})" if kept is not None and int(kept) != c else "")
+            chosen = sel.get(f"mixture:{k}:chosen", float(comps.get(names.get(k, k), 1)))
+            cells.append(f"**{txt}**" if v is not None and int(chosen) == c else txt)
         lines.append(f"| {c} | " + " | ".join(cells) + " |")
     return lines
 

@@ -529,7 +529,8 @@ def _choose_mixture(resid: np.ndarray, rv: np.ndarray, chol: np.ndarray, selecti
     """Refine type ``k``'s Gaussian ``N(0, L L^T)`` (``chol`` = L) of the training residuals ``resid [n, D]``
     into the mixture (:func:`fit_mixture`, shrunk towards ``L L^T`` by each of :data:`MIXTURE_SHRINKAGE`)
     with the best held-out log-likelihood on ``rv``, over :data:`COMPONENT_GRID` (``components`` forces
-    one K). Records ``"mixture:<k>:<K>"`` (the best shrinkage of each K) in ``selection``; returns
+    one K). Records in ``selection`` ``"mixture:<k>:<K>"`` (the best shrinkage of each K), ``...:<K>:kept``
+    (the components left: EM drops those with fewer than 8 jets) and ``"mixture:<k>:chosen"`` (the K); returns
     ``(weights [K], offsets [K, D], Cholesky factors [K, D, D], held-out loglik)`` or None when one
     Gaussian wins."""
     n = len(resid)
@@ -540,12 +541,16 @@ def _choose_mixture(resid: np.ndarray, rv: np.ndarray, chol: np.ndarray, selecti
         else [c for c in (components,) if c > 1]
     best_ll, best = _gaussian_loglik(rv, chol), None
     selection[f"mixture:{k}:1"] = best_ll
+    selection[f"mixture:{k}:1:kept"] = 1.0
+    selection[f"mixture:{k}:chosen"] = 1.0
     base = chol @ chol.T
     for want in grid:
         fits = [fit_mixture(resid, want, base, shrink) for shrink in MIXTURE_SHRINKAGE]
         lls = [_mixture_loglik(rv, *fit) for fit in fits]
         top = int(np.argmax(lls))
         selection[f"mixture:{k}:{want}"] = lls[top]
+        selection[f"mixture:{k}:{want}:kept"] = float(len(fits[top][0]))
         if components is not None or lls[top] > best_ll:
             best_ll, best = lls[top], (*fits[top], lls[top])
+            selection[f"mixture:{k}:chosen"] = float(want)
     return best
