@@ -249,7 +249,7 @@ def fit_prior_only(args: argparse.Namespace) -> int:
     settings = prior_settings(stored.get("prior"), args.overrides + _prior_overrides(args))
     if args.threads:
         torch.set_num_threads(args.threads)
-    add_prior_to_checkpoint(ckpt_path, data, settings=settings, out=out)
+    add_prior_to_checkpoint(ckpt_path, data, settings=settings, out=out, ckpt=ckpt)
     return 0
 
 

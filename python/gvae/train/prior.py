@@ -133,11 +133,11 @@ def describe(prior: ConditionalPrior) -> str:
 
 
 def add_prior_to_checkpoint(path: str | Path, data_dir: str | Path, settings: PriorConfig | None = None,
-                            out: str | Path | None = None) -> ConditionalPrior:
+                            out: str | Path | None = None, ckpt: dict[str, Any] | None = None) -> ConditionalPrior:
     """Fit the prior of the model in checkpoint ``path`` and write the checkpoint with it to ``out``
     (default: rewrite ``path``). ``settings``: criterion / covariance / max_jets (default: the training
-    defaults)."""
-    ckpt = read_checkpoint(path)
+    defaults). ``ckpt``: the checkpoint dict when the caller has read ``path`` already."""
+    ckpt = read_checkpoint(path) if ckpt is None else ckpt
     prior = prior_from_checkpoint(ckpt, path, data_dir, settings)
     ckpt["prior"] = prior.state()
     state = {k: v for k, v in ckpt.items() if k not in ("format", "gvae_version")}
