@@ -1,7 +1,8 @@
 """Cost of the mixture prior in the exported ``simulate`` entry point: the same model with its mixture
 prior and with the one-Gaussian prior it refines (the checkpoint's own Gaussians, ``components = 1``),
-side by side in one run: the whole entry point (prior + decoder) and the prior alone (``z`` only), eager
-:class:`gvae.export.entry.LatentEntryPoints`, one thread, batch ``--batch`` of mixed types.
+side by side in one run (the four calls alternate, best of ``--repeats``): the whole entry point (prior +
+decoder) and the prior alone (``z`` only), eager :class:`gvae.export.entry.LatentEntryPoints`, one thread,
+batch ``--batch`` of mixed types.
 
 Usage: ``python benchmarks/bench_prior_mixture.py --checkpoint CKPT [--batch 64] [--repeats 20]``.
 Writes ``benchmarks/results/prior_mixture.json`` and ``prior_mixture.md``.
@@ -12,12 +13,12 @@ import argparse
 import copy
 import json
 import os
-import time
 from pathlib import Path
 
 import torch
 
 import _machine  # benchmarks/_machine.py (a script's folder is on sys.path)
+from bench_knn import pair_times
 from gvae.export.entry import LatentEntryPoints
 from gvae.model import load_model
 from gvae.model.prior import component_noise
@@ -39,18 +40,6 @@ def _prior_only(ep: LatentEntryPoints, conditions: torch.Tensor, latent_noise: t
     return ep.prior_mean[k] + t.unsqueeze(1) * ep.prior_slope[k] + ep.prior_offsets[which] + scaled
 
 
-def _time(fn, repeats: int) -> float:  # noqa: ANN001
-    """Median seconds of ``fn()`` over ``repeats`` calls after two warm-up calls."""
-    for _ in range(2):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--checkpoint", required=True, help="latent-decoder checkpoint whose prior is a mixture")
@@ -68,15 +57,18 @@ def main() -> int:
     conditions = torch.stack([label, torch.full((args.batch,), 700.0, dtype=torch.float64)], 1)
     latent_noise = torch.randn(args.batch, mixture.dim, generator=gen)
     count_noise = torch.randn(args.batch, 3, generator=gen)
-    rows = []
+    priors = {"one Gaussian per type": gaussian, "mixture": mixture}
+    eps = {name: LatentEntryPoints(loaded.model.eval(), prior).eval() for name, prior in priors.items()}
+    fns = {}
+    for name, ep in eps.items():
+        fns[(name, "simulate")] = lambda ep=ep: ep.simulate(conditions, latent_noise, count_noise)
+        fns[(name, "prior")] = lambda ep=ep: _prior_only(ep, conditions, latent_noise)
     load_before = os.getloadavg()[0]
     with torch.no_grad():
-        for name, prior in (("one Gaussian per type", gaussian), ("mixture", mixture)):
-            ep = LatentEntryPoints(loaded.model.eval(), prior).eval()
-            whole = _time(lambda: ep.simulate(conditions, latent_noise, count_noise), args.repeats)
-            alone = _time(lambda: _prior_only(ep, conditions, latent_noise), args.repeats)
-            rows.append({"prior": name, "components": {int(k): prior.components(k) for k in types},
-                         "simulate_ms_per_jet": 1e3 * whole / args.batch, "prior_ms_per_jet": 1e3 * alone / args.batch})
+        best = pair_times(fns, args.repeats)
+    rows = [{"prior": name, "components": {int(k): prior.components(k) for k in types},
+             "simulate_ms_per_jet": 1e3 * best[(name, "simulate")] / args.batch,
+             "prior_ms_per_jet": 1e3 * best[(name, "prior")] / args.batch} for name, prior in priors.items()]
     result = {"machine": _machine.machine(), "checkpoint": str(args.checkpoint), "latent": list(mixture.shape),
               "batch": args.batch, "threads": 1, "load_average_before": load_before,
               "load_average_after": os.getloadavg()[0], "rows": rows,
@@ -88,8 +80,8 @@ def main() -> int:
     lines = ["# Mixture prior: cost in `simulate` (`benchmarks/bench_prior_mixture.py`)", "",
              f"`{result['command']}` (latent {mixture.shape[0]} x {mixture.shape[1]}; machine: "
              f"{result['machine']['cpu']}, {result['machine']['cores']} cores, {result['machine']['date']}); eager "
-             f"`LatentEntryPoints.simulate`, 1 thread, batch {args.batch} (types alternating), median of "
-             f"{args.repeats} calls; 1-minute load average {load_before:.1f} before, {result['load_average_after']:.1f} "
+             f"`LatentEntryPoints.simulate`, 1 thread, batch {args.batch} (types alternating), best of "
+             f"{args.repeats} alternating calls; 1-minute load average {load_before:.1f} before, {result['load_average_after']:.1f} "
              "after. The prior computes eps L^T for every component of every type and keeps each jet's own "
              "(static shapes for the exports), so its cost grows with the total number of components.", "",
              "| prior | components per type | simulate ms/jet | prior alone ms/jet | simulate vs one Gaussian |",
