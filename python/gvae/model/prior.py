@@ -282,12 +282,16 @@ class ConditionalPrior:
                                    "chol": torch.from_numpy(self.chol[k]),
                                    "covariance": self.covariance.get(k, ""),
                                    "pt_quantiles": torch.from_numpy(self.pt_quantiles[k]),
-                                   "n_train": self.n_train.get(k, 0),
-                                   "weights": torch.from_numpy(self.component_tables(k)[0]),
-                                   "offsets": torch.from_numpy(self.component_tables(k)[1]),
-                                   "component_chol": torch.from_numpy(self.component_tables(k)[2])}
+                                   "n_train": self.n_train.get(k, 0), **self._mixture_state(k)}
                           for k in self.chol},
                 "selection": dict(self.selection), "criterion": self.criterion, "fit": dict(self.fit_info)}
+
+    def _mixture_state(self, k: int) -> dict[str, Any]:
+        """Type ``k``'s mixture tensors for :meth:`state` (none for one Gaussian: ``chol`` is all of it)."""
+        if self.components(k) == 1:
+            return {}
+        return {name: torch.from_numpy(table)
+                for name, table in zip(("weights", "offsets", "component_chol"), self.component_tables(k))}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "ConditionalPrior":
@@ -295,8 +299,8 @@ class ConditionalPrior:
         if state.get("format") not in ("gvae-prior-v1", "gvae-prior-v2"):
             raise ConfigError(f"unknown prior format {state.get('format')!r}")
         types = state["types"]
-        # v1: one Gaussian per type; v2: a mixture (weights [K], offsets [K, D], component_chol [K, D, D];
-        # K = 1 is the Gaussian)
+        # v1: one Gaussian per type; v2: a type with a mixture adds weights [K], offsets [K, D] and
+        # component_chol [K, D, D] (K >= 2; a type without them is one Gaussian)
         mixtures = {int(k): v for k, v in types.items() if "weights" in v and len(v["weights"]) > 1}
         return cls(shape=tuple(state["shape"]), logpt_mean=float(state["logpt_mean"]),
                    logpt_std=float(state["logpt_std"]), shrinkage=float(state["shrinkage"]),
@@ -529,8 +533,9 @@ def _choose_mixture(resid: np.ndarray, rv: np.ndarray, chol: np.ndarray, selecti
     """Refine type ``k``'s Gaussian ``N(0, L L^T)`` (``chol`` = L) of the training residuals ``resid [n, D]``
     into the mixture (:func:`fit_mixture`, shrunk towards ``L L^T`` by each of :data:`MIXTURE_SHRINKAGE`)
     with the best held-out log-likelihood on ``rv``, over :data:`COMPONENT_GRID` (``components`` forces
-    one K). Records in ``selection`` ``"mixture:<k>:<K>"`` (the best shrinkage of each K), ``...:<K>:kept``
-    (the components left: EM drops those with fewer than 8 jets) and ``"mixture:<k>:chosen"`` (the K); returns
+    one K, the number EM starts from). Records in ``selection`` ``"mixture:<k>:<K>"`` (the best shrinkage
+    of each K), ``...:<K>:kept`` (the components left: EM drops those with fewer than 8 jets; a fit left
+    with one is never chosen) and ``"mixture:<k>:chosen"`` (the K); returns
     ``(weights [K], offsets [K, D], Cholesky factors [K, D, D], held-out loglik)`` or None when one
     Gaussian wins."""
     n = len(resid)
@@ -550,6 +555,8 @@ def _choose_mixture(resid: np.ndarray, rv: np.ndarray, chol: np.ndarray, selecti
         top = int(np.argmax(lls))
         selection[f"mixture:{k}:{want}"] = lls[top]
         selection[f"mixture:{k}:{want}:kept"] = float(len(fits[top][0]))
+        if len(fits[top][0]) < 2:          # EM left one component: that is the Gaussian again
+            continue
         if components is not None or lls[top] > best_ll:
             best_ll, best = lls[top], (*fits[top], lls[top])
             selection[f"mixture:{k}:chosen"] = float(want)
