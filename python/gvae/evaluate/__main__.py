@@ -16,6 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     p = argparse.ArgumentParser(
         prog="python -m gvae.evaluate",
+        epilog="Environment: GVAE_MALLOC_TUNING=0 keeps glibc's default malloc settings (by default the "
+               "command reuses freed activation memory instead of returning it: gvae/allocator.py).",
         description="Evaluate a trained GVAE on held-out jets. A latent-decoder checkpoint (model.decoder: latent) "
                     "is evaluated in both uses: reconstruction through the latent (EMD, responses) against the "
                     "latent-only PCA, the PCA given the true mask and channel, the random-other-jet scale and "
@@ -141,4 +143,7 @@ def _evaluate_and_print(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
+    from gvae.allocator import keep_freed_memory
+
+    keep_freed_memory()   # reuse freed activation memory (gvae/allocator.py; GVAE_MALLOC_TUNING=0: off)
     sys.exit(main())

@@ -18,6 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``python -m gvae.simulate`` argument parser."""
     p = argparse.ArgumentParser(
         prog="python -m gvae.simulate",
+        epilog="Environment: GVAE_MALLOC_TUNING=0 keeps glibc's default malloc settings (by default the "
+               "command reuses freed activation memory instead of returning it: gvae/allocator.py).",
         description="Fast simulation: sample latents from the checkpoint's conditional prior p(z | type, pT), decode "
                     "them with the latent-only decoder, snap the hits to the detector and write jets in the format "
                     "and schema of `python -m gvae.data generate` (read by `gvae.data inspect` and every reader).")
@@ -77,4 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from gvae.allocator import keep_freed_memory
+
+    keep_freed_memory()   # reuse freed activation memory (gvae/allocator.py; GVAE_MALLOC_TUNING=0: off)
     sys.exit(main())
