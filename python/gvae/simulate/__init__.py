@@ -120,10 +120,19 @@ def _calo_mass(hits) -> float:
     return float(math.sqrt(max(m2, 0.0)))
 
 
+#: Jets decoded together: a chunk is sorted by its decoded hit counts and decoded in groups of this many
+#: jets, because the packed decoding's width follows the largest jet of a batch (a jet's decoding does not
+#: depend on the other jets of its batch, ``tests/test_set_decoder_packed.py``, so the jets are the same).
+DECODE_GROUP = 64
+
+
 class Simulator:
     """A loaded latent-decoder checkpoint with its prior, turning conditions into :class:`JetBatch` es."""
 
-    def __init__(self, checkpoint: str | Path, device: str = "cpu") -> None:
+    def __init__(self, checkpoint: str | Path, device: str = "cpu", decode_group: int = DECODE_GROUP) -> None:
+        """``decode_group``: jets decoded together (:data:`DECODE_GROUP`; 0 = the whole chunk in one call,
+        unsorted, as before grouping: for benchmarks)."""
+        self.decode_group = int(decode_group)
         self.loaded: LoadedModel = load_model(checkpoint, device)
         cfg = self.loaded.model_config
         if cfg.decoder != "latent":
@@ -141,13 +150,20 @@ class Simulator:
     @torch.no_grad()
     def simulate(self, label: torch.Tensor, pt: torch.Tensor, latent_noise: torch.Tensor, count_noise: torch.Tensor,
                  eta: np.ndarray | None = None, phi: np.ndarray | None = None, first_row: int = 0) -> JetBatch:
-        """One chunk: ``label [B]``, ``pt [B]`` GeV, ``latent_noise [B, C*L]``, ``count_noise [B, 3]`` -> jets."""
+        """One chunk: ``label [B]``, ``pt [B]`` GeV, ``latent_noise [B, C*L]``, ``count_noise [B, 3]`` -> jets
+        (decoded in groups of similar size, :data:`DECODE_GROUP`; the jets come back in the given order)."""
         z = self.prior.sample(label, pt, latent_noise)
-        decoded = self.model.decode(z, count_noise)
-        table, _ = snap_to_detector(decoded, self.norm)
-        imgs = images(table)
         n = len(label)
-        m0 = np.array([_calo_mass(h) for h in evaluation_hits(table)], np.float32)
+        imgs: np.ndarray | None = None
+        m0 = np.empty(n, np.float32)
+        for index in self._groups(z, count_noise):
+            table, _ = snap_to_detector(self.model.decode(z[index], count_noise[index]), self.norm)
+            part = images(table)
+            if imgs is None:
+                imgs = np.empty((n, *part.shape[1:]), part.dtype)
+            imgs[index.numpy()] = part
+            m0[index.numpy()] = [_calo_mass(h) for h in evaluation_hits(table)]
+        assert imgs is not None
         eta_ = np.full(n, np.nan, np.float32) if eta is None else np.asarray(eta, np.float32)
         phi_ = np.full(n, np.nan, np.float32) if phi is None else np.asarray(phi, np.float32)
         ok = np.isfinite(eta_) & np.isfinite(phi_)
@@ -155,6 +171,20 @@ class Simulator:
         iphi = np.where(ok, np.rint(np.nan_to_num(phi_) / geometry.PIXEL_SIZE), -1).astype(np.int32)
         return JetBatch(imgs, pt=pt.numpy().astype(np.float32), m0=m0, y=label.numpy().astype(np.float32),
                         eta=eta_, phi=phi_, ieta=ieta, iphi=iphi, source=self.source, first_row=first_row)
+
+    def _groups(self, z: torch.Tensor, count_noise: torch.Tensor) -> list[torch.Tensor]:
+        """Indices of the jets of ``z [B, C, L]`` in groups of at most ``decode_group``, by increasing
+        decoded hit count (the decoder's count head with ``count_noise``); no group of one jet after the
+        first (a single jet takes BLAS's matrix-vector path: its last bits could differ)."""
+        if self.decode_group <= 0:
+            return [torch.arange(len(z))]
+        decoder = self.model.decoder
+        mean, logstd, _ = decoder.count_distribution(z, decoder.glob(z.flatten(1)))
+        order = torch.argsort(decoder.sample_counts(mean, logstd, count_noise).sum(1), stable=True)
+        groups = list(torch.split(order, self.decode_group))
+        if len(groups) > 1 and len(groups[-1]) == 1:
+            groups[-2:] = [torch.cat(groups[-2:])]
+        return groups
 
     def iter_jets(self, conditions: Conditions, seed: int, chunk_size: int = 256, pt_range: tuple | None = None,
                   progress: bool = True) -> Iterator[JetBatch]:
