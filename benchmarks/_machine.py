@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import datetime
 import importlib.metadata
+import json
 import os
 import platform
+from pathlib import Path
 from typing import Any
+
+#: where every benchmark writes its results
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def cpu_model() -> str:
@@ -69,3 +74,12 @@ def describe(m: dict[str, Any]) -> str:
     """One line for a results table: CPU, cores, torch, threads, load average and date."""
     return (f"{m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['threads']} threads), "
             f"load average {m['load_average_1min']}, {m['date']}")
+
+
+def write_results(stem: str, result: dict[str, Any], lines: list[str]) -> None:
+    """Write ``result`` to ``results/<stem>.json`` and the markdown ``lines`` to ``results/<stem>.md``,
+    and print the markdown."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))

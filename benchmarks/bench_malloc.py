@@ -27,7 +27,6 @@ from pathlib import Path
 import _machine  # benchmarks/_machine.py (a script's folder is on sys.path)
 
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 MODES = ("glibc defaults", "gvae settings")
 
 
@@ -114,8 +113,6 @@ def main() -> int:
               "load_average_after": os.getloadavg()[0], "rows": rows,
               "command": f"python benchmarks/bench_malloc.py --checkpoint {args.checkpoint} --data {args.data} "
                          f"--export {args.export} --hits {args.hits} --rounds {args.rounds}"}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "malloc.json").write_text(json.dumps(result, indent=2))
     lines = ["# glibc malloc settings (`benchmarks/bench_malloc.py`)", "",
              f"`{result['command']}`; machine: {result['machine']['cpu']}, {result['machine']['cores']} cores, "
              f"{result['machine']['date']}; one thread; each figure the median over {args.rounds} child processes "
@@ -126,8 +123,7 @@ def main() -> int:
     for name in rows[MODES[0]]:
         a, b = statistics.median(rows[MODES[0]][name]), statistics.median(rows[MODES[1]][name])
         lines.append(f"| {name} | {a:.2f} | {b:.2f} | {b / a:.2f} |")
-    (RESULTS / "malloc.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    _machine.write_results("malloc", result, lines)
     return 0
 
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
-from pathlib import Path
 
 import torch
 
@@ -23,7 +21,6 @@ from gvae.export.entry import LatentEntryPoints
 from gvae.model import load_model
 from gvae.model.prior import component_noise
 
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _prior_only(ep: LatentEntryPoints, conditions: torch.Tensor, latent_noise: torch.Tensor) -> torch.Tensor:
@@ -74,8 +71,6 @@ def main() -> int:
               "load_average_after": os.getloadavg()[0], "rows": rows,
               "command": f"python benchmarks/bench_prior_mixture.py --checkpoint {args.checkpoint} --batch {args.batch} "
                          f"--repeats {args.repeats}"}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "prior_mixture.json").write_text(json.dumps(result, indent=2))
     base = rows[0]
     lines = ["# Mixture prior: cost in `simulate` (`benchmarks/bench_prior_mixture.py`)", "",
              f"`{result['command']}` (latent {mixture.shape[0]} x {mixture.shape[1]}; machine: "
@@ -90,8 +85,7 @@ def main() -> int:
         comps = ", ".join(f"{k}: {v}" for k, v in r["components"].items())
         lines.append(f"| {r['prior']} | {comps} | {r['simulate_ms_per_jet']:.3f} | {r['prior_ms_per_jet']:.3f} | "
                      f"{r['simulate_ms_per_jet'] / base['simulate_ms_per_jet']:.2f}x |")
-    (RESULTS / "prior_mixture.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    _machine.write_results("prior_mixture", result, lines)
     return 0
 
 

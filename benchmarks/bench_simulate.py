@@ -8,7 +8,6 @@ Writes ``benchmarks/results/simulate.json`` and ``simulate.md`` (jets/s, with th
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -20,7 +19,6 @@ import _machine  # benchmarks/_machine.py (a script's folder is on sys.path)
 from gvae.data.generate import generate_to_file
 from gvae.simulate import Conditions, process_labels, simulate_to_file
 
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main() -> int:
@@ -55,8 +53,6 @@ def main() -> int:
               "load_average_before": load_before, "load_average_after": os.getloadavg()[0], "rows": rows,
               "command": f"python benchmarks/bench_simulate.py --checkpoint {args.checkpoint} --jets {args.jets} "
                          f"--threads {args.threads}"}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "simulate.json").write_text(json.dumps(result, indent=2))
     lines = ["# Simulation benchmark (`benchmarks/bench_simulate.py`)", "",
              f"`{result['command']}` (checkpoint latent {latent[0]} x {latent[1]}; machine: "
              f"{result['machine']['cpu']}, {result['machine']['cores']} cores, {result['machine']['date']}); "
@@ -68,8 +64,7 @@ def main() -> int:
     for r in rows:
         lines.append(f"| {r['process']} | {r['jets']} | {r['simulate_jets_per_s']:.1f} | {r['generate_jets_per_s']:.1f} "
                      f"| {r['speedup']:.1f}x |")
-    (RESULTS / "simulate.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    _machine.write_results("simulate", result, lines)
     return 0
 
 
