@@ -23,6 +23,12 @@ the checkpoint and the export contract (``prior.<k>.chol``) do not depend on the
 :meth:`ConditionalPrior.fit` records the held-out log-likelihood of every candidate per type (and of the
 unconditional standard normal) in ``selection`` so the choice is stated with numbers.
 
+That Gaussian is then refined into a mixture of K = 1-4 Gaussians of the residuals (:data:`COMPONENT_GRID`,
+:func:`fit_mixture`: weights ``w_kc``, offsets ``m_kc``, Cholesky factors ``L_kc``; each component's
+covariance shrunk towards ``L_k L_k^T``), K chosen by the held-out log-likelihood (1 when nothing beats
+the Gaussian): ``z = a_k + b_k t + m_kc + L_kc eps``. The component comes from the first noise coordinate
+(:func:`component_noise`), so the noise stays ``[B, C*L]`` standard normals.
+
 No hidden random state: :meth:`ConditionalPrior.sample` takes the caller's standard-normal noise;
 :meth:`ConditionalPrior.sample_pt` turns the caller's uniforms into pT draws from the training pT
 distribution of a type (stored as quantiles).
@@ -95,7 +101,9 @@ class ConditionalPrior:
     (the chosen candidate's name, e.g. ``factor_64``). ``shrinkage`` is the weight towards the diagonal
     when every type chose the same ``shrink_<lam>`` candidate, else NaN (kept for older readers).
     ``fit_info`` (stored as ``fit``): how it was fitted (plain values set by :mod:`gvae.train.prior`:
-    requested covariance, criterion, jets used, data directory); empty in priors stored before it."""
+    requested covariance, criterion, jets used, data directory); empty in priors stored before it.
+    A type with a mixture (K >= 2) also has ``weights [K]``, ``offsets [K, D]`` and ``component_chol
+    [K, D, D]`` (:meth:`component_tables`); ``chol`` stays the Gaussian it refines."""
 
     shape: tuple[int, int]
     logpt_mean: float
@@ -212,7 +220,7 @@ class ConditionalPrior:
         if not standardised:
             t = (np.log(np.asarray(t, np.float64)) - self.logpt_mean) / self.logpt_std
         total, n = 0.0, 0
-        for k, chol in self.chol.items():
+        for k in self.chol:
             sel = np.asarray(label).round() == k
             if not sel.any():
                 continue
