@@ -152,12 +152,10 @@ class LatentEntryPoints(nn.Module):
         z = reparameterise(mu, logvar, noise)
         return self.decode(z, count_noise)
 
-    @torch.jit.export
-    def simulate(self, conditions: Tensor, latent_noise: Tensor, count_noise: Tensor
-                 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """conditions f64 ``[B,2]`` (type index, pT GeV), latent_noise f32 ``[B,C*L]``, count_noise
-        f32 ``[B,3]`` -> decoded hit set; ``z = a_k + b_k t + m_kc + L_kc eps`` in float64 as the prior
-        (component ``c`` and ``eps`` from the noise, :func:`gvae.model.prior.component_noise`)."""
+    def prior_latent(self, conditions: Tensor, latent_noise: Tensor) -> Tensor:
+        """conditions f64 ``[B,2]`` (type index, pT GeV), latent_noise f32 ``[B,C*L]`` -> z f32 ``[B,C,L]``:
+        ``z = a_k + b_k t + m_kc + L_kc eps`` in float64 as the prior (component ``c`` and ``eps`` from the
+        noise, :func:`gvae.model.prior.component_noise`)."""
         b = conditions.shape[0]
         k = torch.round(conditions[:, 0]).to(torch.int64)
         t = (torch.log(conditions[:, 1].to(torch.float64)) - self.logpt_mean) / self.logpt_std
@@ -170,8 +168,14 @@ class LatentEntryPoints(nn.Module):
         which = self.prior_start[k] + comp
         scaled = scaled.gather(0, which.view(1, b, 1).expand(1, b, eps.shape[1])).squeeze(0)
         zf = self.prior_mean[k] + t.unsqueeze(1) * self.prior_slope[k] + self.prior_offsets[which] + scaled
-        z = zf.to(torch.float32).reshape(b, self.clusters, self.latent_dim)
-        return self.decode(z, count_noise)
+        return zf.to(torch.float32).reshape(b, self.clusters, self.latent_dim)
+
+    @torch.jit.export
+    def simulate(self, conditions: Tensor, latent_noise: Tensor, count_noise: Tensor
+                 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """conditions f64 ``[B,2]`` (type index, pT GeV), latent_noise f32 ``[B,C*L]``, count_noise
+        f32 ``[B,3]`` -> decoded hit set: the prior (:meth:`prior_latent`), then the decoder."""
+        return self.decode(self.prior_latent(conditions, latent_noise), count_noise)
 
     def forward(self, features: Tensor, neighbours: Tensor, mask: Tensor, noise: Tensor,
                 count_noise: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:

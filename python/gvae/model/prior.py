@@ -93,7 +93,6 @@ def component_noise(eps0: Tensor, cum: Tensor, ncomp: Tensor) -> tuple[Tensor, T
     return c, torch.where(ncomp > 1, renewed, eps0)
 
 
-
 @dataclass
 class ConditionalPrior:
     """Fitted prior (all arrays float64). ``shape`` = latent ``(C, L)``; per type k: ``mean [D]``,
@@ -337,13 +336,17 @@ def _shrunk_cholesky(cov: np.ndarray, lam: float) -> np.ndarray:
     return _cholesky((1.0 - lam) * cov + lam * np.diag(np.diag(cov)))
 
 
-def _gaussian_loglik(r: np.ndarray, chol: np.ndarray) -> float:
-    """Mean log density (nats per row) of zero-mean residuals ``r [n, D]`` under N(0, L L^T), ``chol`` = L."""
+def _row_logpdf(r: np.ndarray, chol: np.ndarray) -> np.ndarray:
+    """Log density ``[n]`` of the rows of ``r [n, D]`` under N(0, L L^T), ``chol`` = L."""
     from scipy.linalg import solve_triangular
 
     w = solve_triangular(chol, r.T, lower=True, check_finite=False)            # L^-1 r  [D, n]
-    logdet = 2.0 * np.log(np.diag(chol)).sum()
-    return float(np.mean(-0.5 * (w ** 2).sum(0) - 0.5 * logdet - 0.5 * r.shape[1] * math.log(2 * math.pi)))
+    return -0.5 * (w ** 2).sum(0) - np.log(np.diag(chol)).sum() - 0.5 * r.shape[1] * math.log(2 * math.pi)
+
+
+def _gaussian_loglik(r: np.ndarray, chol: np.ndarray) -> float:
+    """Mean log density (nats per row) of zero-mean residuals ``r [n, D]`` under N(0, L L^T), ``chol`` = L."""
+    return float(np.mean(_row_logpdf(r, chol)))
 
 
 def _frechet(r: np.ndarray, chol: np.ndarray) -> float:
@@ -463,7 +466,6 @@ def _candidate_cholesky(resid: np.ndarray):
         yield name, _cholesky(cov)
 
 
-
 def _kmeans(x: np.ndarray, k: int, seed: int, steps: int = 20) -> np.ndarray:
     """Cluster labels ``[n]`` of the rows of ``x [n, D]``: k-means++ seeding (``seed``) and Lloyd steps."""
     n = len(x)
@@ -482,7 +484,6 @@ def _kmeans(x: np.ndarray, k: int, seed: int, steps: int = 20) -> np.ndarray:
     return lab
 
 
-
 def fit_mixture(resid: np.ndarray, k: int, base: np.ndarray, shrink: float, seed: int = 0, steps: int = 5
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gaussian mixture of residuals ``resid [n, D]``: weights ``w [K]`` (``K <= k``), means ``m [K, D]`` and
@@ -491,11 +492,7 @@ def fit_mixture(resid: np.ndarray, k: int, base: np.ndarray, shrink: float, seed
     with few jets stays well defined). k-means++ (seeded) and Lloyd steps give the first responsibilities,
     then ``steps`` EM steps; components left with fewer than 8 jets are dropped. Deterministic for a
     given ``seed``."""
-    from scipy.linalg import solve_triangular
-
-    n, d = resid.shape
     resp = np.eye(k)[_kmeans(resid, k, seed)]
-    weights, means, chols = np.ones(1), resid.mean(0, keepdims=True), np.linalg.cholesky(base)[None]
     for step in range(steps + 1):
         nk = resp.sum(0)
         keep = nk >= _MIN_JETS_PER_FORCED_COMPONENT
@@ -507,27 +504,19 @@ def fit_mixture(resid: np.ndarray, k: int, base: np.ndarray, shrink: float, seed
                                     / nk[c] + shrink * base) for c in range(len(nk))])
         if step == steps:
             break
-        logp = np.stack([np.log(weights[c]) + _row_logpdf(resid - means[c], chols[c], solve_triangular)
+        logp = np.stack([np.log(weights[c]) + _row_logpdf(resid - means[c], chols[c])
                          for c in range(len(nk))], 1)
         resp = np.exp(logp - np.logaddexp.reduce(logp, axis=1)[:, None])
     return weights, means, chols
-
-
-def _row_logpdf(r: np.ndarray, chol: np.ndarray, solve_triangular) -> np.ndarray:  # noqa: ANN001
-    """Log density ``[n]`` of the rows of ``r [n, D]`` under N(0, L L^T), ``chol`` = L."""
-    w = solve_triangular(chol, r.T, lower=True, check_finite=False)
-    return -0.5 * (w ** 2).sum(0) - np.log(np.diag(chol)).sum() - 0.5 * r.shape[1] * math.log(2 * math.pi)
 
 
 def _mixture_loglik(r: np.ndarray, weights: np.ndarray, offsets: np.ndarray, chols: np.ndarray) -> float:
     """Mean log density (nats per row) of residuals ``r [n, D]`` under ``sum_c w_c N(offsets_c, L_c L_c^T)``
     (``weights [K]``, ``offsets [K, D]``, ``chols [K, D, D]``; K = 1 with a zero offset is
     :func:`_gaussian_loglik`)."""
-    from scipy.linalg import solve_triangular
-
     if len(weights) == 1 and not offsets.any():
         return _gaussian_loglik(r, chols[0])
-    logp = np.stack([np.log(weights[c]) + _row_logpdf(r - offsets[c], chols[c], solve_triangular)
+    logp = np.stack([np.log(weights[c]) + _row_logpdf(r - offsets[c], chols[c])
                      for c in range(len(weights))], 1)
     return float(np.mean(np.logaddexp.reduce(logp, axis=1)))
 
