@@ -5,17 +5,16 @@
 // only: a thread started later (a framework stream) begins with OpenMP's process default. ctest
 // runs this with OMP_NUM_THREADS=4, so that default is 4 on any machine and a forward that ignored
 // configureThreads would start 3 OpenMP workers. libgomp keeps a thread's workers alive until the
-// thread exits, so the workers a forward started are the rise in /proc/self/task across it,
-// measured inside the fresh thread. The workers of an earlier fresh thread leave asynchronously after
-// it joins, so each measurement first waits until the process is back at its idle thread count
-// (otherwise one leaving while the next forward starts one nets zero: a CI run saw exactly that).
-// Models: omp_probe.pt2 (tests/cpp/make_omp_probe.py: compiled
-// kernels only, its first one an OpenMP region: nothing else sets the team size), the tiny gvae
-// model in both formats. Usage: test_thread_count [INTRA] (default 1).
+// thread exits, so the workers a forward started are the thread ids in /proc/self/task after it
+// that were not there before, measured inside the fresh thread. (Not the rise in the count: the
+// workers of an earlier fresh thread leave asynchronously after it joins, and one leaving while the
+// next forward starts one netted zero on a loaded CI machine.) Models: omp_probe.pt2
+// (tests/cpp/make_omp_probe.py: compiled kernels only, its first one an OpenMP region: nothing else
+// sets the team size), the tiny gvae model in both formats. Usage: test_thread_count [INTRA] (default 1).
 #include <dirent.h>
 
-#include <chrono>
 #include <cstdlib>
+#include <set>
 #include <thread>
 
 #include <ATen/Parallel.h>
@@ -24,40 +23,30 @@
 
 namespace {
 
-int countThreads() {
+// Ids of the process's threads (/proc/self/task); empty if it cannot be read.
+std::set<long> threadIds() {
+  std::set<long> ids;
   DIR* dir = opendir("/proc/self/task");
-  if (dir == nullptr) return -1;
-  int n = 0;
+  if (dir == nullptr) return ids;
   while (const dirent* e = readdir(dir))
-    if (e->d_name[0] != '.') ++n;
+    if (e->d_name[0] != '.') ids.insert(std::strtol(e->d_name, nullptr, 10));
   closedir(dir);
-  return n;
+  return ids;
 }
 
-// Waits (up to 10 s) until the process has no more than `idle` threads: the OpenMP workers of an
-// earlier fresh thread have left. Returns whether it got there.
-bool settleTo(int idle) {
-  for (int i = 0; i < 1000; ++i) {
-    if (countThreads() <= idle) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
-}
-
-// Workers started by one forward of `model` on a fresh thread (the rise in the process's threads),
-// measured once the process is back at `idle` threads.
-int workersOfFreshThreadForward(const std::shared_ptr<const gvae::Model>& model, const gvae::Producer::Batch& b,
-                                int idle) {
-  GVAE_CHECK_MSG(settleTo(idle), "the process stayed above its idle " << idle << " threads for 10 s (now "
-                                                                      << countThreads() << ")");
+// Workers started by one forward of `model` on a fresh thread: the threads present after it and
+// not before (by thread id, so that a worker of an earlier fresh thread leaving meanwhile is not
+// subtracted from them).
+int workersOfFreshThreadForward(const std::shared_ptr<const gvae::Model>& model, const gvae::Producer::Batch& b) {
   int added = -1;
   std::string error;
   std::thread fresh([&] {
     try {
-      const int before = countThreads();
+      const std::set<long> before = threadIds();
       model->forward(b.features, b.neighbours, b.mask, b.noise);
       model->forward(b.features, b.neighbours, b.mask, b.noise);
-      added = countThreads() - before;
+      added = 0;
+      for (const long id : threadIds()) added += before.count(id) == 0 ? 1 : 0;
     } catch (const std::exception& e) {
       error = e.what();
     }
@@ -71,7 +60,7 @@ int workersOfFreshThreadForward(const std::shared_ptr<const gvae::Model>& model,
 
 int main(int argc, char** argv) {
   const int intra = argc > 1 ? std::atoi(argv[1]) : 1;
-  if (countThreads() < 1) {
+  if (threadIds().empty()) {
     std::cout << "SKIP: /proc/self/task is not readable here (threads cannot be counted)\n";
     return gvae_test::kSkip;
   }
@@ -91,20 +80,19 @@ int main(int argc, char** argv) {
   const auto script = gvae::Model::load(gvae_test::torchscriptPath(), gvae::Device::Cpu);
   const std::vector<gvae::JetHits> jets = gvae_test::syntheticJets(64, 5);
   const gvae::Producer::Batch batch = gvae::Producer(aoti, {}).prepare(jets.data(), jets.size());
-  const int idle = countThreads();  // no fresh thread or its workers yet
 
   // Exactly intra - 1 for the AOTInductor models: fewer would mean the compiled kernels never
   // entered a parallel region (the test could not see the bug), more that they used OpenMP's
   // default team instead of configureThreads'.
   for (const auto& [model, name] : {std::pair{probe, "aoti omp_probe"}, std::pair{aoti, "aoti tiny"}}) {
-    const int workers = workersOfFreshThreadForward(model, batch, idle);
+    const int workers = workersOfFreshThreadForward(model, batch);
     std::cout << name << ": a forward on a fresh thread (OpenMP default " << ompDefault << ", intra=" << intra
               << ") started " << workers << " worker thread(s): team of " << workers + 1 << "\n";
     GVAE_CHECK_MSG(workers == intra - 1, name << " forward started " << workers << " OpenMP workers, expected "
                                               << intra - 1 << " for intra_op=" << intra);
   }
 
-  const int scriptWorkers = workersOfFreshThreadForward(script, batch, idle);
+  const int scriptWorkers = workersOfFreshThreadForward(script, batch);
   std::cout << "torchscript: a forward on a fresh thread started " << scriptWorkers << " worker thread(s)\n";
   GVAE_CHECK_MSG(scriptWorkers >= 0 && scriptWorkers <= intra - 1,
                  "torchscript forward started " << scriptWorkers << " workers, expected at most " << intra - 1);
