@@ -97,20 +97,38 @@ std::vector<Node> makeNodes(const Hit* hits, std::size_t n) {
 }
 
 // Step 5: kNN over the first n nodes. Key d2 * n + j is unique per row, so keeping the m smallest
-// keys gives exactly "distance, then index ascending". Nodes are swept in (ieta, iphi) order
-// outwards from each node; a direction stops once di^2 exceeds the current m-th distance (a node
-// with a larger di can then neither be nearer nor tie), which makes the search exact.
+// keys gives exactly "distance, then index ascending". The nodes are binned into square cells of
+// kCell x kCell pixels; each node searches rings of cells around its own (Chebyshev cell distance
+// R = 0, 1, 2, ...). Every node of ring R is at least (R - 1) * kCell + e + 1 pixels away along eta
+// or phi (e: the node's distance in pixels to the nearest edge of its own cell), so once the heap
+// holds m keys and that bound's key exceeds the m-th, no farther node can be nearer or tie: the
+// search is exact. (A sweep along eta alone, before, visited whole eta columns of
+// a dense core: 2-3x slower on generated jets.)
+constexpr int kCell = 4;
+constexpr int kCells = (kSize + kCell - 1) / kCell;
+
 void knn(const std::vector<Node>& nodes, int n, int k, std::int64_t* out) {
   const int m = std::min(k, n - 1);
-  std::vector<int> sweep(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) sweep[static_cast<std::size_t>(i)] = i;
-  std::sort(sweep.begin(), sweep.end(), [&nodes](int a, int b) {
-    const Node& x = nodes[static_cast<std::size_t>(a)];
-    const Node& y = nodes[static_cast<std::size_t>(b)];
-    return x.ieta != y.ieta ? x.ieta < y.ieta : (x.iphi != y.iphi ? x.iphi < y.iphi : a < b);
-  });
-  std::vector<int> position(static_cast<std::size_t>(n));
-  for (int p = 0; p < n; ++p) position[static_cast<std::size_t>(sweep[static_cast<std::size_t>(p)])] = p;
+  // Counting sort of the nodes by cell: members of cell c are order[start[c] .. start[c + 1]).
+  std::vector<int> start(static_cast<std::size_t>(kCells * kCells + 1), 0);
+  std::vector<int> cell(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    const Node& a = nodes[static_cast<std::size_t>(i)];
+    cell[static_cast<std::size_t>(i)] = (a.ieta / kCell) * kCells + a.iphi / kCell;
+    ++start[static_cast<std::size_t>(cell[static_cast<std::size_t>(i)]) + 1];
+  }
+  for (std::size_t c = 1; c < start.size(); ++c) start[c] += start[c - 1];
+  std::vector<int> fill(start.begin(), start.end() - 1);
+  std::vector<int> order(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) order[static_cast<std::size_t>(fill[static_cast<std::size_t>(cell[static_cast<std::size_t>(i)])]++)] = i;
+  struct Point {
+    std::int64_t ieta, iphi;
+  };
+  std::vector<Point> points(static_cast<std::size_t>(n));  // cell order: the scan reads them contiguously
+  for (int p = 0; p < n; ++p) {
+    const Node& b = nodes[static_cast<std::size_t>(order[static_cast<std::size_t>(p)])];
+    points[static_cast<std::size_t>(p)] = {b.ieta, b.iphi};
+  }
 
   std::vector<std::int64_t> heap;  // max-heap of the m smallest keys seen so far
   heap.reserve(static_cast<std::size_t>(std::max(m, 0)) + 1);
@@ -118,28 +136,44 @@ void knn(const std::vector<Node>& nodes, int n, int k, std::int64_t* out) {
     std::int64_t* row = out + static_cast<std::ptrdiff_t>(i) * k;
     heap.clear();
     const Node& a = nodes[static_cast<std::size_t>(i)];
-    auto visit = [&](int p) {  // false: stop sweeping in this direction
-      const int j = sweep[static_cast<std::size_t>(p)];
-      const Node& b = nodes[static_cast<std::size_t>(j)];
-      const std::int64_t di = a.ieta - b.ieta;
-      const std::int64_t dj = a.iphi - b.iphi;
-      if (static_cast<int>(heap.size()) == m && di * di * n > heap.front()) return false;
-      const std::int64_t key = (di * di + dj * dj) * n + j;
-      if (static_cast<int>(heap.size()) < m) {
-        heap.push_back(key);
-        std::push_heap(heap.begin(), heap.end());
-      } else if (key < heap.front()) {
-        std::pop_heap(heap.begin(), heap.end());
-        heap.back() = key;
-        std::push_heap(heap.begin(), heap.end());
+    auto scanCell = [&](int ce, int cp) {
+      const int c = ce * kCells + cp;
+      for (int p = start[static_cast<std::size_t>(c)]; p < start[static_cast<std::size_t>(c) + 1]; ++p) {
+        const int j = order[static_cast<std::size_t>(p)];
+        if (j == i) continue;
+        const std::int64_t di = a.ieta - points[static_cast<std::size_t>(p)].ieta;
+        const std::int64_t dj = a.iphi - points[static_cast<std::size_t>(p)].iphi;
+        const std::int64_t key = (di * di + dj * dj) * n + j;
+        if (static_cast<int>(heap.size()) < m) {
+          heap.push_back(key);
+          std::push_heap(heap.begin(), heap.end());
+        } else if (key < heap.front()) {
+          std::pop_heap(heap.begin(), heap.end());
+          heap.back() = key;
+          std::push_heap(heap.begin(), heap.end());
+        }
       }
-      return true;
     };
     if (m > 0) {
-      const int p0 = position[static_cast<std::size_t>(i)];
-      for (int p = p0 + 1; p < n && visit(p); ++p) {
-      }
-      for (int p = p0 - 1; p >= 0 && visit(p); --p) {
+      const int ce = a.ieta / kCell, cp = a.iphi / kCell;
+      // pixels from the node to the nearest edge of its cell's 1-pixel frame: ring r starts
+      // (r - 1) * kCell + edge + 1 pixels away along eta or phi
+      const int edge = std::min({a.ieta - ce * kCell, (ce + 1) * kCell - 1 - a.ieta, a.iphi - cp * kCell,
+                                 (cp + 1) * kCell - 1 - a.iphi});
+      for (int r = 0; r < kCells; ++r) {
+        const std::int64_t gap = static_cast<std::int64_t>(r - 1) * kCell + edge + 1;  // nearest offset in ring r
+        if (r > 0 && static_cast<int>(heap.size()) == m && gap * gap * n > heap.front()) break;
+        const int e0 = ce - r, e1 = ce + r, p0 = cp - r, p1 = cp + r;
+        if (e0 < 0 && e1 >= kCells && p0 < 0 && p1 >= kCells) break;  // the ring lies outside the grid
+        const int plo = std::max(p0, 0), phi = std::min(p1, kCells - 1);
+        if (e0 >= 0)
+          for (int q = plo; q <= phi; ++q) scanCell(e0, q);
+        if (r > 0 && e1 < kCells)
+          for (int q = plo; q <= phi; ++q) scanCell(e1, q);
+        for (int e = std::max(e0 + 1, 0); e <= std::min(e1 - 1, kCells - 1); ++e) {
+          if (p0 >= 0) scanCell(e, p0);
+          if (r > 0 && p1 < kCells) scanCell(e, p1);
+        }
       }
       std::sort_heap(heap.begin(), heap.end());
     }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <numeric>
 #include <string>
 #include <utility>
 
@@ -76,15 +77,25 @@ Producer::Producer(ProducerConfig config)
 
 Producer::Batch Producer::prepare(const JetHits* jets, std::size_t n, NoiseGenerator* rng,
                                   std::size_t first_index) const {
-  const Contract& c = model_->contract();
-  const int64_t N = c.max_nodes, K = c.k, B = static_cast<int64_t>(n);
   if (n == 0) throw Error("Producer::prepare: no jets");
+  std::vector<std::size_t> rows(n);
+  std::iota(rows.begin(), rows.end(), std::size_t{0});
+  Batch batch = prepareRows(jets, rows, first_index);
+  drawNoise(batch, rng);
+  return batch;
+}
+
+Producer::Batch Producer::prepareRows(const JetHits* jets, const std::vector<std::size_t>& rows,
+                                      std::size_t first_index) const {
+  const Contract& c = model_->contract();
+  const std::size_t n = rows.size();
+  const int64_t N = c.max_nodes, K = c.k, B = static_cast<int64_t>(n);
   Batch batch;
   batch.graphs.reserve(n);
   batch.jet_ids.reserve(n);
-  for (std::size_t j = 0; j < n; ++j) {
-    const JetHits& jet = jets[j];
-    const std::size_t index = first_index + j;
+  for (const std::size_t row : rows) {
+    const JetHits& jet = jets[row];
+    const std::size_t index = first_index + row;
     if (jet.hits.size() > kMaxHitsPerJet)
       throw InvalidInput("jet " + std::to_string(index) + " (jet_id " + std::to_string(jet.jet_id) +
                          "): field 'hits': " + std::to_string(jet.hits.size()) + " hits, more than the limit " +
@@ -104,7 +115,6 @@ Producer::Batch Producer::prepare(const JetHits* jets, std::size_t n, NoiseGener
     batch.counts_in.push_back(counts);
     batch.energy_in.push_back(energy);
   }
-  const bool v2 = c.schema_version >= Contract::kSchemaVersionV2;
 
   c10::InferenceMode guard;
   // CUDA models: pinned host tensors, so that Model::forward's copies to the GPU are asynchronous.
@@ -130,7 +140,14 @@ Producer::Batch Producer::prepare(const JetHits* jets, std::size_t n, NoiseGener
       out[3 + channel] = 1.f;
     }
   }
+  return batch;
+}
 
+void Producer::drawNoise(Batch& batch, NoiseGenerator* rng) const {
+  const Contract& c = model_->contract();
+  const int64_t B = static_cast<int64_t>(batch.jet_ids.size());
+  const bool v2 = c.schema_version >= Contract::kSchemaVersionV2;
+  c10::InferenceMode guard;
   if (config_.mode == Mode::Deterministic) {
     batch.noise = at::zeros({B, c.clusters, c.latent_dim}, at::kFloat);
     if (v2) batch.count_noise = at::zeros({B, 3}, at::kFloat);
@@ -146,7 +163,6 @@ Producer::Batch Producer::prepare(const JetHits* jets, std::size_t n, NoiseGener
       if (v2) batch.count_noise[b].copy_(jetRng.normal({3}));
     }
   }
-  return batch;
 }
 
 std::vector<JetResult> Producer::finish(const Batch& batch, const at::Tensor& reconstruction) const {
@@ -228,12 +244,42 @@ std::vector<JetResult> Producer::produce(const std::vector<JetHits>& jets, Noise
   // CUDA: device guard + `stream` for the forward and the copy back (a copy on any other stream
   // would not wait for the model's kernels).
   const detail::DeviceScope scope(model_->device(), stream, "Producer::produce");
-  std::vector<JetResult> results;
-  results.reserve(jets.size());
-  const std::size_t bs = static_cast<std::size_t>(config_.batch_size);
-  for (std::size_t start = 0; start < jets.size(); start += bs) {
-    const std::size_t n = std::min(bs, jets.size() - start);
-    Batch batch = prepare(jets.data() + start, n, rng, start);
+  const Contract& c = model_->contract();
+  const std::size_t total = jets.size(), bs = static_cast<std::size_t>(config_.batch_size);
+  // The order the jets run in: by hit count (stable, so equal sizes keep their input order).
+  std::vector<std::size_t> order(total);
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  if (config_.sort_by_size)
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return jets[a].hits.size() < jets[b].hits.size(); });
+  // A caller generator's noise is drawn as unsorted batches would draw it ([n,C,L] then [n,3] per
+  // batch of input order), so that every jet gets the same noise whatever the order.
+  at::Tensor noise, countNoise;
+  const bool v2 = c.schema_version >= Contract::kSchemaVersionV2;
+  if (config_.mode == Mode::Sampling && rng != nullptr && config_.sort_by_size) {
+    c10::InferenceMode guard;
+    std::vector<at::Tensor> latent, count;
+    for (std::size_t start = 0; start < total; start += bs) {
+      const int64_t n = static_cast<int64_t>(std::min(bs, total - start));
+      latent.push_back(rng->normal({n, c.clusters, c.latent_dim}));
+      if (v2) count.push_back(rng->normal({n, 3}));
+    }
+    noise = at::cat(latent);
+    if (v2) countNoise = at::cat(count);
+  }
+  std::vector<JetResult> results(total);
+  for (std::size_t start = 0; start < total; start += bs) {
+    const std::vector<std::size_t> rows(order.begin() + static_cast<std::ptrdiff_t>(start),
+                                        order.begin() + static_cast<std::ptrdiff_t>(std::min(start + bs, total)));
+    Batch batch = prepareRows(jets.data(), rows, 0);
+    if (noise.defined()) {
+      c10::InferenceMode guard;
+      const at::Tensor index = at::tensor(std::vector<int64_t>(rows.begin(), rows.end()), at::kLong);
+      batch.noise = noise.index_select(0, index);
+      if (v2) batch.count_noise = countNoise.index_select(0, index);
+    } else {
+      drawNoise(batch, rng);
+    }
     std::vector<JetResult> part;
     if (batch.count_noise.defined()) {
       std::vector<at::Tensor> outs = model_->run(
@@ -244,7 +290,7 @@ std::vector<JetResult> Producer::produce(const std::vector<JetHits>& jets, Noise
       part = finish(batch, scope.toHost(model_->forward(batch.features, batch.neighbours, batch.mask, batch.noise,
                                                          scope.stream())));
     }
-    std::move(part.begin(), part.end(), std::back_inserter(results));
+    for (std::size_t i = 0; i < rows.size(); ++i) results[rows[i]] = std::move(part[i]);
   }
   return results;
 }

@@ -57,6 +57,22 @@ def test_synthetic_towers_ties_and_truncation_identical():
         assert_identical(build_graphs(image[None], k, max_nodes), _core.build_graphs(image[None], k, max_nodes))
 
 
+def test_sparse_hits_and_image_edges_identical():
+    """Few nodes spread over the whole image, on its edges and corners: the C++ cell search must
+    widen to distant cells, clip at the image border and tie-break as the Python brute force."""
+    rng = np.random.default_rng(3)
+    corners = np.array([0, 1, 62, 123, 124])
+    for trial in range(30):
+        image = np.zeros((3, 125, 125), np.float32)
+        n = int(rng.integers(1, 40))
+        c = rng.integers(0, 2, n)
+        i = np.where(rng.random(n) < 0.5, rng.choice(corners, n), rng.integers(0, 125, n))
+        j = np.where(rng.random(n) < 0.5, rng.choice(corners, n), rng.integers(0, 125, n))
+        image[c, i, j] = rng.choice(np.array([0.5, 1.0, 3.0], np.float32), n)
+        k = int(rng.integers(1, 12))
+        assert_identical(build_graphs(image[None], k, 64), _core.build_graphs(image[None], k, 64))
+
+
 @pytest.mark.parametrize("field,hit", [("channel", (5, 1, 1, 1.0)), ("ieta", (0, -3, 1, 1.0)),
                                        ("iphi", (0, 1, 125, 1.0)), ("energy", (0, 1, 1, float("nan"))),
                                        ("energy", (0, 1, 1, -2.0))])

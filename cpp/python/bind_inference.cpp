@@ -276,17 +276,21 @@ void bind_inference(py::module_& m) {
 
   py::class_<gvae::Producer>(m, "Producer",
       "Hits of many jets in, reconstructed hits per jet out (graphs, normalisation, batching, model).")
-      .def(py::init([](std::shared_ptr<gvae::Model> model, int batchSize, const std::string& mode, std::uint64_t seed) {
+      .def(py::init([](std::shared_ptr<gvae::Model> model, int batchSize, const std::string& mode, std::uint64_t seed,
+                       bool sortBySize) {
              gvae::ProducerConfig cfg;
              cfg.model_path = model ? model->path() : "";
              cfg.device = gvae::Device::Cpu;
              cfg.batch_size = batchSize;
              cfg.mode = gvae::parseMode(mode);
              cfg.seed = seed;
+             cfg.sort_by_size = sortBySize;
              return std::make_unique<gvae::Producer>(std::move(model), cfg);
            }),
-           py::arg("model"), py::arg("batch_size") = 64, py::arg("mode") = "deterministic", py::arg("seed") = 0)
+           py::arg("model"), py::arg("batch_size") = 64, py::arg("mode") = "deterministic", py::arg("seed") = 0,
+           py::arg("sort_by_size") = true)
       .def_property_readonly("batch_size", [](const gvae::Producer& p) { return p.config().batch_size; })
+      .def_property_readonly("sort_by_size", [](const gvae::Producer& p) { return p.config().sort_by_size; })
       .def_property_readonly("mode", [](const gvae::Producer& p) { return gvae::modeName(p.config().mode); })
       .def_property_readonly("seed", [](const gvae::Producer& p) { return p.config().seed; })
       .def(

@@ -1,7 +1,7 @@
 // The committed reference model (export/reference/: the default latent-decoder model, contract v2,
 // entry points reconstruct and simulate) through libgvae, both formats:
 //  - Producer reconstructs the 16 held-out jets of export/reference/heldout.gvh (deterministic, and
-//    sampling with a caller NoiseGenerator) and Simulator simulates the 16 stored conditions (caller
+//    sampling with a caller NoiseGenerator; jets batched by size and in input order) and Simulator simulates the 16 stored conditions (caller
 //    NoiseGenerator), and each jet matches the eager PyTorch model's result stored at the build
 //    (export/reference/expected.json, written by `python -m gvae.export --reference`): the decoder's
 //    hit counts per channel exactly, the snapped hits and GeV per channel within tolerance;
@@ -78,30 +78,41 @@ void reconstruct(const std::shared_ptr<const gvae::Model>& model, const char* na
                  const std::vector<gvae::JetHits>& jets, const nlohmann::json& doc,
                  std::vector<gvae::JetResult>& deterministic) {
   const std::uint64_t seed = doc["seed"].get<std::uint64_t>();
-  gvae::ProducerConfig cfg;
-  cfg.batch_size = static_cast<int>(jets.size());  // one batch: the caller generator draws [B,C,L], [B,3]
-  deterministic = gvae::Producer(model, cfg).produce(jets);
-  cfg.batch_size = 7;  // deterministic: the same jets in batches of 7 (other padding), same expectations
-  const auto batched = gvae::Producer(model, cfg).produce(jets);
-  cfg.batch_size = static_cast<int>(jets.size());
-  cfg.mode = gvae::Mode::Sampling;
-  gvae::NoiseGenerator rng(seed);
-  const auto sampled = gvae::Producer(model, cfg).produce(jets, &rng);
-  for (const std::vector<gvae::JetResult>* results : {&std::as_const(deterministic), &batched, &sampled}) {
-    const bool det = results != &sampled;
+  // Each case: label, batch size, mode, ProducerConfig::sort_by_size. One batch of all 16 jets lets
+  // the caller generator draw [B,C,L], [B,3] as the stored eager run did (sorted or not, every jet
+  // gets its input-order noise); batches of 7 pad differently (and, sorted, group other jets).
+  struct Case {
+    const char* label;
+    int batch;
+    gvae::Mode mode;
+    bool sort;
+  };
+  const int all = static_cast<int>(jets.size());
+  const Case cases[] = {{"deterministic", all, gvae::Mode::Deterministic, true},
+                        {"deterministic batch 7", 7, gvae::Mode::Deterministic, true},
+                        {"deterministic batch 7 input order", 7, gvae::Mode::Deterministic, false},
+                        {"sampling", all, gvae::Mode::Sampling, true},
+                        {"sampling input order", all, gvae::Mode::Sampling, false}};
+  for (const Case& k : cases) {
+    gvae::ProducerConfig cfg;
+    cfg.batch_size = k.batch;
+    cfg.mode = k.mode;
+    cfg.sort_by_size = k.sort;
+    gvae::NoiseGenerator rng(seed);
+    const std::vector<gvae::JetResult> results = gvae::Producer(model, cfg).produce(jets, &rng);
+    const bool det = k.mode == gvae::Mode::Deterministic;
+    if (&k == &cases[0]) deterministic = results;
     std::vector<std::array<int, 3>> decoded, counts;
     std::vector<std::array<double, 3>> energy;
-    for (std::size_t j = 0; j < results->size(); ++j) {
-      const auto& r = (*results)[j];
+    for (std::size_t j = 0; j < results.size(); ++j) {
+      const auto& r = results[j];
       GVAE_CHECK(r.jet_id == jets[j].jet_id);
       physical(name, r.hits);
       decoded.push_back(r.diagnostics.decoded);
       counts.push_back(r.diagnostics.counts_out);
       energy.push_back(r.diagnostics.energy_out);
     }
-    const std::string what = std::string(name) + (results == &deterministic ? " reconstruct deterministic"
-                                                  : det                        ? " reconstruct deterministic batch 7"
-                                                                               : " reconstruct sampling");
+    const std::string what = std::string(name) + " reconstruct " + k.label;
     compare(what.c_str(), decoded, counts, energy,
             doc["cases"][det ? "reconstruct_deterministic" : "reconstruct_sampling"].get<Summary>());
   }
