@@ -309,14 +309,24 @@ Contract Contract::parse(const std::string& json_text, const std::string& source
     struct Want { const char* name; const char* dtype; std::vector<long long> dims; };
     const std::vector<Want> decoded = {{"xyu", "float32", {slotsTotal, 3}}, {"channel", "int64", {slotsTotal}},
                                        {"hit_mask", "bool", {slotsTotal}}, {"counts", "int64", {3}}};
-    const std::vector<std::pair<std::string, std::vector<Want>>> entries = {
-        {"reconstruct", {{"features", "float32", {N, 6}}, {"neighbours", "int64", {N, K}}, {"mask", "bool", {N}},
-                         {"noise", "float32", {C, L}}, {"count_noise", "float32", {3}}}},
-        {"simulate", {{"conditions", "float64", {2}}, {"latent_noise", "float32", {C * L}},
-                      {"count_noise", "float32", {3}}}}};
+    const std::vector<Want> simulateInputs = {
+        {"conditions", "float64", {2}}, {"latent_noise", "float32", {C * L}}, {"count_noise", "float32", {3}}};
+    struct Entry {
+      std::string name;
+      std::vector<Want> inputs, outputs;
+      bool optional;  // exports written before the entry point existed lack it
+    };
+    const std::vector<Entry> entries = {
+        {"reconstruct",
+         {{"features", "float32", {N, 6}}, {"neighbours", "int64", {N, K}}, {"mask", "bool", {N}},
+          {"noise", "float32", {C, L}}, {"count_noise", "float32", {3}}},
+         decoded, false},
+        {"simulate", simulateInputs, decoded, false},
+        {"simulate_counts", simulateInputs, {{"counts", "int64", {3}}}, true}};
     const Json& eps = v.at(root, "", "entry_points");
-    v.onlyKeys(eps, "/entry_points", {"reconstruct", "simulate"});
-    for (const auto& [name, inputs] : entries) {
+    v.onlyKeys(eps, "/entry_points", {"reconstruct", "simulate", "simulate_counts"});
+    for (const auto& [name, inputs, outputs, optional] : entries) {
+      if (optional && !eps.contains(name)) continue;
       const std::string path = "/entry_points/" + name;
       const Json& e = v.at(eps, "/entry_points", name);
       v.onlyKeys(e, path, {"aoti_model", "inputs", "outputs"});
@@ -330,11 +340,11 @@ Contract Contract::parse(const std::string& json_text, const std::string& source
         t.shape.insert(t.shape.end(), inputs[i].dims.begin(), inputs[i].dims.end());
         ep.inputs.push_back(std::move(t));
       }
-      const Json& out = v.list(e, path, "outputs", decoded.size());
-      for (std::size_t i = 0; i < decoded.size(); ++i) {
-        v.tensor(out, path + "/outputs", i, decoded[i].name, decoded[i].dtype, decoded[i].dims);
-        TensorSpec t{decoded[i].name, decoded[i].dtype, {-1}};
-        t.shape.insert(t.shape.end(), decoded[i].dims.begin(), decoded[i].dims.end());
+      const Json& out = v.list(e, path, "outputs", outputs.size());
+      for (std::size_t i = 0; i < outputs.size(); ++i) {
+        v.tensor(out, path + "/outputs", i, outputs[i].name, outputs[i].dtype, outputs[i].dims);
+        TensorSpec t{outputs[i].name, outputs[i].dtype, {-1}};
+        t.shape.insert(t.shape.end(), outputs[i].dims.begin(), outputs[i].dims.end());
         ep.outputs.push_back(std::move(t));
       }
       c.entry_points.push_back(std::move(ep));

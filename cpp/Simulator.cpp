@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <string>
 #include <utility>
 
@@ -56,55 +57,98 @@ std::vector<SimulatedJet> Simulator::simulate(const std::vector<JetCondition>& j
     if (!std::isfinite(j.eta)) throw InvalidInput(jetName(i, j.jet_id) + ": field 'eta': not finite");
     if (!std::isfinite(j.phi)) throw InvalidInput(jetName(i, j.jet_id) + ": field 'phi': not finite");
   }
-  std::vector<SimulatedJet> results;
-  results.reserve(jets.size());
   const int64_t D = static_cast<int64_t>(c.clusters) * c.latent_dim, S = c.slotCount();
-  const std::size_t bs = static_cast<std::size_t>(config_.batch_size);
+  const std::size_t total = jets.size(), bs = static_cast<std::size_t>(config_.batch_size);
+  const bool sortByCount = config_.sort_by_count && model_->hasEntryPoint("simulate_counts");
   c10::InferenceMode guard;
   // CUDA models: pinned host inputs, so that the copies to the GPU are asynchronous on `stream`.
   const auto host = at::TensorOptions().pinned_memory(scope.cuda());
-  for (std::size_t start = 0; start < jets.size(); start += bs) {
-    const std::size_t n = std::min(bs, jets.size() - start);
-    const int64_t B = static_cast<int64_t>(n);
-    at::Tensor conditions = at::empty({B, 2}, host.dtype(at::kDouble));
+  auto pinned = [&](at::Tensor t) { return scope.cuda() && !t.is_pinned() ? t.pin_memory() : t; };
+  std::vector<SimulatedJet> results(total);
+  // Windows of kSortWindow batches (one batch when not sorting): the noise of a window is drawn in
+  // input order, batch by batch; its jets then run in batches ordered by their decoded counts.
+  const std::size_t window = sortByCount ? kSortWindow * bs : bs;
+  for (std::size_t first = 0; first < total; first += window) {
+    const std::size_t n = std::min(window, total - first);
+    const int64_t W = static_cast<int64_t>(n);
+    at::Tensor conditions = at::empty({W, 2}, host.dtype(at::kDouble));
     double* cond = conditions.data_ptr<double>();
     for (std::size_t j = 0; j < n; ++j) {
-      cond[2 * j] = static_cast<double>(jets[start + j].jet_type);
-      cond[2 * j + 1] = jets[start + j].pt;
+      cond[2 * j] = static_cast<double>(jets[first + j].jet_type);
+      cond[2 * j + 1] = jets[first + j].pt;
     }
     at::Tensor latentNoise, countNoise;
-    if (rng != nullptr) {  // same order as python gvae.simulate: latent [B, D], then counts [B, 3]
-      latentNoise = rng->normal({B, D});
-      countNoise = rng->normal({B, 3});
-      if (scope.cuda()) {
-        latentNoise = latentNoise.pin_memory();
-        countNoise = countNoise.pin_memory();
+    if (rng != nullptr) {  // same order as python gvae.simulate: per batch, latent [B, D] then counts [B, 3]
+      std::vector<at::Tensor> latent, count;
+      for (std::size_t s = 0; s < n; s += bs) {
+        const int64_t B = static_cast<int64_t>(std::min(bs, n - s));
+        latent.push_back(rng->normal({B, D}));
+        count.push_back(rng->normal({B, 3}));
       }
+      latentNoise = latent.size() == 1 ? latent[0] : at::cat(latent);
+      countNoise = count.size() == 1 ? count[0] : at::cat(count);
     } else {
-      latentNoise = at::empty({B, D}, host.dtype(at::kFloat));
-      countNoise = at::empty({B, 3}, host.dtype(at::kFloat));
-      for (int64_t b = 0; b < B; ++b) {
-        NoiseGenerator jetRng(jetSeed(config_.seed, jets[start + static_cast<std::size_t>(b)].jet_id));
+      latentNoise = at::empty({W, D}, at::kFloat);
+      countNoise = at::empty({W, 3}, at::kFloat);
+      for (int64_t b = 0; b < W; ++b) {
+        NoiseGenerator jetRng(jetSeed(config_.seed, jets[first + static_cast<std::size_t>(b)].jet_id));
         latentNoise[b].copy_(jetRng.normal({D}));
         countNoise[b].copy_(jetRng.normal({3}));
       }
     }
-    std::vector<at::Tensor> out = model_->run("simulate", {conditions, latentNoise, countNoise}, scope.stream());
-    const at::Tensor xyu = scope.toHost(out[0]).to(at::kFloat).contiguous();
-    const at::Tensor channel = scope.toHost(out[1]).to(at::kLong).contiguous();
-    const at::Tensor mask = scope.toHost(out[2]).to(at::kBool).contiguous();
-    for (int64_t b = 0; b < B; ++b) {
-      const JetCondition& j = jets[start + static_cast<std::size_t>(b)];
-      SimulatedJet sim;
-      sim.jet_id = j.jet_id;
-      sim.condition = j;
-      snapJet(c, xyu.const_data_ptr<float>() + b * S * 3, channel.const_data_ptr<int64_t>() + b * S,
-              mask.const_data_ptr<bool>() + b * S, S, sim.hits);
-      for (const RecoHit& h : sim.hits) {
-        ++sim.counts[static_cast<std::size_t>(h.channel)];
-        sim.energy[static_cast<std::size_t>(h.channel)] += h.energy;
+    // The order the window's jets run in (positions in the window).
+    std::vector<std::size_t> order(n);
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    if (sortByCount && n > bs) {
+      std::vector<int64_t> count(n);
+      for (std::size_t s = 0; s < n; s += bs) {
+        const int64_t B = static_cast<int64_t>(std::min(bs, n - s)), at0 = static_cast<int64_t>(s);
+        const std::vector<at::Tensor> out = model_->run(
+            "simulate_counts",
+            {pinned(conditions.narrow(0, at0, B)), pinned(latentNoise.narrow(0, at0, B)),
+             pinned(countNoise.narrow(0, at0, B))},
+            scope.stream());
+        const at::Tensor perJet = scope.toHost(out[0]).to(at::kLong).sum(1).contiguous();
+        std::copy_n(perJet.const_data_ptr<int64_t>(), B, count.begin() + at0);
       }
-      results.push_back(std::move(sim));
+      std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return count[a] < count[b]; });
+    }
+    for (std::size_t s = 0; s < n; s += bs) {
+      const std::size_t m = std::min(bs, n - s);
+      const int64_t B = static_cast<int64_t>(m);
+      at::Tensor cIn, lIn, nIn;
+      if (std::is_sorted(order.begin() + static_cast<std::ptrdiff_t>(s), order.begin() + static_cast<std::ptrdiff_t>(s + m)) &&
+          order[s + m - 1] - order[s] == m - 1) {  // a contiguous run: no gather
+        const int64_t at0 = static_cast<int64_t>(order[s]);
+        cIn = conditions.narrow(0, at0, B);
+        lIn = latentNoise.narrow(0, at0, B);
+        nIn = countNoise.narrow(0, at0, B);
+      } else {
+        const at::Tensor index = at::tensor(
+            std::vector<int64_t>(order.begin() + static_cast<std::ptrdiff_t>(s), order.begin() + static_cast<std::ptrdiff_t>(s + m)),
+            at::kLong);
+        cIn = conditions.index_select(0, index);
+        lIn = latentNoise.index_select(0, index);
+        nIn = countNoise.index_select(0, index);
+      }
+      std::vector<at::Tensor> out =
+          model_->run("simulate", {pinned(cIn.contiguous()), pinned(lIn.contiguous()), pinned(nIn.contiguous())}, scope.stream());
+      const at::Tensor xyu = scope.toHost(out[0]).to(at::kFloat).contiguous();
+      const at::Tensor channel = scope.toHost(out[1]).to(at::kLong).contiguous();
+      const at::Tensor mask = scope.toHost(out[2]).to(at::kBool).contiguous();
+      for (int64_t b = 0; b < B; ++b) {
+        const std::size_t index = first + order[s + static_cast<std::size_t>(b)];
+        const JetCondition& j = jets[index];
+        SimulatedJet& sim = results[index];
+        sim.jet_id = j.jet_id;
+        sim.condition = j;
+        snapJet(c, xyu.const_data_ptr<float>() + b * S * 3, channel.const_data_ptr<int64_t>() + b * S,
+                mask.const_data_ptr<bool>() + b * S, S, sim.hits);
+        for (const RecoHit& h : sim.hits) {
+          ++sim.counts[static_cast<std::size_t>(h.channel)];
+          sim.energy[static_cast<std::size_t>(h.channel)] += h.energy;
+        }
+      }
     }
   }
   return results;

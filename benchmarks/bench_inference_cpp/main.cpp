@@ -8,10 +8,12 @@
 // Contract v2 models (latent decoder, entry points reconstruct + simulate), one JSON object per
 // (model, batch size) with "contract": 2 (batch sizes above the artifact's batch range are skipped):
 //   `reconstruct` Producer::produce on the jets (graphs, normalisation, batching, the reconstruct
-//   entry point, snapping to detector cells); `run_reconstruct` Model::run("reconstruct") alone on
-//   batches prepared beforehand (inputs moved to the device and the outputs copied back inside the
-//   clock); `simulate` Simulator::simulate on as many conditions (type, pT inside the trained range,
-//   per-jet seeds); `run_simulate` Model::run("simulate") alone on the same inputs drawn beforehand.
+//   entry point, snapping to detector cells; jets batched by hit count, the default); `run_reconstruct`
+//   Model::run("reconstruct") alone on the same batches prepared beforehand (inputs moved to the
+//   device and the outputs copied back inside the clock); `*_input_order`: both with
+//   ProducerConfig::sort_by_size = false (batches in file order), `sort_gain` their produce ratio;
+//   `simulate` Simulator::simulate on as many conditions (type, pT inside the trained range, per-jet
+//   seeds); `run_simulate` Model::run("simulate") alone on the same inputs drawn beforehand.
 // Contract v1 models (paper decoder): `forward` times Model::forward on batches prepared beforehand,
 // `produce` Producer::produce on the same jets; `prepare` Producer::prepare alone (graphs +
 // normalisation + noise); `validate` gvae::validateInputs alone (part of `forward`).
@@ -121,18 +123,25 @@ void benchV2(const std::shared_ptr<const gvae::Model>& model, const std::string&
   gvae::ProducerConfig cfg;
   cfg.batch_size = bs;
   const gvae::Producer producer(model, cfg);
+  cfg.sort_by_size = false;
+  const gvae::Producer unsorted(model, cfg);
+  // The jets in the order produce() runs them (by hit count, stable): run_reconstruct times the same batches.
+  std::vector<gvae::JetHits> bySize(jets);
+  std::stable_sort(bySize.begin(), bySize.end(),
+                   [](const gvae::JetHits& a, const gvae::JetHits& b) { return a.hits.size() < b.hits.size(); });
   gvae::SimulatorConfig scfg;
   scfg.batch_size = bs;
   scfg.seed = 1;
   const gvae::Simulator simulator(model, scfg);
   const std::vector<gvae::JetCondition> conditions = conditionsFor(c, jets.size());
-  std::vector<gvae::Producer::Batch> batches;
+  std::vector<gvae::Producer::Batch> batches, inputOrder;
   std::vector<std::vector<at::Tensor>> simInputs;
   gvae::NoiseGenerator rng(3);
   const int64_t D = static_cast<int64_t>(c.clusters) * c.latent_dim;
   for (std::size_t s = 0; s < jets.size(); s += static_cast<std::size_t>(bs)) {
     const std::size_t n = std::min<std::size_t>(bs, jets.size() - s);
-    batches.push_back(producer.prepare(jets.data() + s, n));
+    batches.push_back(producer.prepare(bySize.data() + s, n));
+    inputOrder.push_back(producer.prepare(jets.data() + s, n));
     at::Tensor cond = at::empty({static_cast<int64_t>(n), 2}, at::kDouble);
     for (std::size_t j = 0; j < n; ++j) {
       cond[static_cast<int64_t>(j)][0] = static_cast<double>(conditions[s + j].jet_type);
@@ -148,6 +157,12 @@ void benchV2(const std::shared_ptr<const gvae::Model>& model, const std::string&
       {"run_reconstruct",
        [&] {
          for (const auto& b : batches)
+           toHost(model->run("reconstruct", {b.features, b.neighbours, b.mask, b.noise, b.count_noise}));
+       }},
+      {"reconstruct_input_order", [&] { (void)unsorted.produce(jets); }},
+      {"run_reconstruct_input_order",
+       [&] {
+         for (const auto& b : inputOrder)
            toHost(model->run("reconstruct", {b.features, b.neighbours, b.mask, b.noise, b.count_noise}));
        }},
       {"simulate", [&] { (void)simulator.simulate(conditions); }},
@@ -174,6 +189,9 @@ void benchV2(const std::shared_ptr<const gvae::Model>& model, const std::string&
             << ", \"intra_op_threads\": " << at::get_num_threads();
   for (const auto& [name, v] : times) std::cout << ", \"" << name << "_ms_per_jet\": " << 1e3 * median(v) / nj;
   std::cout << ", \"producer_overhead\": " << median(times["reconstruct"]) / median(times["run_reconstruct"]) - 1.0
+            << ", \"producer_overhead_input_order\": "
+            << median(times["reconstruct_input_order"]) / median(times["run_reconstruct_input_order"]) - 1.0
+            << ", \"sort_gain\": " << median(times["reconstruct_input_order"]) / median(times["reconstruct"])
             << ", \"simulator_overhead\": " << median(times["simulate"]) / median(times["run_simulate"]) - 1.0 << "}"
             << std::endl;
 }

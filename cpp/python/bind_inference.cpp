@@ -337,14 +337,16 @@ void bind_inference(py::module_& m) {
 
   py::class_<gvae::Simulator>(m, "Simulator",
       "Fast simulation through a contract v2 model's 'simulate' entry point: jet conditions in, snapped hits out.")
-      .def(py::init([](std::shared_ptr<gvae::Model> model, int batchSize, std::uint64_t seed) {
+      .def(py::init([](std::shared_ptr<gvae::Model> model, int batchSize, std::uint64_t seed, bool sortByCount) {
              gvae::SimulatorConfig cfg;
              cfg.batch_size = batchSize;
              cfg.seed = seed;
+             cfg.sort_by_count = sortByCount;
              return std::make_unique<gvae::Simulator>(std::move(model), cfg);
            }),
-           py::arg("model"), py::arg("batch_size") = 64, py::arg("seed") = 0)
+           py::arg("model"), py::arg("batch_size") = 64, py::arg("seed") = 0, py::arg("sort_by_count") = true)
       .def_property_readonly("batch_size", [](const gvae::Simulator& s) { return s.config().batch_size; })
+      .def_property_readonly("sort_by_count", [](const gvae::Simulator& s) { return s.config().sort_by_count; })
       .def_property_readonly("seed", [](const gvae::Simulator& s) { return s.config().seed; })
       .def(
           "simulate",

@@ -43,7 +43,8 @@ struct ConditionType {
 ///
 /// Versions: 1 = paper decoder (one forward: features, neighbours, mask, noise -> reconstruction
 /// [B,N,3]; still read so old artifacts and paper-decoder models keep running); 2 = latent-only
-/// decoder with named entry points `reconstruct` and `simulate` (decoded hit sets). Any other
+/// decoder with named entry points `reconstruct` and `simulate` (decoded hit sets) and, in newer
+/// exports (optional), `simulate_counts` (simulate's inputs -> its hits per channel). Any other
 /// schema_version throws ContractError naming it.
 struct Contract {
   static constexpr int kSchemaVersion = 1;

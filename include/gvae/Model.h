@@ -94,7 +94,8 @@ class Model {
                      const at::Tensor& mask, const at::Tensor& noise,
                      std::optional<c10::Stream> stream = std::nullopt) const;
 
-  /// Contract v2: whether the model has the entry point `name` ("reconstruct", "simulate").
+  /// Contract v2: whether the model has the entry point `name` ("reconstruct", "simulate",
+  /// "simulate_counts": optional, older exports lack it).
   bool hasEntryPoint(const std::string& name) const noexcept;
 
   /// Contract v2: run entry point `name` under c10::InferenceMode, thread-safe. `inputs` in the

@@ -37,6 +37,12 @@ struct JetCondition {
 struct SimulatorConfig {
   int batch_size = 64;       ///< jets per model call (>= 1, within the artifact's batch range)
   std::uint64_t seed = 0;    ///< per-jet seed base when simulate() gets no generator
+  /// With a model that has the `simulate_counts` entry point: simulate() first asks it for every
+  /// jet's decoded hit count (prior + count head, no decoding), then decodes the jets in batches
+  /// ordered by that count, kSortWindow batches at a time (a `simulate` call pads to its largest
+  /// jet). Results stay in input order and each jet's noise is what unsorted batches give it.
+  /// Without the entry point (older exports), or false: batches in input order.
+  bool sort_by_count = true;
 };
 
 /// One simulated jet: hits snapped to detector cells, and per-channel diagnostics.
@@ -50,10 +56,15 @@ struct SimulatedJet {
 
 class Simulator {
  public:
+  /// Batches sorted together by count (bounds the noise held for a call: kSortWindow x batch_size jets).
+  static constexpr std::size_t kSortWindow = 16;
+
   /// Throws ContractError if the model has no `simulate` entry point.
   Simulator(std::shared_ptr<const Model> model, SimulatorConfig config);
   /// One SimulatedJet per condition, same order. Throws InvalidInput naming the jet (index and
-  /// jet_id) and field for a bad condition (the whole call fails; no partial results).
+  /// jet_id) and field for a bad condition (the whole call fails; no partial results). A caller
+  /// generator draws, per batch_size jets in input order, the latent noise [B, C*L] then the count
+  /// noise [B, 3] (as python gvae.simulate), whatever order the batches run in.
   /// CUDA: the batches run on `stream` (default: the calling thread's current stream of the model's
   /// device; gvae::newStream / gvae::streamFromCuda in gvae/Cuda.h) under a device guard; the noise
   /// is drawn on the CPU (the same numbers on every device), inputs are staged in pinned host memory

@@ -171,6 +171,8 @@ int main() {
   const auto ts = gvae::Model::load(pt), ao = gvae::Model::load(pt2);
   for (const auto& m : {ts, ao}) {
     GVAE_CHECK(m->contract().schema_version == 2 && m->hasEntryPoint("reconstruct") && m->hasEntryPoint("simulate"));
+    // exported before simulate_counts existed: the Simulator runs its batches in input order
+    GVAE_CHECK(!m->hasEntryPoint("simulate_counts"));
     GVAE_CHECK(m->contract().weights_sha256 == doc["weights_sha256"].get<std::string>());
   }
   std::vector<gvae::JetResult> a, b;

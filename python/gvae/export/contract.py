@@ -189,6 +189,10 @@ def _check_common(doc: Mapping[str, Any], source: str) -> None:
                             f"canonical config ({want_hash})")
 
 
+#: v2 entry points a contract may lack (exports written before they existed)
+OPTIONAL_ENTRY_POINTS = ("simulate_counts",)
+
+
 def entry_specs_v2(doc: Mapping[str, Any]) -> dict[str, dict[str, list[tuple[str, str, list[Any]]]]]:
     """(name, dtype, shape) of every input and output of the v2 entry points implied by
     ``graph``/``latent``/``decoder`` (``'batch'`` marks the dynamic axis)."""
@@ -197,15 +201,15 @@ def entry_specs_v2(doc: Mapping[str, Any]) -> dict[str, dict[str, list[tuple[str
     s = sum(doc["decoder"]["slots"])
     decoded = [("xyu", "float32", ["batch", s, 3]), ("channel", "int64", ["batch", s]),
                ("hit_mask", "bool", ["batch", s]), ("counts", "int64", ["batch", 3])]
+    simulate_inputs = [("conditions", "float64", ["batch", 2]), ("latent_noise", "float32", ["batch", c * l]),
+                       ("count_noise", "float32", ["batch", 3])]
     return {
         "reconstruct": {"inputs": [("features", "float32", ["batch", n, len(NODE_FEATURES)]),
                                    ("neighbours", "int64", ["batch", n, k]), ("mask", "bool", ["batch", n]),
                                    ("noise", "float32", ["batch", c, l]), ("count_noise", "float32", ["batch", 3])],
                         "outputs": decoded},
-        "simulate": {"inputs": [("conditions", "float64", ["batch", 2]),
-                                ("latent_noise", "float32", ["batch", c * l]),
-                                ("count_noise", "float32", ["batch", 3])],
-                     "outputs": decoded},
+        "simulate": {"inputs": simulate_inputs, "outputs": decoded},
+        "simulate_counts": {"inputs": simulate_inputs, "outputs": [("counts", "int64", ["batch", 3])]},
     }
 
 
@@ -218,6 +222,8 @@ def _check_semantics_v2(doc: Mapping[str, Any], source: str) -> None:
         raise ContractError(f"{source}: field 'contract.decoder.slots': {doc['decoder']['slots']} sum to more "
                             f"than max_nodes={doc['graph']['max_nodes']}")
     for entry, groups in entry_specs_v2(doc).items():
+        if entry in OPTIONAL_ENTRY_POINTS and entry not in doc["entry_points"]:
+            continue
         for group, want in groups.items():
             got = doc["entry_points"][entry][group]
             if len(got) != len(want):
@@ -497,7 +503,7 @@ def read_aoti_metadata(path: str | Path, model: str | None = None) -> dict[str, 
 
 
 __all__ = [
-    "SCHEMA_VERSION", "SCHEMA_VERSION_V2", "SCHEMA_VERSIONS", "build_contract_v2", "entry_specs_v2",
+    "OPTIONAL_ENTRY_POINTS", "SCHEMA_VERSION", "SCHEMA_VERSION_V2", "SCHEMA_VERSIONS", "build_contract_v2", "entry_specs_v2",
     "prior_tensors", "aoti_models", "GRAPH_BUILDER", "NODE_FEATURES", "OUTPUT_FEATURES", "FORMATS", "DEVICES",
     "EXTRA_FILE", "METADATA_KEY", "SIDECAR_SUFFIX", "canonical_json", "config_sha256",
     "weights_sha256", "load_schema", "validate_contract", "expected_shapes", "check_weights",

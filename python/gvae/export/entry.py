@@ -177,6 +177,17 @@ class LatentEntryPoints(nn.Module):
         f32 ``[B,3]`` -> decoded hit set: the prior (:meth:`prior_latent`), then the decoder."""
         return self.decode(self.prior_latent(conditions, latent_noise), count_noise)
 
+    @torch.jit.export
+    def simulate_counts(self, conditions: Tensor, latent_noise: Tensor, count_noise: Tensor) -> tuple[Tensor]:
+        """The inputs of :meth:`simulate` -> ``(counts [B,3] int64,)``: the hits per channel that
+        ``simulate`` decodes for the same inputs, without decoding them (prior and count head only).
+        A caller batching many jets orders them by these counts, so that each ``simulate`` call pads
+        to a similar width."""
+        z = self.prior_latent(conditions, latent_noise)
+        decoder = self.decoder
+        mean, logstd, _ = decoder.count_distribution(z, decoder.glob(z.flatten(1)))
+        return (decoder.sample_counts(mean, logstd, count_noise),)
+
     def forward(self, features: Tensor, neighbours: Tensor, mask: Tensor, noise: Tensor,
                 count_noise: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """= :meth:`reconstruct`."""
@@ -195,12 +206,26 @@ class _Simulate(nn.Module):
         return self.inner.simulate(conditions, latent_noise, count_noise)
 
 
+class _SimulateCounts(nn.Module):
+    """``forward`` = :meth:`LatentEntryPoints.simulate_counts` (for ``torch.export``)."""
+
+    def __init__(self, inner: LatentEntryPoints) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, conditions: Tensor, latent_noise: Tensor, count_noise: Tensor) -> tuple[Tensor]:
+        return self.inner.simulate_counts(conditions, latent_noise, count_noise)
+
+
 def entry_module(inner: LatentEntryPoints, entry: str) -> nn.Module:
-    """A module whose ``forward`` is entry point ``entry`` (``reconstruct`` or ``simulate``)."""
+    """A module whose ``forward`` is entry point ``entry`` (``reconstruct``, ``simulate`` or
+    ``simulate_counts``)."""
     if entry == "reconstruct":
         return inner
     if entry == "simulate":
         return _Simulate(inner)
+    if entry == "simulate_counts":
+        return _SimulateCounts(inner)
     raise ValueError(f"unknown entry point '{entry}'")
 
 

@@ -19,8 +19,9 @@ DEFAULT_MAX_BATCH = 4096
 #: ``-march`` of ``--portable`` AOTInductor CPU builds (x86-64 with AVX2, FMA, BMI2: 2013+ CPUs).
 PORTABLE_MARCH = "x86-64-v3"
 FORMAT_SUFFIX = {"torchscript": ".pt", "aoti": ".pt2"}
-#: contract v2 entry points (TorchScript methods; AOTInductor model names in the package)
-ENTRY_POINTS = ("reconstruct", "simulate")
+#: contract v2 entry points (TorchScript methods; AOTInductor model names in the package);
+#: ``simulate_counts`` is optional in a contract (exports before it lack it)
+ENTRY_POINTS = ("reconstruct", "simulate", "simulate_counts")
 
 
 def export_torchscript(source: ExportSource, path: Path, device: torch.device,
@@ -116,7 +117,7 @@ def _export_program(module: torch.nn.Module, args: tuple[torch.Tensor, ...],
 
 def load_exported(path: Path, device: torch.device, entry: str | None = None) -> Callable[..., Any]:
     """Load a ``.pt`` or ``.pt2`` written by this module as a callable on ``device``; ``entry``
-    (contract v2) picks an entry point (``reconstruct`` or ``simulate``), None = the v1 forward."""
+    (contract v2) picks an entry point (:data:`ENTRY_POINTS`), None = the v1 forward."""
     try:
         if path.suffix == ".pt":
             with warnings.catch_warnings():

@@ -130,10 +130,10 @@ def example_inputs(source: ExportSource, batch: int, device: torch.device,
 
     ``reconstruct`` (and v1 forward): features ``[B,N,6]``, neighbours ``[B,N,k]`` (valid indices),
     mask ``[B,N]`` (a random number of leading real nodes per graph), noise ``[B,C,L]`` (zeros),
-    and for v2 count_noise ``[B,3]`` (zeros). ``simulate``: conditions ``[B,2]`` f64 (types
+    and for v2 count_noise ``[B,3]`` (zeros). ``simulate`` and ``simulate_counts``: conditions ``[B,2]`` f64 (types
     cycled, pT in each type's range), latent_noise ``[B,C*L]``, count_noise ``[B,3]`` (zeros).
     """
-    if entry == "simulate":
+    if entry in ("simulate", "simulate_counts"):
         types = sorted(source.prior.chol)
         kind = torch.tensor([types[i % len(types)] for i in range(batch)], dtype=torch.float64)
         pt = torch.tensor([float(source.prior.pt_quantiles[int(t)][100]) for t in kind.tolist()],
