@@ -59,7 +59,8 @@ std::vector<SimulatedJet> Simulator::simulate(const std::vector<JetCondition>& j
   }
   const int64_t D = static_cast<int64_t>(c.clusters) * c.latent_dim, S = c.slotCount();
   const std::size_t total = jets.size(), bs = static_cast<std::size_t>(config_.batch_size);
-  const bool sortByCount = config_.sort_by_count && model_->hasEntryPoint("simulate_counts");
+  // batch 1 has nothing to pad: sorting would only add the counts calls
+  const bool sortByCount = config_.sort_by_count && bs > 1 && model_->hasEntryPoint("simulate_counts");
   c10::InferenceMode guard;
   // CUDA models: pinned host inputs, so that the copies to the GPU are asynchronous on `stream`.
   const auto host = at::TensorOptions().pinned_memory(scope.cuda());

@@ -36,7 +36,7 @@ $PY -m gvae.simulate --checkpoint "$OUT/run/best.pt" --process mixed --jets "$HE
     --out "$OUT/simulated.parquet"
 $PY -m gvae.data inspect "$OUT/simulated.parquet" --out "$OUT/simulated_inspect"
 
-step "7/10 export the latent-decoder model (entry points reconstruct + simulate, contract v2): TorchScript + AOTInductor, every entry point verified against eager"
+step "7/10 export the latent-decoder model (entry points reconstruct + simulate + simulate_counts, contract v2): TorchScript + AOTInductor, every entry point verified against eager"
 $PY -m gvae.export --checkpoint "$OUT/run/best.pt" --out "$OUT/export" --format all --verify --max-batch 256 \
     --summary "$OUT/export/summary.json"
 

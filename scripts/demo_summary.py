@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"demo summary: expected output missing: {sim}")
     print(f"simulation: {sim} (python -m gvae.simulate from the prior), displays in {out/'simulated_inspect'}")
     worst = max((a.get("max_abs_diff", 0.0) for a in export["artifacts"].values()), default=float("nan"))
-    print(f"export    : {out/'export'}  (latent-decoder model, contract v2, entry points reconstruct + simulate: "
+    print(f"export    : {out/'export'}  (latent-decoder model, contract v2, entry points reconstruct + simulate + simulate_counts: "
           f"TorchScript .pt + AOTInductor .pt2, verified against eager: max |d| {worst:.2g}, "
           f"{'ok' if export.get('verify', {}).get('ok') else 'NOT VERIFIED'})")
     print(f"cmssw     : gvaeRun, {timing['streams']} streams: {timing['events']} held-out jets in "

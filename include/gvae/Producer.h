@@ -67,8 +67,8 @@ struct ProducerConfig {
   std::uint64_t seed = 0;          ///< sampling without a caller generator: per-jet seed base
   /// produce() batches the jets of a call in order of their hit count (results still in input
   /// order, each jet's noise the same as unsorted): a batch runs at the width of its largest jet,
-  /// so similar sizes together cost less (1.6x per jet over 800 demo jets at batch 64,
-  /// benchmarks/results/producer_sort.md). A jet's result does not depend on its batch beyond
+  /// so similar sizes together cost less (1.4-1.5x per jet over 1024 demo jets at batch 64,
+  /// benchmarks/results/inference_cpp_sorted.md). A jet's result does not depend on its batch beyond
   /// float rounding. false: batches in input order.
   bool sort_by_size = true;
 };

@@ -37,7 +37,7 @@ struct JetCondition {
 struct SimulatorConfig {
   int batch_size = 64;       ///< jets per model call (>= 1, within the artifact's batch range)
   std::uint64_t seed = 0;    ///< per-jet seed base when simulate() gets no generator
-  /// With a model that has the `simulate_counts` entry point: simulate() first asks it for every
+  /// With batch_size > 1 and a model that has the `simulate_counts` entry point: simulate() first asks it for every
   /// jet's decoded hit count (prior + count head, no decoding), then decodes the jets in batches
   /// ordered by that count, kSortWindow batches at a time (a `simulate` call pads to its largest
   /// jet). Results stay in input order and each jet's noise is what unsorted batches give it.
