@@ -198,7 +198,7 @@ def test_pca_init_checkpoint_exports_and_verifies(pca_run, synthetic_graphs, tmp
     source = load_source(pca_run, max_batch=8)
     result = export(source, tmp_path, formats=("torchscript",), device="cpu", name="gvae_pca", max_batch=8)
     report = verify(source, result.artifacts, torch.device("cpu"), synthetic_graphs)
-    assert {c.artifact.split(":")[1] for c in report.comparisons} == {"reconstruct", "simulate"}
+    assert {c.artifact.split(":")[1] for c in report.comparisons} == {"reconstruct", "simulate", "simulate_counts"}
     assert report.ok, [c.line() for c in report.comparisons if not c.ok]
 
 
