@@ -23,7 +23,6 @@ from gvae.export.entry import LatentEntryPoints
 from gvae.model import load_model
 
 
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--checkpoint", required=True, help="latent-decoder checkpoint whose prior is a mixture")

@@ -18,7 +18,6 @@ import _machine  # benchmarks/_machine.py (a script's folder is on sys.path)
 from gvae.simulate import DECODE_GROUP, Conditions, Simulator, process_labels
 
 
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--checkpoint", required=True, help="latent-decoder checkpoint with a prior")

@@ -100,7 +100,8 @@ std::vector<SimulatedJet> Simulator::simulate(const std::vector<JetCondition>& j
     // The order the window's jets run in (positions in the window).
     std::vector<std::size_t> order(n);
     std::iota(order.begin(), order.end(), std::size_t{0});
-    if (sortByCount && n > bs) {
+    const bool reordered = sortByCount && n > bs;
+    if (reordered) {
       std::vector<int64_t> count(n);
       for (std::size_t s = 0; s < n; s += bs) {
         const int64_t B = static_cast<int64_t>(std::min(bs, n - s)), at0 = static_cast<int64_t>(s);
@@ -117,23 +118,17 @@ std::vector<SimulatedJet> Simulator::simulate(const std::vector<JetCondition>& j
     for (std::size_t s = 0; s < n; s += bs) {
       const std::size_t m = std::min(bs, n - s);
       const int64_t B = static_cast<int64_t>(m);
-      at::Tensor cIn, lIn, nIn;
-      if (std::is_sorted(order.begin() + static_cast<std::ptrdiff_t>(s), order.begin() + static_cast<std::ptrdiff_t>(s + m)) &&
-          order[s + m - 1] - order[s] == m - 1) {  // a contiguous run: no gather
-        const int64_t at0 = static_cast<int64_t>(order[s]);
-        cIn = conditions.narrow(0, at0, B);
-        lIn = latentNoise.narrow(0, at0, B);
-        nIn = countNoise.narrow(0, at0, B);
-      } else {
+      std::vector<at::Tensor> in;  // rows s .. s + m of the window, in run order
+      if (reordered) {
         const at::Tensor index = at::tensor(
             std::vector<int64_t>(order.begin() + static_cast<std::ptrdiff_t>(s), order.begin() + static_cast<std::ptrdiff_t>(s + m)),
             at::kLong);
-        cIn = conditions.index_select(0, index);
-        lIn = latentNoise.index_select(0, index);
-        nIn = countNoise.index_select(0, index);
+        for (const at::Tensor* t : {&conditions, &latentNoise, &countNoise}) in.push_back(pinned(t->index_select(0, index)));
+      } else {
+        for (const at::Tensor* t : {&conditions, &latentNoise, &countNoise})
+          in.push_back(pinned(t->narrow(0, static_cast<int64_t>(s), B)));
       }
-      std::vector<at::Tensor> out =
-          model_->run("simulate", {pinned(cIn.contiguous()), pinned(lIn.contiguous()), pinned(nIn.contiguous())}, scope.stream());
+      std::vector<at::Tensor> out = model_->run("simulate", in, scope.stream());
       const at::Tensor xyu = scope.toHost(out[0]).to(at::kFloat).contiguous();
       const at::Tensor channel = scope.toHost(out[1]).to(at::kLong).contiguous();
       const at::Tensor mask = scope.toHost(out[2]).to(at::kBool).contiguous();

@@ -24,6 +24,8 @@ cells (data-dependent sizes), which the C++ library does in float64 with the rul
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -109,14 +111,21 @@ class LatentEntryPoints(nn.Module):
         self.logpt_mean = float(prior.logpt_mean)
         self.logpt_std = float(prior.logpt_std)
 
+    def count_head(self, z: Tensor, count_noise: Tensor) -> tuple[Tensor, Tensor, Optional[Tensor]]:
+        """z f32 ``[B,C,L]``, count_noise f32 ``[B,3]`` -> (counts ``[B,3]`` int64, the decoder's global
+        code g, and the count head's ``rec`` (None without one), which :meth:`decode` passes on to the packed
+        decoding)."""
+        decoder = self.decoder
+        g = decoder.glob(z.flatten(1))
+        mean, logstd, rec = decoder.count_distribution(z, g)
+        return decoder.sample_counts(mean, logstd, count_noise), g, rec
+
     def decode(self, z: Tensor, count_noise: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """z f32 ``[B,C,L]``, count_noise f32 ``[B,3]`` -> (xyu ``[B,S,3]``, channel ``[B,S]``,
         hit_mask ``[B,S]``, counts ``[B,3]``) over the whole slot budget."""
         b = z.shape[0]
         decoder = self.decoder
-        g = decoder.glob(z.flatten(1))
-        mean, logstd, rec = decoder.count_distribution(z, g)
-        counts = decoder.sample_counts(mean, logstd, count_noise)
+        counts, g, rec = self.count_head(z, count_noise)
         hit_mask = self.slot_rank.unsqueeze(0) < counts[:, self.slot_channel]                # [B, S]
         # the real slots only (packed: cost follows sum(counts), not the budget), then placed in
         # the fixed channel-major layout of the whole budget
@@ -183,10 +192,7 @@ class LatentEntryPoints(nn.Module):
         ``simulate`` decodes for the same inputs, without decoding them (prior and count head only).
         A caller batching many jets orders them by these counts, so that each ``simulate`` call pads
         to a similar width."""
-        z = self.prior_latent(conditions, latent_noise)
-        decoder = self.decoder
-        mean, logstd, _ = decoder.count_distribution(z, decoder.glob(z.flatten(1)))
-        return (decoder.sample_counts(mean, logstd, count_noise),)
+        return (self.count_head(self.prior_latent(conditions, latent_noise), count_noise)[0],)
 
     def forward(self, features: Tensor, neighbours: Tensor, mask: Tensor, noise: Tensor,
                 count_noise: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
