@@ -171,11 +171,14 @@ class LatentEntryPoints(nn.Module):
         eps = latent_noise.to(torch.float64)
         comp, eps0 = component_noise(eps[:, 0], self.prior_cum[k], self.prior_ncomp[k])
         eps = torch.cat([eps0.unsqueeze(1), eps[:, 1:]], 1)
-        # eps L_kc^T for every type and component (few), then each jet's own: gathering a [D, D]
-        # Cholesky factor per jet moved D*D*8 bytes per jet (5 MB at D = 800)
-        scaled = torch.matmul(eps.unsqueeze(0), self.prior_chol_t)                      # [components, B, D]
+        # eps L_kc^T for the jets of each component (types and components: few): every factor is read
+        # once per call and each jet pays one [D] x [D, D] product. (Gathering a [D, D] factor per jet
+        # moved D*D*8 bytes per jet, 5 MB at D = 800; one product per jet and component cost 8x the FLOPs.)
         which = self.prior_start[k] + comp
-        scaled = scaled.gather(0, which.view(1, b, 1).expand(1, b, eps.shape[1])).squeeze(0)
+        scaled = torch.zeros_like(eps)
+        for c in range(self.prior_chol_t.shape[0]):
+            idx = (which == c).nonzero().squeeze(1)
+            scaled = scaled.index_copy(0, idx, eps.index_select(0, idx) @ self.prior_chol_t[c])
         zf = self.prior_mean[k] + t.unsqueeze(1) * self.prior_slope[k] + self.prior_offsets[which] + scaled
         return zf.to(torch.float32).reshape(b, self.clusters, self.latent_dim)
 

@@ -259,9 +259,13 @@ class ConditionalPrior:
                 comp, e0 = component_noise(e[:, 0], cum, torch.full((len(e),), n_k, dtype=torch.int64))
                 e = torch.cat([e0.unsqueeze(1), e[:, 1:]], 1)
                 mean = mean + torch.from_numpy(self.offsets[k])[comp]
-                # e L_kc^T for every component, then each jet's own (as the exported simulate)
-                scaled = torch.matmul(e.unsqueeze(0), torch.from_numpy(self.component_chol[k]).transpose(1, 2))
-                out[sel] = mean + scaled.gather(0, comp.view(1, -1, 1).expand(1, len(e), e.shape[1])).squeeze(0)
+                # e L_kc^T for the jets of each component (as the exported simulate)
+                chol_t = torch.from_numpy(self.component_chol[k]).transpose(1, 2)
+                scaled = torch.zeros_like(e)
+                for c in range(n_k):
+                    idx = (comp == c).nonzero().squeeze(1)
+                    scaled = scaled.index_copy(0, idx, e.index_select(0, idx) @ chol_t[c])
+                out[sel] = mean + scaled
         return out.to(torch.float32).reshape(len(label), *self.shape)
 
     def sample_pt(self, label: Tensor, uniform: Tensor) -> Tensor:
