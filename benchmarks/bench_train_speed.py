@@ -1,4 +1,4 @@
-"""Training throughput of the default model (``configs/demo.yaml``) on real data, side by side.
+"""Training throughput of a configuration (``--config``, default ``configs/demo.yaml``) on real data, side by side.
 
 Every variant runs ``Trainer.train_step`` (forward, set loss, backward, clipping, optimiser,
 scheduler) of the real :class:`gvae.train.loop.Trainer` on the same real batches of the training
@@ -45,9 +45,13 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
 
+#: the configuration every Trainer of this run uses (``--config``; default the demo's)
+CONFIG = ROOT / "configs" / "demo.yaml"
+
+
 def make_trainer(data: str, out: str, overrides: list[str], backend=None) -> Trainer:
-    """The demo config's Trainer on ``data`` (1 intra-op thread, no progress bar)."""
-    cfg = load_config(ROOT / "configs" / "demo.yaml", ["data.max_val_jets=16", *overrides])
+    """The ``--config`` Trainer on ``data`` (1 intra-op thread, no progress bar)."""
+    cfg = load_config(CONFIG, ["data.max_val_jets=16", *overrides])
     return Trainer(cfg, RunOptions(data_dir=data, out_dir=out, progress=False, threads=1), backend)
 
 
@@ -195,7 +199,7 @@ def process_runs(data: str, warmup: int, steps: int, eager: bool, compiled: bool
         for procs, comp in runs:
             path = Path(tmp) / f"{procs}{comp}.json"
             args = [__file__, "--worker", "--worker-out", str(path), "--data", data, "--steps", str(steps),
-                    "--warmup", str(warmup)] + (["--compiled"] if comp else [])
+                    "--warmup", str(warmup), "--config", str(CONFIG)] + (["--compiled"] if comp else [])
             if procs == 1:
                 cmd = [sys.executable, *args]
             else:
@@ -223,15 +227,13 @@ def process_runs(data: str, warmup: int, steps: int, eager: bool, compiled: bool
 def write_markdown(res: dict, path: Path) -> None:
     m = res["machine"]
     s = res["single"]
-    lines = [f"# Training throughput of the default model ({m['cpu']}, {m['cores']} cores, torch {m['torch']}, "
+    lines = [f"# Training throughput of `{res['config']}` ({m['cpu']}, {m['cores']} cores, torch {m['torch']}, "
              f"load average {m['load_average_1min']} at start, {res['load_average_end']} at end)", "",
-             f"Command: `{res['command']}` ({res['seconds']:.0f} s). `configs/demo.yaml` (kNN GraphSAGE encoder, "
-             "MinCut 100 -> 50, latent [50, 16], latent-only set decoder, Chamfer set loss), batch 16 per process, "
-             "real bucketed batches of the demo data (1500 mixed jets with pile-up, max_nodes 1024) trimmed to "
-             f"their largest jet ({s['trimmed_nodes'][0]}-{s['trimmed_nodes'][1]} nodes in the timed batches), one "
-             "intra-op thread per process, denormals flushed (`training.flush_denormal`). The machine is shared by "
-             "~6 helpers (2 cores): absolute numbers are under that load; ratios within one table were measured "
-             "side by side.", "",
+             f"Command: `{res['command']}` ({res['seconds']:.0f} s). `{res['config']}`, batch {res['batch_size']} per "
+             "process, real bucketed batches of the demo data (1500 mixed jets with pile-up, max_nodes 1024) trimmed "
+             f"to their largest jet ({s['trimmed_nodes'][0]}-{s['trimmed_nodes'][1]} nodes in the timed batches), "
+             "one intra-op thread per process, denormals flushed (`training.flush_denormal`). Absolute numbers hold "
+             "for the load average in the title (2 cores); ratios within one table were measured side by side.", "",
              f"## One process, variants alternated step by step on the same {s['steps']} batches "
              f"(after {s['warmup_steps']} warm-up steps each)", "",
              "| variant | graphs / s | s per step | warm-up s (incl. compile) | vs before |", "|---|---:|---:|---:|---:|"]
@@ -273,6 +275,7 @@ def write_markdown(res: dict, path: Path) -> None:
 
 
 def main() -> None:
+    global CONFIG
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default="demo_output/graphs",
                    help="converted graph directory (k 8, max_nodes 1024: the demo's; default demo_output/graphs from make demo)")
@@ -286,16 +289,21 @@ def main() -> None:
     p.add_argument("--process-repeats", type=int, default=2,
                    help="repeat the 1-/2-process sequence this often, keep the best of each (default 2)")
     p.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    p.add_argument("--config", type=Path, default=CONFIG, help="training configuration (default configs/demo.yaml)")
+    p.add_argument("--tag", default="", help="suffix of the result files (train_speed[_tag].{json,md})")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--worker-out", default="", help=argparse.SUPPRESS)
     p.add_argument("--compiled", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
+    CONFIG = args.config.resolve()
     torch.set_num_threads(1)
     if args.worker:
         return worker(args)
     torch.set_flush_denormal(True)
     t0 = time.perf_counter()
-    res: dict = {"machine": machine(), "command": "python " + " ".join(sys.argv)}
+    res: dict = {"machine": machine(), "command": "python " + " ".join(sys.argv),
+                 "config": str(CONFIG.relative_to(ROOT) if CONFIG.is_relative_to(ROOT) else CONFIG),
+                 "batch_size": load_config(CONFIG).training.batch_size}
     eager, compiled = not args.compile_only, not args.no_compile
     single = single_process(args.data, args.warmup, args.steps, eager, compiled)
     print("single", json.dumps(single), flush=True)
@@ -303,7 +311,8 @@ def main() -> None:
                                                       args.process_repeats)
     res["seconds"] = time.perf_counter() - t0
     res["load_average_end"] = round(os.getloadavg()[0], 2)
-    path = args.out / "train_speed.json"
+    stem = "train_speed" + (f"_{args.tag}" if args.tag else "")
+    path = args.out / f"{stem}.json"
     if args.compile_only:  # add to the eager run's results
         eager_res = json.loads(path.read_text())
         eager_res["compile"] = {**res, "single": single, "runs": runs}
@@ -312,8 +321,8 @@ def main() -> None:
         res.update({"single": single, "runs": runs})
     args.out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(res, indent=1) + "\n")
-    write_markdown(res, args.out / "train_speed.md")
-    print((args.out / "train_speed.md").read_text())
+    write_markdown(res, args.out / f"{stem}.md")
+    print((args.out / f"{stem}.md").read_text())
 
 
 if __name__ == "__main__":

@@ -140,11 +140,12 @@ def test_config_files_overrides_and_errors(tmp_path):
         cfg = load_config(ROOT / "configs" / name)
         model = GVAE(cfg.model)
         assert model.latent_shape == (50, 16)
-    # fast.yaml is demo.yaml with the cheaper decoder and summary only (its header's numbers compare the two)
+    # fast.yaml is demo.yaml with the cheaper decoder, summary and first pooling only (its header's numbers
+    # compare them)
     fast = load_config(ROOT / "configs" / "fast.yaml")
-    assert fast.model.decoder_blocks == 0 and fast.model.latent_summary_hits == 4
-    assert load_config(ROOT / "configs" / "demo.yaml", ["model.decoder_blocks=0", "model.latent_summary_hits=4"]
-                       ).sha256() == fast.sha256()
+    assert fast.model.decoder_blocks == 0 and fast.model.latent_summary_hits == 4 and fast.model.clusters == [50, 50]
+    assert load_config(ROOT / "configs" / "demo.yaml", ["model.decoder_blocks=0", "model.latent_summary_hits=4",
+                                                        "model.clusters=[50, 50]"]).sha256() == fast.sha256()
     demo = load_config(ROOT / "configs" / "demo.yaml",
                        ["training.lr=1e-3", "model.clusters=[80, 40]", "training.loss.beta=0"])
     assert demo.training.lr == 1e-3 and demo.model.clusters == [80, 40] and demo.training.loss.beta == 0.0

@@ -223,6 +223,12 @@ class SetDecoder(nn.Module):
         self.register_buffer("slot_offset", torch.tensor([0, *self.slots[:-1]]).cumsum(0), persistent=False)
         self.register_buffer("slot_limit", torch.tensor(self.slots, dtype=torch.int64), persistent=False)
         self.blocks = nn.ModuleList([_Block(h, cfg.decoder_heads, act) for _ in range(cfg.decoder_blocks)])
+        if cfg.decoder_blocks == 0:
+            # the latent tokens feed only the cross-attention blocks: without blocks they are never
+            # used, and a parameter that never gets a gradient stops multi-process (DDP) training. They
+            # stay in the state dict (checkpoints and exports keep their layout) but are frozen.
+            self.token.requires_grad_(False)
+            self.cluster_embedding.requires_grad_(False)
         self.norm_out = nn.LayerNorm(h)
         self.head = nn.Linear(h, 3)
         self.log_slot_norm = math.log1p(max(self.slots))
@@ -300,15 +306,16 @@ class SetDecoder(nn.Module):
         width = packed_width(counts, self.slot_total)
         feats, rank, slot_id, starts = packed_slots(counts, width, self.slot_offset, self.slot_limit,
                                                     self.log_slot_norm)
-        tokens = self.token(z) + self.cluster_embedding
         # embedding, not slot_embedding[slot_id]: the same rows, but the indexing's backward (an
         # accumulating index_put) adds into the table with racing atomic float adds on CPU with >1
         # thread, so 2-thread training was not bit-reproducible; embedding's backward gives each
         # thread its own rows and adds in index order: deterministic at any thread count, and faster
         # (tests/test_train_determinism.py, benchmarks/results/slot_lookup.md)
         q = self.query(feats.to(z.dtype)) + nn.functional.embedding(slot_id, self.slot_embedding) + g.unsqueeze(1)
-        for block in self.blocks:
-            q = block(q, tokens)
+        if len(self.blocks) > 0:
+            tokens = self.token(z) + self.cluster_embedding
+            for block in self.blocks:
+                q = block(q, tokens)
         readout = torch.einsum("bh,sho->bso", g, self.slot_readout)                  # [B, S_budget, 3]
         index = slot_id.unsqueeze(-1).expand(-1, -1, 3)
         out = self.head(self.norm_out(q)) + readout.gather(1, index)
