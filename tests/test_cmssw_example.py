@@ -106,6 +106,11 @@ def test_streams_and_batching_do_not_change_the_output(cmssw_build: Path, jets_g
     assert timing["events"] == -(-gvae.io.count_jets(jets_gvh) // 7)
     comparison = compare(jets_gvh, model_pt, tmp_path / "j7" / "reco.gvr", batch_size=64)
     assert comparison.ok, comparison.problems[:5]
+    # the same in input order (gvaeReco.sortBySize=false): the same jets, equal within tolerance
+    ok_run(cmssw_build, tmp_path / "j7u", *common, "process.numberOfStreams=3", "source.jetsPerEvent=7",
+           "gvaeReco.batchSize=4", "gvaeReco.sortBySize=false")
+    comparison = compare(jets_gvh, model_pt, tmp_path / "j7u" / "reco.gvr", batch_size=64)
+    assert comparison.ok, comparison.problems[:5]
 
 
 def test_sampling_is_reproducible_and_equal_to_bindings(cmssw_build: Path, jets_gvh: Path, model_pt: Path,

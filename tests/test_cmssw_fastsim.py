@@ -75,6 +75,13 @@ def test_simulation_equals_bindings_bit_for_bit(cmssw_build: Path, sim_model: Pa
     cmp = compare(conditions_csv, sim_model, out, batch_size=3, seed=7, jets_per_event=2)
     assert cmp.ok, cmp.problems
     assert cmp.jets == 25 and cmp.identical_jets == 25 and cmp.hits > 0
+    # in input order (gvaeFastSim.sortByCount=false) the file is byte-identical
+    unsorted = tmp_path / "sim_unsorted.gvh"
+    result = run(cmssw_build, f"genJets.fileName={conditions_csv}", f"gvaeFastSim.modelPath={sim_model}",
+                 "gvaeFastSim.seed=7", "genJets.jetsPerEvent=2", "gvaeFastSim.batchSize=3",
+                 "gvaeFastSim.sortByCount=false", f"simOut.fileName={unsorted}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert unsorted.read_bytes() == out.read_bytes()
 
     jets = gvae.io.read_jets(out)  # an ordinary jet file
     gen = read_gen_jets(conditions_csv)

@@ -67,6 +67,8 @@ class GvaeFastSimProducer : public edm::stream::EDProducer<edm::GlobalCache<Gvae
     }
     s.config.batch_size = pset.getUntrackedParameter<int>("batchSize", 64);
     if (s.config.batch_size < 1) bad("batchSize", "must be >= 1");
+    // batches ordered by decoded hit count when the model has simulate_counts (same output, less padding)
+    s.config.sort_by_count = pset.getUntrackedParameter<bool>("sortByCount", true);
     s.config.seed = pset.getUntrackedParameter<std::uint64_t>("seed", 0);
     const std::string noise = pset.getUntrackedParameter<std::string>("noise", "jet");
     if (noise != "jet" && noise != "stream") bad("noise", "must be jet or stream, got '" + noise + "'");

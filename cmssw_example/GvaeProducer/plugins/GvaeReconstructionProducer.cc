@@ -35,6 +35,8 @@ GvaeReconstructionProducer::Settings GvaeReconstructionProducer::readSettings(co
   s.config.model_options.aoti_runners = static_cast<std::size_t>(runners);
   s.config.batch_size = pset.getUntrackedParameter<int>("batchSize", 64);
   if (s.config.batch_size < 1) badParameter(pset, "batchSize", "must be >= 1");
+  // each event's jets run in batches ordered by hit count (results in input order; less padding)
+  s.config.sort_by_size = pset.getUntrackedParameter<bool>("sortBySize", true);
   const std::string mode = pset.getUntrackedParameter<std::string>("mode", "deterministic");
   try {
     s.config.mode = gvae::parseMode(mode);
