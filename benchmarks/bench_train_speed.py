@@ -45,13 +45,13 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-#: the configuration every Trainer of this run uses (``--config``; default the demo's)
-CONFIG = ROOT / "configs" / "demo.yaml"
+#: the default ``--config``
+DEFAULT_CONFIG = ROOT / "configs" / "demo.yaml"
 
 
-def make_trainer(data: str, out: str, overrides: list[str], backend=None) -> Trainer:
-    """The ``--config`` Trainer on ``data`` (1 intra-op thread, no progress bar)."""
-    cfg = load_config(CONFIG, ["data.max_val_jets=16", *overrides])
+def make_trainer(config: Path, data: str, out: str, overrides: list[str], backend=None) -> Trainer:
+    """The Trainer of ``config`` on ``data`` (1 intra-op thread, no progress bar)."""
+    cfg = load_config(config, ["data.max_val_jets=16", *overrides])
     return Trainer(cfg, RunOptions(data_dir=data, out_dir=out, progress=False, threads=1), backend)
 
 
@@ -109,24 +109,24 @@ def fetch(tr: Trainer, count: int) -> tuple[list, float]:
     return batches, time.perf_counter() - t0
 
 
-def single_process(data: str, warmup: int, steps: int, eager: bool, compiled: bool) -> dict:
+def single_process(config: Path, data: str, warmup: int, steps: int, eager: bool, compiled: bool) -> dict:
     """Variants alternated step by step on the same batches; graphs/s of each."""
     with tempfile.TemporaryDirectory() as tmp:
         variants: dict[str, tuple[Trainer, object]] = {}
-        tr = make_trainer(data, tmp, [])
+        tr = make_trainer(config, data, tmp, [])
         variants["eager (fused AdamW, foreach clip)"] = (tr, tr.train_step)
         if eager:
-            old = make_trainer(data, tmp, [])
+            old = make_trainer(config, data, tmp, [])
             old.optimizer = torch.optim.AdamW(old.model.parameters(), lr=old.lr,
                                               weight_decay=old.cfg.training.weight_decay, foreach=False)
             old.scheduler = torch.optim.lr_scheduler.LambdaLR(old.optimizer, old.scheduler.lr_lambdas[0])
             variants["eager, code before this branch"] = (old, lambda b, old=old: legacy_step(old, b))
-            dense = make_trainer(data, tmp, ["model.message_passing=dense"])
+            dense = make_trainer(config, data, tmp, ["model.message_passing=dense"])
             variants["eager, dense [B,N,N] encoder"] = (dense, dense.train_step)
-            bf16 = make_trainer(data, tmp, ["training.amp=bf16"])  # this CPU has AMX-BF16
+            bf16 = make_trainer(config, data, tmp, ["training.amp=bf16"])  # this CPU has AMX-BF16
             variants["eager, bf16 autocast (training.amp=bf16)"] = (bf16, bf16.train_step)
         if compiled:
-            comp = make_trainer(data, tmp, ["training.compile=true"])
+            comp = make_trainer(config, data, tmp, ["training.compile=true"])
             variants["compiled (inductor, dynamic shapes)"] = (comp, comp.train_step)
         batches, load_s = fetch(tr, warmup + steps)
         warm = {}
@@ -157,7 +157,7 @@ def worker(args: argparse.Namespace) -> None:
     torch.set_flush_denormal(True)
     backend = make_backend("auto")
     with tempfile.TemporaryDirectory() as tmp:
-        tr = make_trainer(args.data, tmp, ["training.compile=true"] if args.compiled else [], backend)
+        tr = make_trainer(args.config, args.data, tmp, ["training.compile=true"] if args.compiled else [], backend)
         batches, _ = fetch(tr, args.warmup + args.steps)
         tr.wrapped.train()
         t0 = time.perf_counter()
@@ -189,7 +189,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def process_runs(data: str, warmup: int, steps: int, eager: bool, compiled: bool, repeats: int = 1) -> dict:
+def process_runs(config: Path, data: str, warmup: int, steps: int, eager: bool, compiled: bool, repeats: int = 1) -> dict:
     """Separate runs of :func:`worker` with 1 and 2 processes, eager and/or compiled, the sequence
     repeated ``repeats`` times (1, 2, 1, 2, ...: the load of a shared machine drifts); the best
     run of each kind is kept, all graphs/s are listed."""
@@ -199,7 +199,7 @@ def process_runs(data: str, warmup: int, steps: int, eager: bool, compiled: bool
         for procs, comp in runs:
             path = Path(tmp) / f"{procs}{comp}.json"
             args = [__file__, "--worker", "--worker-out", str(path), "--data", data, "--steps", str(steps),
-                    "--warmup", str(warmup), "--config", str(CONFIG)] + (["--compiled"] if comp else [])
+                    "--warmup", str(warmup), "--config", str(config)] + (["--compiled"] if comp else [])
             if procs == 1:
                 cmd = [sys.executable, *args]
             else:
@@ -275,7 +275,6 @@ def write_markdown(res: dict, path: Path) -> None:
 
 
 def main() -> None:
-    global CONFIG
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default="demo_output/graphs",
                    help="converted graph directory (k 8, max_nodes 1024: the demo's; default demo_output/graphs from make demo)")
@@ -289,25 +288,25 @@ def main() -> None:
     p.add_argument("--process-repeats", type=int, default=2,
                    help="repeat the 1-/2-process sequence this often, keep the best of each (default 2)")
     p.add_argument("--out", type=Path, default=RESULTS, help="results directory")
-    p.add_argument("--config", type=Path, default=CONFIG, help="training configuration (default configs/demo.yaml)")
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="training configuration (default configs/demo.yaml)")
     p.add_argument("--tag", default="", help="suffix of the result files (train_speed[_tag].{json,md})")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--worker-out", default="", help=argparse.SUPPRESS)
     p.add_argument("--compiled", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
-    CONFIG = args.config.resolve()
+    args.config = args.config.resolve()
     torch.set_num_threads(1)
     if args.worker:
         return worker(args)
     torch.set_flush_denormal(True)
     t0 = time.perf_counter()
     res: dict = {"machine": machine(), "command": "python " + " ".join(sys.argv),
-                 "config": str(CONFIG.relative_to(ROOT) if CONFIG.is_relative_to(ROOT) else CONFIG),
-                 "batch_size": load_config(CONFIG).training.batch_size}
+                 "config": str(args.config.relative_to(ROOT) if args.config.is_relative_to(ROOT) else args.config),
+                 "batch_size": load_config(args.config).training.batch_size}
     eager, compiled = not args.compile_only, not args.no_compile
-    single = single_process(args.data, args.warmup, args.steps, eager, compiled)
+    single = single_process(args.config, args.data, args.warmup, args.steps, eager, compiled)
     print("single", json.dumps(single), flush=True)
-    runs = {} if args.no_processes else process_runs(args.data, args.warmup, args.steps, eager, compiled,
+    runs = {} if args.no_processes else process_runs(args.config, args.data, args.warmup, args.steps, eager, compiled,
                                                       args.process_repeats)
     res["seconds"] = time.perf_counter() - t0
     res["load_average_end"] = round(os.getloadavg()[0], 2)

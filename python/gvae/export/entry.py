@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from gvae.model.latent import JetSummary, reparameterise
-from gvae.model.prior import ConditionalPrior, component_noise
+from gvae.model.prior import ConditionalPrior, component_noise, component_scaled
 from gvae.model.set_decoder import SetDecoder, data_size, unpack
 
 
@@ -171,14 +171,9 @@ class LatentEntryPoints(nn.Module):
         eps = latent_noise.to(torch.float64)
         comp, eps0 = component_noise(eps[:, 0], self.prior_cum[k], self.prior_ncomp[k])
         eps = torch.cat([eps0.unsqueeze(1), eps[:, 1:]], 1)
-        # eps L_kc^T for the jets of each component (types and components: few): every factor is read
-        # once per call and each jet pays one [D] x [D, D] product. (Gathering a [D, D] factor per jet
-        # moved D*D*8 bytes per jet, 5 MB at D = 800; one product per jet and component cost 8x the FLOPs.)
+        # every type's components one after the other: jet b uses factor prior_start[k_b] + c_b
         which = self.prior_start[k] + comp
-        scaled = torch.zeros_like(eps)
-        for c in range(self.prior_chol_t.shape[0]):
-            idx = (which == c).nonzero().squeeze(1)
-            scaled = scaled.index_copy(0, idx, eps.index_select(0, idx) @ self.prior_chol_t[c])
+        scaled = component_scaled(eps, which, self.prior_chol_t)
         zf = self.prior_mean[k] + t.unsqueeze(1) * self.prior_slope[k] + self.prior_offsets[which] + scaled
         return zf.to(torch.float32).reshape(b, self.clusters, self.latent_dim)
 

@@ -70,6 +70,19 @@ _JETS_PER_COMPONENT = 50
 _MIN_JETS_PER_FORCED_COMPONENT = 8
 
 
+def component_scaled(eps: Tensor, which: Tensor, chol_t: Tensor) -> Tensor:
+    """``eps_b L_{c_b}^T`` of every jet: ``eps [B, D]`` float64, ``which [B]`` int64 the component of each
+    jet (an index into ``chol_t``), ``chol_t [K, D, D]`` float64 the transposed Cholesky factors ->
+    ``[B, D]``. One ``[n_c, D] x [D, D]`` product per component over its own jets, so the FLOPs do not
+    grow with K (only reading the factors does). Used by :meth:`ConditionalPrior.sample` and the exported
+    ``simulate`` (TorchScript-compatible), so both compute alike."""
+    scaled = torch.zeros_like(eps)
+    for c in range(chol_t.shape[0]):
+        idx = (which == c).nonzero().squeeze(1)
+        scaled = scaled.index_copy(0, idx, eps.index_select(0, idx) @ chol_t[c])
+    return scaled
+
+
 def component_noise(eps0: Tensor, cum: Tensor, ncomp: Tensor) -> tuple[Tensor, Tensor]:
     """Mixture component per jet from the first standard-normal noise coordinate, and that coordinate
     renewed (an exact reparameterisation: no extra noise input).
@@ -259,13 +272,8 @@ class ConditionalPrior:
                 comp, e0 = component_noise(e[:, 0], cum, torch.full((len(e),), n_k, dtype=torch.int64))
                 e = torch.cat([e0.unsqueeze(1), e[:, 1:]], 1)
                 mean = mean + torch.from_numpy(self.offsets[k])[comp]
-                # e L_kc^T for the jets of each component (as the exported simulate)
                 chol_t = torch.from_numpy(self.component_chol[k]).transpose(1, 2)
-                scaled = torch.zeros_like(e)
-                for c in range(n_k):
-                    idx = (comp == c).nonzero().squeeze(1)
-                    scaled = scaled.index_copy(0, idx, e.index_select(0, idx) @ chol_t[c])
-                out[sel] = mean + scaled
+                out[sel] = mean + component_scaled(e, comp, chol_t)
         return out.to(torch.float32).reshape(len(label), *self.shape)
 
     def sample_pt(self, label: Tensor, uniform: Tensor) -> Tensor:
