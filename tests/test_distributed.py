@@ -205,3 +205,99 @@ def test_resume_reproduces_the_uninterrupted_two_process_run(backend, setup, ful
     assert [r["val_loss"] for r in rows_part] == [r["val_loss"] for r in rows_full]
     assert resumed["rank_consistency"]["param_divergence"] == 0.0
 
+
+def test_torchrun_trains_a_decoder_without_attention_blocks(setup, tmp_path):
+    """``model.decoder_blocks: 0`` (configs/fast.yaml) under DDP. The latent tokens feed only the attention
+    blocks; while they were trainable and unused, DDP stopped the first step ("Expected to have finished
+    reduction ... parameters that did not receive grad: decoder.cluster_embedding, decoder.token.*"). Now
+    they are frozen: the 2-process run trains, both ranks end equal, every trainable tensor moved and the
+    frozen ones did not."""
+    config, data, _, _ = setup
+    tree = yaml.safe_load(config.read_text())
+    tree["model"].update(decoder="latent", decoder_blocks=0, decoder_hidden=16, decoder_heads=2)
+    tree["training"]["epochs"] = 1
+    cfg_path = tmp_path / "blocks0.yaml"
+    cfg_path.write_text(yaml.safe_dump(tree))
+    initial = _initial_model(cfg_path, data, tmp_path / "init")
+    summary = _torchrun(cfg_path, data, tmp_path / "run")
+    assert summary["world_size"] == 2
+    checksums = summary["rank_consistency"]["param_checksums"]
+    assert len(checksums) == 2 and checksums[0] == checksums[1], "ranks ended with different parameters"
+    final = torch.load(tmp_path / "run" / "last.pt", weights_only=False)["model"]
+    frozen = {"decoder.token.weight", "decoder.token.bias", "decoder.cluster_embedding"}
+    for key, start in initial.items():
+        if not start.is_floating_point():
+            continue
+        moved = float((final[key] - start).abs().max())
+        if key in frozen:
+            assert moved == 0.0, f"{key} is unused without blocks and must stay frozen"
+        else:
+            assert moved > 100 * TOLERANCE, f"{key} did not train"
+
+
+_TEARDOWN_PROBE = """
+import json, os, sys
+from gvae.train.__main__ import main
+rc = main(sys.argv[1:])
+names = sorted(open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task"))
+print("PROBE " + json.dumps({"rc": rc, "threads": names}))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc to list the threads")
+def test_torch_backend_joins_its_gloo_threads_before_the_interpreter_exits(setup, tmp_path):
+    """``gvae.train`` under the torch backend (one rank, a latent decoder: DDP, the prior, the final
+    collectives) returns with no gloo thread left. A gloo worker still alive at interpreter finalization
+    aborted 2-process runs at random after training had finished ("terminate called without an active
+    exception", about 1 run in 70 under load): ``import torch._dynamo`` after ``init_process_group`` and
+    the trainer's reference cycles kept the group alive past ``destroy_process_group``
+    (``gvae.train.distributed``, "Teardown"). Each cause alone leaves the threads here."""
+    config, data, _, _ = setup
+    tree = yaml.safe_load(config.read_text())
+    tree["model"].update(decoder="latent", decoder_blocks=0, decoder_hidden=16, decoder_heads=2)
+    tree["training"]["epochs"] = 1
+    cfg_path = tmp_path / "latent.yaml"
+    cfg_path.write_text(yaml.safe_dump(tree))
+    env = _env() | {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1",
+                    "MASTER_PORT": str(_free_port())}
+    args = _train_args(cfg_path, data, tmp_path / "run", 4)[2:]
+    proc = subprocess.run([sys.executable, "-c", _TEARDOWN_PROBE, *args], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    probe = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("PROBE "))[6:])
+    assert probe["rc"] == 0
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["backend"] == "torch"
+    gloo = [name for name in probe["threads"] if "gloo" in name or "tcpstore" in name]
+    assert not gloo, f"threads of the destroyed process group still run at exit: {gloo}"
+
+
+_BACKEND_PROBE = """
+import json, os, sys
+import torch
+from gvae.train.distributed import TorchBackend
+dynamo_before = "torch._dynamo" in sys.modules
+backend = TorchBackend()
+model = backend.wrap_model(torch.nn.Linear(3, 2), torch.device("cpu"))  # DDP imports torch._dynamo
+model(torch.randn(4, 3)).sum().backward()
+backend.barrier()
+del model
+backend.shutdown()
+names = sorted(open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task"))
+print("PROBE " + json.dumps({"dynamo_before": dynamo_before, "threads": names}))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc to list the threads")
+def test_torch_backend_used_as_a_library_joins_its_gloo_threads():
+    """The same teardown for a program that uses ``TorchBackend`` without ``gvae.train`` (which imports
+    ``torch._dynamo`` early): DDP's constructor imports ``torch._dynamo``, which then records
+    ``group.WORLD`` for good unless the backend imported it before creating the group."""
+    env = _env() | {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1",
+                    "MASTER_PORT": str(_free_port())}
+    proc = subprocess.run([sys.executable, "-c", _BACKEND_PROBE], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    probe = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("PROBE "))[6:])
+    assert not probe["dynamo_before"], "the probe must start without torch._dynamo to test the import order"
+    gloo = [name for name in probe["threads"] if "gloo" in name or "tcpstore" in name]
+    assert not gloo, f"threads of the destroyed process group still run: {gloo}"

@@ -9,9 +9,19 @@ environment (``HOROVOD_RANK`` / ``OMPI_COMM_WORLD_RANK`` -> horovod, ``RANK`` + 
 Gradient averaging: both backends average gradients over processes, and every loss term is a
 mean over the jets of the local batch, so with equal local batches the averaged gradient is
 the gradient of the mean over the union batch (what one process with ``batch_size * N`` sees).
+
+Teardown (torch backend): the gloo process group must be destroyed, and its worker threads joined,
+while the interpreter is alive. A gloo worker that drops the last reference to a Python-owned tensor
+during interpreter finalization takes the GIL, is ended by ``pthread_exit`` and aborts the process
+("terminate called without an active exception"), at random, after training has finished. Two things
+kept the group alive past ``destroy_process_group``: ``import torch._dynamo`` (which DDP's constructor
+does) records the objects of ``torch.distributed`` it finds, ``group.WORLD`` included, in module-level
+tables, so it must run before the group exists; and the DDP wrapper (its reducer holds the group) sits
+in the trainer's reference cycles until a collection, so ``shutdown`` collects first.
 """
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from typing import Any, Protocol
@@ -132,6 +142,7 @@ class TorchBackend(SingleProcess):
     def __init__(self, use_cuda: bool = False) -> None:
         import torch.distributed as dist
         self.dist = dist
+        import torch._dynamo  # noqa: F401  before the group exists: see the module docstring, "Teardown"
         if not dist.is_initialized():
             dist.init_process_group(backend="nccl" if use_cuda else "gloo")
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
@@ -163,6 +174,9 @@ class TorchBackend(SingleProcess):
         self.dist.barrier()
 
     def shutdown(self) -> None:
+        """Destroy the process group; its last owner goes with it, so gloo joins its worker threads
+        here (module docstring, "Teardown")."""
+        gc.collect()  # unreachable DDP wrappers in reference cycles still hold the group
         if self.dist.is_initialized():
             self.dist.destroy_process_group()
 
