@@ -34,10 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import machine  # noqa: E402
 
 from gvae.model import gvae_loss  # noqa: E402
-from gvae.train.config import load_config  # noqa: E402
-from gvae.train.loop import RunOptions, Trainer  # noqa: E402
+from bench_train_speed import DEFAULT_CONFIG, ROOT, make_trainer  # noqa: E402
+from gvae.train.loop import Trainer  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
 
@@ -64,11 +63,6 @@ class PhaseTimer:
             yield
         if self.enabled:
             self.seconds[name] += time.perf_counter() - t0
-
-
-def make_trainer(data: str, out: str, overrides: list[str]) -> Trainer:
-    cfg = load_config(ROOT / "configs" / "demo.yaml", overrides)
-    return Trainer(cfg, RunOptions(data_dir=data, out_dir=out, progress=False, threads=1))
 
 
 def instrumented_steps(tr: Trainer, steps: int, timer: PhaseTimer, warmup: int = 2) -> dict:
@@ -187,14 +181,14 @@ def write_markdown(res: dict, path: Path) -> None:
     m = res["machine"]
     ph = res["phases"]
     step_s = sum(v for k, v in ph.items() if not k.startswith("encoder") and k not in ("latent heads", "set decoder"))
-    lines = [f"# Profile of one training step of the default model ({m['cpu']}, {m['cores']} cores, torch {m['torch']}, "
+    lines = [f"# Profile of one training step of `{res['config']}` ({m['cpu']}, {m['cores']} cores, torch {m['torch']}, "
              f"1 intra-op thread, load average {m['load_average_1min']} at start, {res['load_average_end']} at end)", "",
-             f"Command: `{res['command']}` ({res['seconds']:.0f} s). Config `configs/demo.yaml` ({res['variant']}); "
+             f"Command: `{res['command']}` ({res['seconds']:.0f} s). Config `{res['config']}` ({res['variant']}); "
              f"data: the demo's graph directory (1500 mixed jets with pile-up, max_nodes 1024), training split, "
              f"bucketed batches of {res['batch']} from the real loader; {res['run']['steps']} steps, "
              f"{res['run']['jets']} jets, largest jet per batch (trimmed N) {min(res['run']['padded_nodes'])}-"
-             f"{max(res['run']['padded_nodes'])} nodes. Absolute times are under the load of ~6 helpers sharing "
-             "2 cores; read the shares.", "",
+             f"{max(res['run']['padded_nodes'])} nodes. Absolute times hold for the load average in the title "
+             "(2 cores); read the shares.", "",
              f"## Phases (wall time summed over the steps; {res['run']['jets'] / step_s:.1f} graphs/s for the whole loop)", "",
              "| phase | ms / step | share of step |", "|---|---:|---:|"]
     n = res["run"]["steps"]
@@ -220,6 +214,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default="demo_output/graphs",
                    help="converted graph directory (k 8, max_nodes 1024: the demo's; default demo_output/graphs from make demo)")
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
+                   help="training config to profile (default configs/demo.yaml)")
     p.add_argument("--steps", type=int, default=12, help="timed training steps (default 12)")
     p.add_argument("--profile-steps", type=int, default=4, help="steps under torch.profiler (default 4)")
     p.add_argument("--top", type=int, default=25, help="rows of the operator tables (default 25)")
@@ -232,9 +228,9 @@ def main() -> None:
     torch.set_flush_denormal(True)
     t0 = time.perf_counter()
     res: dict = {"machine": machine(), "command": "python " + " ".join(sys.argv),
-                 "variant": ", ".join(args.overrides) or "as is"}
+                 "variant": ", ".join(args.overrides) or "as is", "config": str(args.config.resolve().relative_to(ROOT) if args.config.resolve().is_relative_to(ROOT) else args.config)}
     with tempfile.TemporaryDirectory() as tmp:
-        tr = make_trainer(args.data, tmp, args.overrides)
+        tr = make_trainer(args.config, args.data, tmp, args.overrides)
         res["batch"] = tr.cfg.training.batch_size
         timer = PhaseTimer()
         res["run"] = instrumented_steps(tr, args.steps, timer)
