@@ -8,7 +8,8 @@
 // Sampling mode draws the latent noise (standard normal, [C, L] per jet) either from a generator
 // owned by the caller (one per stream/thread; never shared between threads without a lock) or,
 // when none is passed, from a per-jet generator seeded with jetSeed(config.seed, jet_id): the latter
-// makes a jet's sample independent of batching and of which thread runs it. Nothing global.
+// makes a jet's noise independent of batching and of which thread runs it (its sample too, bitwise
+// where the BLAS rounds a row alike for any number of rows; otherwise to float32 rounding). Nothing global.
 //
 // produce() = for each batch: prepare() (graphs + normalisation, DESIGN 4-5) -> Model::forward
 // -> finish() (inverse normalisation). prepare/finish are public for benchmarks and parity checks.

@@ -7,7 +7,9 @@
 //
 // Noise (prior + cardinality noise) comes from the caller's NoiseGenerator (one per stream; never
 // shared between threads without a lock) or, when none is passed, from a per-jet generator seeded
-// with jetSeed(config.seed, jet_id), which makes a jet's sample independent of batching and threads.
+// with jetSeed(config.seed, jet_id), which makes a jet's noise independent of batching and threads and its
+// sample too: bitwise where the BLAS rounds a row alike for any number of rows (MKL on Intel Xeon), to float32
+// rounding where it does not (MKL on AMD EPYC: other kernels for 1-3 rows; same cells and counts).
 #ifndef GVAE_SIMULATOR_H
 #define GVAE_SIMULATOR_H
 

@@ -27,6 +27,39 @@ std::vector<gvae::JetCondition> conditions(std::size_t n, std::uint64_t first_id
   return out;
 }
 
+// Whether this machine's BLAS gives every row of a matrix product the same bits whatever the number of
+// rows. MKL on Intel Xeon does (the CI host until 2026-11-29); MKL on AMD EPYC takes other kernels for
+// 1-3 rows in float32 and 1, 2, 3, 5, 7 rows in float64, whose results differ in the last bits. Where it
+// does not, a jet's sample cannot be bitwise independent of the batch it is decoded in.
+bool blasRowInvariant() {
+  c10::InferenceMode guard;
+  for (const auto dtype : {at::kFloat, at::kDouble}) {
+    const auto x = at::sin(at::arange(11 * 64, at::TensorOptions().dtype(dtype)).reshape({11, 64}) * 0.37);
+    const auto w = at::cos(at::arange(64 * 48, at::TensorOptions().dtype(dtype)).reshape({64, 48}) * 0.11);
+    const auto full = at::mm(x, w);
+    for (int64_t m = 1; m < 11; ++m)
+      if (!at::equal(at::mm(x.slice(0, 0, m), w), full.slice(0, 0, m))) return false;
+  }
+  return true;
+}
+
+// The same jets, cells, counts and channels; energies within `rel` (relative).
+bool closeSim(const std::vector<gvae::SimulatedJet>& a, const std::vector<gvae::SimulatedJet>& b, double rel) {
+  const auto close = [rel](double x, double y) { return std::abs(x - y) <= rel * std::max(std::abs(x), std::abs(y)); };
+  if (a.size() != b.size()) return false;
+  for (std::size_t j = 0; j < a.size(); ++j) {
+    if (a[j].jet_id != b[j].jet_id || a[j].hits.size() != b[j].hits.size() || a[j].counts != b[j].counts)
+      return false;
+    for (std::size_t c = 0; c < 3; ++c)
+      if (!close(a[j].energy[c], b[j].energy[c])) return false;
+    for (std::size_t i = 0; i < a[j].hits.size(); ++i) {
+      const auto &h = a[j].hits[i], &g = b[j].hits[i];
+      if (h.channel != g.channel || h.ieta != g.ieta || h.iphi != g.iphi || !close(h.energy, g.energy)) return false;
+    }
+  }
+  return true;
+}
+
 bool identicalSim(const std::vector<gvae::SimulatedJet>& a, const std::vector<gvae::SimulatedJet>& b) {
   if (a.size() != b.size()) return false;
   for (std::size_t j = 0; j < a.size(); ++j) {
@@ -104,13 +137,21 @@ void checkModel(const std::shared_ptr<const gvae::Model>& model, const char* nam
   bad[1].eta = NAN;
   GVAE_CHECK_THROWS(gvae::InvalidInput, sim.simulate(bad), "field 'eta'");
 
-  // per-jet seeds: a jet's sample does not depend on batching; a caller generator is reproducible
+  // per-jet seeds: a jet's sample does not depend on batching (bitwise where the BLAS rounds a row the same
+  // for any number of rows; elsewhere the same cells and counts, energies within float32 rounding: measured
+  // <= 2e-7 relative on AMD EPYC); a caller generator is reproducible
   const auto conds = conditions(11, 40);
   scfg.batch_size = 4;
   const auto a = gvae::Simulator(model, scfg).simulate(conds);
   scfg.batch_size = 11;
   const auto b = gvae::Simulator(model, scfg).simulate(conds);
-  GVAE_CHECK_MSG(identicalSim(a, b), name << ": per-jet seeded samples depend on the batch size");
+  if (blasRowInvariant()) {
+    GVAE_CHECK_MSG(identicalSim(a, b), name << ": per-jet seeded samples depend on the batch size");
+  } else {
+    std::cout << name << ": this BLAS rounds a row differently by the number of rows; batch sizes 4 and 11 "
+                         "compared with the same cells and counts, energies within 1e-5 relative\n";
+    GVAE_CHECK_MSG(closeSim(a, b, 1e-5), name << ": per-jet seeded samples depend on the batch size");
+  }
   gvae::NoiseGenerator g1(9), g2(9);
   GVAE_CHECK(identicalSim(sim.simulate(conds, &g1), sim.simulate(conds, &g2)));
   // Streams on the CPU (as Producer::produce, test_device.cpp): the CPU stream is accepted and
