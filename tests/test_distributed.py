@@ -206,6 +206,27 @@ def test_resume_reproduces_the_uninterrupted_two_process_run(backend, setup, ful
     assert resumed["rank_consistency"]["param_divergence"] == 0.0
 
 
+def _latent_config(config: Path, path: Path) -> Path:
+    """``config`` with a small latent decoder without attention blocks, 1 epoch, written to ``path``."""
+    tree = yaml.safe_load(config.read_text())
+    tree["model"].update(decoder="latent", decoder_blocks=0, decoder_hidden=16, decoder_heads=2)
+    tree["training"]["epochs"] = 1
+    path.write_text(yaml.safe_dump(tree))
+    return path
+
+
+def _one_rank_probe(script: str, *args: str) -> tuple[dict, list[str]]:
+    """Run ``script`` (which prints ``PROBE {json}`` with its ``threads`` last) as rank 0 of a one-rank
+    torch.distributed world; its JSON and the names of the process group's threads (gloo, TCP store)."""
+    env = _env() | {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1",
+                    "MASTER_PORT": str(_free_port())}
+    proc = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    probe = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("PROBE "))[6:])
+    return probe, [name for name in probe["threads"] if "gloo" in name or "tcpstore" in name]
+
+
 def test_torchrun_trains_a_decoder_without_attention_blocks(setup, tmp_path):
     """``model.decoder_blocks: 0`` (configs/fast.yaml) under DDP. The latent tokens feed only the attention
     blocks; while they were trainable and unused, DDP stopped the first step ("Expected to have finished
@@ -213,11 +234,7 @@ def test_torchrun_trains_a_decoder_without_attention_blocks(setup, tmp_path):
     they are frozen: the 2-process run trains, both ranks end equal, every trainable tensor moved and the
     frozen ones did not."""
     config, data, _, _ = setup
-    tree = yaml.safe_load(config.read_text())
-    tree["model"].update(decoder="latent", decoder_blocks=0, decoder_hidden=16, decoder_heads=2)
-    tree["training"]["epochs"] = 1
-    cfg_path = tmp_path / "blocks0.yaml"
-    cfg_path.write_text(yaml.safe_dump(tree))
+    cfg_path = _latent_config(config, tmp_path / "blocks0.yaml")
     initial = _initial_model(cfg_path, data, tmp_path / "init")
     summary = _torchrun(cfg_path, data, tmp_path / "run")
     assert summary["world_size"] == 2
@@ -253,22 +270,11 @@ def test_torch_backend_joins_its_gloo_threads_before_the_interpreter_exits(setup
     the trainer's reference cycles kept the group alive past ``destroy_process_group``
     (``gvae.train.distributed``, "Teardown"). Each cause alone leaves the threads here."""
     config, data, _, _ = setup
-    tree = yaml.safe_load(config.read_text())
-    tree["model"].update(decoder="latent", decoder_blocks=0, decoder_hidden=16, decoder_heads=2)
-    tree["training"]["epochs"] = 1
-    cfg_path = tmp_path / "latent.yaml"
-    cfg_path.write_text(yaml.safe_dump(tree))
-    env = _env() | {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1",
-                    "MASTER_PORT": str(_free_port())}
-    args = _train_args(cfg_path, data, tmp_path / "run", 4)[2:]
-    proc = subprocess.run([sys.executable, "-c", _TEARDOWN_PROBE, *args], env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    probe = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("PROBE "))[6:])
+    cfg_path = _latent_config(config, tmp_path / "latent.yaml")
+    probe, group_threads = _one_rank_probe(_TEARDOWN_PROBE, *_train_args(cfg_path, data, tmp_path / "run", 4)[2:])
     assert probe["rc"] == 0
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["backend"] == "torch"
-    gloo = [name for name in probe["threads"] if "gloo" in name or "tcpstore" in name]
-    assert not gloo, f"threads of the destroyed process group still run at exit: {gloo}"
+    assert not group_threads, f"threads of the destroyed process group still run at exit: {group_threads}"
 
 
 _BACKEND_PROBE = """
@@ -292,12 +298,6 @@ def test_torch_backend_used_as_a_library_joins_its_gloo_threads():
     """The same teardown for a program that uses ``TorchBackend`` without ``gvae.train`` (which imports
     ``torch._dynamo`` early): DDP's constructor imports ``torch._dynamo``, which then records
     ``group.WORLD`` for good unless the backend imported it before creating the group."""
-    env = _env() | {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1",
-                    "MASTER_PORT": str(_free_port())}
-    proc = subprocess.run([sys.executable, "-c", _BACKEND_PROBE], env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    probe = json.loads(next(line for line in proc.stdout.splitlines() if line.startswith("PROBE "))[6:])
+    probe, group_threads = _one_rank_probe(_BACKEND_PROBE)
     assert not probe["dynamo_before"], "the probe must start without torch._dynamo to test the import order"
-    gloo = [name for name in probe["threads"] if "gloo" in name or "tcpstore" in name]
-    assert not gloo, f"threads of the destroyed process group still run: {gloo}"
+    assert not group_threads, f"threads of the destroyed process group still run: {group_threads}"
