@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import machine  # noqa: E402
 
 from gvae.model import gvae_loss  # noqa: E402
-from bench_train_speed import DEFAULT_CONFIG, ROOT, make_trainer  # noqa: E402
+from bench_train_speed import DEFAULT_CONFIG, ROOT, make_trainer, shown_path  # noqa: E402
 from gvae.train.loop import Trainer  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -228,7 +228,7 @@ def main() -> None:
     torch.set_flush_denormal(True)
     t0 = time.perf_counter()
     res: dict = {"machine": machine(), "command": "python " + " ".join(sys.argv),
-                 "variant": ", ".join(args.overrides) or "as is", "config": str(args.config.resolve().relative_to(ROOT) if args.config.resolve().is_relative_to(ROOT) else args.config)}
+                 "variant": ", ".join(args.overrides) or "as is", "config": shown_path(args.config)}
     with tempfile.TemporaryDirectory() as tmp:
         tr = make_trainer(args.config, args.data, tmp, args.overrides)
         res["batch"] = tr.cfg.training.batch_size

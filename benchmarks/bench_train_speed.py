@@ -49,6 +49,12 @@ RESULTS = ROOT / "benchmarks" / "results"
 DEFAULT_CONFIG = ROOT / "configs" / "demo.yaml"
 
 
+def shown_path(path: Path) -> str:
+    """``path`` as the results files show it: relative to the repository when inside it."""
+    path = path.resolve()
+    return str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+
+
 def make_trainer(config: Path, data: str, out: str, overrides: list[str], backend=None) -> Trainer:
     """The Trainer of ``config`` on ``data`` (1 intra-op thread, no progress bar)."""
     cfg = load_config(config, ["data.max_val_jets=16", *overrides])
@@ -123,7 +129,7 @@ def single_process(config: Path, data: str, warmup: int, steps: int, eager: bool
             variants["eager, code before this branch"] = (old, lambda b, old=old: legacy_step(old, b))
             dense = make_trainer(config, data, tmp, ["model.message_passing=dense"])
             variants["eager, dense [B,N,N] encoder"] = (dense, dense.train_step)
-            bf16 = make_trainer(config, data, tmp, ["training.amp=bf16"])  # this CPU has AMX-BF16
+            bf16 = make_trainer(config, data, tmp, ["training.amp=bf16"])  # pays only with BF16 units
             variants["eager, bf16 autocast (training.amp=bf16)"] = (bf16, bf16.train_step)
         if compiled:
             comp = make_trainer(config, data, tmp, ["training.compile=true"])
@@ -301,7 +307,7 @@ def main() -> None:
     torch.set_flush_denormal(True)
     t0 = time.perf_counter()
     res: dict = {"machine": machine(), "command": "python " + " ".join(sys.argv),
-                 "config": str(args.config.relative_to(ROOT) if args.config.is_relative_to(ROOT) else args.config),
+                 "config": shown_path(args.config),
                  "batch_size": load_config(args.config).training.batch_size}
     eager, compiled = not args.compile_only, not args.no_compile
     single = single_process(args.config, args.data, args.warmup, args.steps, eager, compiled)
